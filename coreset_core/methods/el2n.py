@@ -1,0 +1,52 @@
+"""Hardest-first pruning by a difficulty score (EL2N in Paul et al. 2021; any score works).
+
+- `el2n`: keep the `B` highest scores over the whole set (SPEC 6, "EL2N (hard)"). The
+  class fractions are an output, not an input: on long-tailed data hard minority classes
+  may keep more or less than their share.
+- `el2n-classwise`: keep the hardest `n_c` of every class, with `n_c` the uniform
+  allocation (same fraction per class, exact integer rounding).
+
+Ties in the score are broken by the lower sample index (a lower index counts as harder),
+so the result is a deterministic function of the scores; `seed` is unused.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .random import check_budget, class_members, uniform_class_counts
+from .registry import register
+
+
+def hardest_first(scores: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
+    """`idx` (default all) ordered by descending score, ties by ascending index."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if idx is None:
+        idx = np.arange(scores.shape[0])
+    idx = np.asarray(idx)
+    # lexsort: last key is primary. Sort by -score, then by index.
+    return idx[np.lexsort((idx, -scores[idx]))]
+
+
+@register(
+    "el2n",
+    description="Keep the B hardest samples over the whole set (highest score first; ties by lower index).",
+    needs_scores=True,
+    allocation="global",
+)
+def el2n_global(labels, budget, *, scores, features=None, seed=0):
+    budget = check_budget(budget, np.asarray(labels).shape[0])
+    return np.sort(hardest_first(scores)[:budget]).astype(np.int64)
+
+
+@register(
+    "el2n-classwise",
+    description="Keep the hardest samples of each class, the same fraction in every class (uniform allocation).",
+    needs_scores=True,
+    allocation="classwise",
+)
+def el2n_classwise(labels, budget, *, scores, features=None, seed=0):
+    labels = np.asarray(labels)
+    budget = check_budget(budget, labels.shape[0])
+    counts = uniform_class_counts(labels, budget)
+    kept = [hardest_first(scores, members)[:n_c] for members, n_c in zip(class_members(labels), counts)]
+    return np.sort(np.concatenate(kept)).astype(np.int64)
