@@ -98,6 +98,20 @@ def map_efficientnet_pytorch_keys(state: dict[str, Any], model: Any) -> dict[str
     return out
 
 
+def _backbone_state(path: Path, model: Any) -> dict[str, Any]:
+    """A checkpoint's weights without its classifier (features only need the trunk)."""
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    for wrapper in ("state_dict", "model", "state_dict_ema"):
+        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
+            state = state[wrapper]
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    head = model.pretrained_cfg.get("classifier", "")
+    heads = head if isinstance(head, (list, tuple)) else [head]
+    return {k: v for k, v in state.items() if not any(h and k.startswith(h + ".") for h in heads)}
+
+
 def _preprocessing(model: Any) -> Preprocessing:
     import timm.data
 
@@ -136,7 +150,8 @@ def load_backbone(name: str = DEFAULT_BACKBONE, *, checkpoint: str | Path | None
             path = Path(checkpoint).expanduser()
             if not path.is_file():
                 raise FileNotFoundError(f"checkpoint {path} does not exist")
-            model = timm.create_model(timm_name, pretrained=False, checkpoint_path=str(path))
+            model = timm.create_model(timm_name, pretrained=False, num_classes=0)
+            model.load_state_dict(_backbone_state(path, model), strict=True)
             source = str(path)
         elif pretrained:
             try:

@@ -135,6 +135,11 @@ def feature_key(dataset: Dataset, split: str, backbone: str, resolution: int, li
     return key
 
 
+def _is_cached(dataset: Dataset, split: str, opts: dict[str, Any]) -> bool:
+    key = feature_key(dataset, split, opts["backbone"], opts["resolution"], None, opts["checkpoint"])
+    return cache.load(cache.entry_path("features", key, opts["cache_dir"]), key, ("features",)) is not None
+
+
 def get_features(dataset: Dataset, split: str = "train", *, backbone: str = DEFAULT_BACKBONE,
                  resolution: int | None = None, device: str = "cpu", batch_size: int = 64,
                  limit: int | None = None, checkpoint: str | os.PathLike | None = None,
@@ -142,7 +147,8 @@ def get_features(dataset: Dataset, split: str = "train", *, backbone: str = DEFA
                  on_progress: Callable[[int, int], None] | None = None) -> FeatureSet:
     """Features of `dataset`'s `split`, from the cache when present, else extracted and cached.
 
-    `limit` keeps the first N images of the split (quick runs); a full cached split also
+    `limit` keeps the first N images of the split (quick runs; splits are stored in a fixed
+    shuffled order, so these are a representative sample); a full cached split also
     serves limited requests.
     """
     start = time.perf_counter()
@@ -153,10 +159,9 @@ def get_features(dataset: Dataset, split: str = "train", *, backbone: str = DEFA
     opts = dict(backbone=backbone, resolution=resolution, device=device, batch_size=batch_size,
                 checkpoint=checkpoint, cache_dir=cache_dir, progress=progress, refresh=refresh,
                 on_progress=on_progress)
-    if dataset.base is not None and split == "train":
-        positions = dataset.base_train_positions
-        if limit is not None:
-            positions = positions[:limit]
+    if dataset.base is not None and split == "train" and (limit is None or _is_cached(dataset.base, split, opts)):
+        # A long-tailed subsample slices its base's features (extracted once for every imbalance and seed).
+        positions = dataset.base_train_positions[:limit]
         base = get_features(dataset.base, "train", **opts)
         key = {**feature_key(dataset, split, backbone, resolution, limit, checkpoint), "derived_from": base.key}
         return FeatureSet(base.features[positions], ds_split.labels[:len(positions)], key, base.path,

@@ -93,3 +93,48 @@ def check_features(features: Any, n: int, *, name: str = "features") -> np.ndarr
 def budget_for(prune_rate: float, n: int) -> int:
     """Number of samples kept: `B = round((1 - prune_rate) * N)` (SPEC conventions), at least 1."""
     return max(1, int(round((1.0 - prune_rate) * n)))
+
+
+def check_winsor(winsor: Any) -> tuple[float, float]:
+    """Winsorization limits `(lo, hi)`: fractions clipped at each tail, each in [0, 0.5).
+
+    A single number `w` means `(w, w)`.
+    """
+    try:
+        if np.ndim(winsor) == 0:
+            lo = hi = float(winsor)
+        else:
+            lo, hi = (float(v) for v in winsor)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"winsor must be a pair (lo, hi) of fractions in [0, 0.5), got {winsor!r}; e.g. (0.0, 0.05) "
+            "clips the hardest 5 % of every class"
+        ) from None
+    for name, v in (("lo", lo), ("hi", hi)):
+        if not np.isfinite(v) or v < 0.0 or v >= 0.5:
+            raise ValueError(
+                f"winsor {name} limit must be in [0, 0.5) (the fraction clipped at that tail), got {v!r}"
+            )
+    return lo, hi
+
+
+def check_class_budgets(budgets: Any, class_sizes: np.ndarray) -> np.ndarray:
+    """Per-class kept counts as int64, one per class, each in [0, N_c]."""
+    arr = np.asarray(budgets)
+    c = class_sizes.shape[0]
+    if arr.ndim != 1 or arr.shape[0] != c:
+        raise ValueError(f"budgets must hold one count per class ({c} classes), got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise ValueError(f"budgets must be integer counts, got dtype {arr.dtype}; use allocate_budgets()")
+    arr = arr.astype(np.int64, copy=False)
+    bad = np.flatnonzero((arr < 0) | (arr > class_sizes))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"budget of class {i} is {int(arr[i])} but the class has {int(class_sizes[i])} samples: "
+            "each budget must be in [0, N_c]"
+        )
+    return arr

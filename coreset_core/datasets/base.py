@@ -9,6 +9,16 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 
+#: Archives and image folders store images sorted by class; splits present them in this fixed
+#: shuffled order instead, so that "the first N images" (`--limit N`) is a representative sample.
+SPLIT_ORDER_SEED = 0
+
+
+def fixed_shuffle(positions: np.ndarray) -> np.ndarray:
+    """`positions` in the fixed pseudo-random order used for every class-sorted source."""
+    return np.asarray(positions)[np.random.default_rng(SPLIT_ORDER_SEED).permutation(len(positions))]
+
+
 class CorruptImageError(ValueError):
     """An image that cannot be decoded; the message names the dataset, split and index."""
 

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from .base import Dataset, ImageSplit, decode_jpeg_bytes
+from .base import SPLIT_ORDER_SEED, Dataset, ImageSplit, decode_jpeg_bytes, fixed_shuffle
 
 
 def file_fingerprint(path: Path) -> str:
@@ -31,7 +32,7 @@ def _read_archive(path: str, mtime: float) -> dict[str, np.ndarray]:
             if missing:
                 raise ValueError(f"{path} is not a Coreset Studio image archive: it lacks {missing}")
             out = {k: z[k] for k in z.files if k in required + ("class_names",)}
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{path} is unreadable or truncated ({exc}); copy the file again") from exc
     n = out["labels"].shape[0]
     if out["offsets"].shape[0] != n + 1 or out["offsets"][-1] != out["data"].shape[0]:
@@ -53,11 +54,11 @@ def load_npz_dataset(name: str, path: Path, *, description: str, native_size: in
     decode = decode_jpeg_bytes(arrays["data"], arrays["offsets"])
     names_key = "class_names" if use_readable_names and "class_names" in arrays else "classes"
     class_names = [str(c) for c in arrays[names_key]]
-    train_idx = np.flatnonzero(~is_test)
-    test_idx = np.flatnonzero(is_test)
+    train_idx = fixed_shuffle(np.flatnonzero(~is_test))
+    test_idx = fixed_shuffle(np.flatnonzero(is_test))
     return Dataset(
         name=name,
-        identity=f"{name}@{file_fingerprint(path)}",
+        identity=f"{name}@{file_fingerprint(path)}-shuffled{SPLIT_ORDER_SEED}",
         class_names=class_names,
         train=ImageSplit(labels[train_idx], decode, f"{name} train ({path})", train_idx),
         test=ImageSplit(labels[test_idx], decode, f"{name} test ({path})", test_idx),

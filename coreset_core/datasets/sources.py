@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .base import Dataset, ImageSplit, decode_uint8_array
+from .base import Dataset, ImageSplit, decode_uint8_array, fixed_shuffle
 from .npz import load_npz_dataset
 
 FASHION_MNIST_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -134,7 +134,8 @@ def _scan_class_folders(root: Path) -> tuple[list[str], list[Path], np.ndarray]:
             raise ValueError(f"class folder {root / cls} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
         paths += files
         labels += [label] * len(files)
-    return classes, paths, np.array(labels, dtype=np.int64)
+    order = fixed_shuffle(np.arange(len(paths)))
+    return classes, [paths[i] for i in order], np.array(labels, dtype=np.int64)[order]
 
 
 def image_folder(path: str) -> Dataset:

@@ -1,1 +1,91 @@
-"""(placeholder: being written)"""
+"""RAM-APL (Wan et al., ICML 2025): multi-backbone representativeness + pseudo-label hardness.
+
+`features` is a list of `N x d_m` arrays, one per backbone (a single array is one
+backbone). For each backbone `m`, with `mu_c` the mean feature of class `c`:
+
+- **RAM** (RAnking Mean): `d_i = |f_i - mu_{y_i}|` (Euclidean); `RAM_i = rank_i / N_c`,
+  where `rank_i` is the 1-based rank of `d_i` among the distances of class `y_i`
+  (1 = closest to the mean, ties by the lower sample index), so `RAM` lies in `(0, 1]`
+  and the class's most central sample has `1 / N_c`.
+- **APL** (Accuracy of Pseudo Labels, used as an error): `1` if the nearest-class-mean
+  prediction `argmin_c |f_i - mu_c|` (ties: lower class) differs from `y_i`, else `0`.
+
+Both are averaged over the backbones. With the selection ratio `p = B / N`:
+`W1 = a + (1 - a) / (1 + exp(b * (p - 0.5)))` (`a = 0.2`, `b = 1`), `W2 = 1 - W1`, and
+`score = W1 * RAM + W2 * APL`. Each class keeps its `n_c` lowest scores (ties: lower
+index): representative, correctly pseudo-labelled samples first, with hardness mattering
+more as `p` grows. `n_c` is `round(p * N_c)` made exact by the shared uniform allocation
+(floor plus largest remainders, so `sum(n_c) == B`). Deterministic; `seed` is unused.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .random import check_budget, class_members, uniform_class_counts
+from .registry import register
+
+
+def _backbone_terms(labels: np.ndarray, members: list[np.ndarray], features: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """`(RAM, APL)` of one backbone."""
+    f = np.asarray(features)
+    n, c = labels.shape[0], len(members)
+    means = np.stack([f[m].mean(axis=0, dtype=np.float64) for m in members])
+    ram = np.empty(n, dtype=np.float64)
+    for idx in members:
+        diff = f[idx].astype(np.float64) - means[labels[idx[0]]]
+        d = np.einsum("ij,ij->i", diff, diff)
+        order = idx[np.lexsort((idx, d))]
+        ram[order] = np.arange(1, idx.size + 1) / idx.size
+    pred = np.empty(n, dtype=np.int64)
+    msq = np.einsum("ij,ij->i", means, means)
+    step = max(1, 4_000_000 // max(1, f.shape[1]))
+    for a in range(0, n, step):
+        block = f[a:a + step].astype(np.float64)
+        # |f - mu_c|^2 up to the per-row constant |f|^2
+        pred[a:a + step] = np.argmin(msq[None, :] - 2.0 * block @ means.T, axis=1)
+    return ram, (pred != labels).astype(np.float64)
+
+
+def ram_apl_weights(p: float, a: float = 0.2, b: float = 1.0) -> tuple[float, float]:
+    """`(W1, W2)` for the selection ratio `p`."""
+    w1 = a + (1.0 - a) / (1.0 + np.exp(b * (p - 0.5)))
+    return float(w1), float(1.0 - w1)
+
+
+def ram_apl_scores(labels: np.ndarray, features, p: float, *, a: float = 0.2, b: float = 1.0) -> np.ndarray:
+    """Per-sample RAM-APL score (lower = kept first) at selection ratio `p`."""
+    labels = np.asarray(labels)
+    feats = list(features) if isinstance(features, (list, tuple)) else [features]
+    if not feats:
+        raise ValueError("ram-apl: features is an empty list; pass one feature array per backbone")
+    members = class_members(labels)
+    ram = np.zeros(labels.shape[0])
+    apl = np.zeros(labels.shape[0])
+    for f in feats:
+        r, e = _backbone_terms(labels, members, f)
+        ram += r
+        apl += e
+    w1, w2 = ram_apl_weights(p, a, b)
+    return w1 * ram / len(feats) + w2 * apl / len(feats)
+
+
+@register(
+    "ram-apl",
+    description="RAM-APL: rank of the distance to the class mean (representativeness) plus nearest-class-mean "
+                "error (hardness), averaged over one or more backbones; lowest scores per class, same fraction.",
+    needs_features=True,
+    allocation="classwise",
+)
+def ram_apl(labels, budget, *, scores=None, features, seed=0, a=0.2, b=1.0):
+    labels = np.asarray(labels)
+    n = labels.shape[0]
+    budget = check_budget(budget, n)
+    p = budget / n
+    score = ram_apl_scores(labels, features, p, a=a, b=b)
+    counts = uniform_class_counts(labels, budget)
+    kept = [idx[np.lexsort((idx, score[idx]))][:n_c] for idx, n_c in zip(class_members(labels), counts)]
+    w1, w2 = ram_apl_weights(p, a, b)
+    info = {"w1": w1, "w2": w2, "selection_ratio": p,
+            "num_backbones": len(features) if isinstance(features, (list, tuple)) else 1}
+    return np.sort(np.concatenate(kept)).astype(np.int64), info

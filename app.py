@@ -1,0 +1,47 @@
+"""Coreset Studio: the Streamlit app (`coreset-studio` runs `streamlit run app.py`).
+
+This file sets the page, renders the shared sidebar (dataset, backbone, resolution,
+number of training images, score type) and runs the chosen page from `pages/`. Every
+page rerun is timed (server compute of the page script, see `coreset_core.app_state.timed`);
+the figure is shown at the bottom of the sidebar and, with CORESET_STUDIO_TIMING=1,
+printed to the server log.
+
+Environment defaults for the sidebar (demos, browser tests): CORESET_STUDIO_DATASET,
+CORESET_STUDIO_IMBALANCE, CORESET_STUDIO_BACKBONE, CORESET_STUDIO_RESOLUTION,
+CORESET_STUDIO_LIMIT, CORESET_STUDIO_TEST_LIMIT, CORESET_STUDIO_SCORE,
+CORESET_STUDIO_SCORE_EPOCHS; CORESET_CACHE_DIR / CORESET_DATA_DIR move the caches and data.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:  # `pages._studio` is imported by the pages
+    sys.path.insert(0, str(ROOT))
+
+from coreset_core.app_state import timed  # noqa: E402
+from pages._studio import sidebar  # noqa: E402
+
+st.set_page_config(page_title="Coreset Studio", page_icon=":material/filter_alt:", layout="wide")
+
+PAGES = [
+    st.Page(ROOT / "pages/1_data.py", title="Data & features", icon=":material/image:", url_path="data", default=True),
+    st.Page(ROOT / "pages/2_difficulty.py", title="Difficulty", icon=":material/bar_chart:", url_path="difficulty"),
+    st.Page(ROOT / "pages/3_budgets.py", title="Budgets", icon=":material/pie_chart:", url_path="budgets"),
+    st.Page(ROOT / "pages/4_windows.py", title="Windows", icon=":material/view_week:", url_path="windows"),
+    st.Page(ROOT / "pages/5_embedding.py", title="Embedding", icon=":material/scatter_plot:", url_path="embedding"),
+    st.Page(ROOT / "pages/6_accuracy.py", title="Accuracy", icon=":material/show_chart:", url_path="accuracy"),
+    st.Page(ROOT / "pages/7_compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+]
+
+page = st.navigation(PAGES)
+st.sidebar.title("Coreset Studio")
+st.session_state["_studio_config"] = sidebar()
+timing = st.sidebar.empty()
+
+with timed(page.url_path or "data") as t:
+    page.run()
+timing.caption(f"server compute of this page: {t['ms']:.0f} ms")

@@ -1,0 +1,142 @@
+"""Page 4: difficulty windows inside each class and the KRR endpoint search (SPEC 3-4)."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from coreset_core import app_state as S
+from pages._studio import (class_names, class_sizes, current_config, difficulty, export_buttons, plotly, prepared,
+                           prune_slider, shared_slider, winsor_sliders)
+
+AUTO_MAX_SAMPLES = 20_000  # above this the KRR search waits for a click (it takes tens of seconds)
+
+cfg = current_config()
+prep = prepared(cfg)
+names = class_names(prep)
+C = len(names)
+labels = np.asarray(prep.train.labels)
+N = labels.shape[0]
+d = difficulty(cfg.key(), cfg.score, prep)
+sizes = class_sizes(cfg.key(), prep)
+
+st.title("Difficulty windows")
+st.caption("Each class is sorted from easiest to hardest; the coreset keeps a window of n_c consecutive samples "
+           "ending at the same relative position k in every class (k = 1: the hardest n_c, small k: the easiest). "
+           "NUCS picks k by fitting ridge regression on the frozen features of each candidate coreset and "
+           "scoring it on the whole training set.")
+
+top = st.columns([2, 2, 1])
+with top[0]:
+    lo, hi = winsor_sliders()
+rate = prune_slider(top[1])
+mode = top[2].radio("Budgets", ["nucs", "uniform"], horizontal=True, key="win_mode",
+                    help="nucs: per-class widths proportional to difficulty x size; uniform: the same fraction "
+                         "in every class (Best Window Selection)")
+
+from coreset_core import allocate_budgets, class_difficulty, krr_window_search, window_select  # noqa: E402
+
+class_diff = class_difficulty(d, labels, winsor=(lo, hi), num_classes=C)
+budgets = allocate_budgets(class_diff, sizes, rate, mode=mode, min_per_class=1)
+
+
+@st.cache_resource(show_spinner=False)
+def _krr_store() -> dict:
+    return {"results": {}, "lock": threading.Lock()}
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def strips(key: tuple, score: str, _d, _labels, c: int):
+    return S.sorted_strips(_d, _labels, c, bins=200)
+
+
+setting = (cfg.key(), cfg.score, lo, hi, rate, mode)
+store = _krr_store()
+result = store["results"].get(setting)
+if result is None:
+    run_now = N <= AUTO_MAX_SAMPLES or st.button(
+        f"Run the KRR endpoint search ({N:,} samples: this takes a while)", key="win_run_krr", type="primary")
+    if run_now:
+        with st.spinner("KRR endpoint search: fitting ridge regression for every candidate window..."):
+            with store["lock"]:
+                result = store["results"].get(setting)
+                if result is None:
+                    result = krr_window_search(prep.train.features, labels, d, budgets)
+                    store["results"][setting] = result
+                    if len(store["results"]) > 64:
+                        store["results"].pop(next(iter(store["results"])))
+
+krr_k = float(result.best_endpoint) if result is not None else 1.0
+c1, c2 = st.columns([1, 3])
+override = c1.toggle("Override the endpoint", value=False, key="win_override",
+                     help="Move the window yourself and see the coreset change.")
+manual = override or result is None
+if not manual:  # the slider follows the KRR choice until overridden
+    st.session_state["w_win_endpoint"] = st.session_state["_keep_win_endpoint"] = round(krr_k, 2)
+with c2:
+    k_user = shared_slider("Window endpoint k", "win_endpoint", round(krr_k, 2), min_value=0.0, max_value=1.0,
+                           step=0.01, disabled=not manual)
+k = float(k_user) if manual else krr_k
+
+kept = window_select(d, labels, budgets, k)
+bounds = S.window_bounds(sizes, budgets, k)
+
+# --- strips: sorted difficulty per class with the window
+img = strips(cfg.key(), cfg.score, d, labels, C)
+xs = (np.arange(img.shape[1]) + 0.5) / img.shape[1]
+fig = go.Figure(go.Heatmap(z=img, x=xs, y=names, colorscale="Magma", colorbar=dict(title=cfg.score),
+                           hovertemplate="class %{y}<br>position %{x:.2f}<br>difficulty %{z:.3f}<extra></extra>"))
+for c in range(C):
+    fig.add_shape(type="rect", x0=bounds["start_frac"][c], x1=bounds["end_frac"][c], y0=c - 0.42, y1=c + 0.42,
+                  line=dict(color="#00e5ff", width=3), fillcolor="rgba(0,229,255,0.12)")
+if override and result is not None and abs(k - krr_k) > 1e-9:
+    kb = S.window_bounds(sizes, budgets, krr_k)
+    for c in range(C):
+        fig.add_shape(type="rect", x0=kb["start_frac"][c], x1=kb["end_frac"][c], y0=c - 0.46, y1=c + 0.46,
+                      line=dict(color="#ffffff", width=1.5, dash="dot"))
+fig.update_layout(title=f"Sorted difficulty per class (easy → hard) with the kept window at k = {k:.2f}",
+                  xaxis_title="position in the class, sorted by difficulty (fraction)", height=60 + 38 * C + 80,
+                  margin=dict(t=50, b=40), yaxis=dict(autorange="reversed"))
+fig.update_xaxes(range=[0, 1])
+plotly(fig, key="window_strips")
+
+# --- KRR accuracy vs endpoint
+if result is not None:
+    curve = go.Figure(go.Scatter(x=result.endpoints, y=100 * np.asarray(result.accuracies), mode="lines+markers",
+                                 name="KRR accuracy", line=dict(color="#08519c")))
+    curve.add_trace(go.Scatter(x=[krr_k], y=[100 * float(np.max(result.accuracies))], mode="markers",
+                               name=f"KRR choice k = {krr_k:.2f}",
+                               marker=dict(size=14, color="#e6550d", symbol="star")))
+    curve.add_vline(x=k, line_dash="dash", line_color="#444")
+    curve.update_layout(title="KRR proxy accuracy (whole training set) vs window endpoint", xaxis_title="endpoint k",
+                        yaxis_title="accuracy (%)", height=340, margin=dict(t=50, b=40))
+    plotly(curve, key="window_krr")
+else:
+    st.info("The KRR endpoint search has not run for these settings yet; the window above uses the endpoint "
+            "from the slider.")
+
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Coreset size", f"{kept.size:,}", help=f"of {N:,}")
+m2.metric("Endpoint k", f"{k:.2f}", delta=None if result is None or not override else f"{k - krr_k:+.2f} vs KRR")
+if result is not None:
+    krr_kept = window_select(d, labels, budgets, krr_k)
+    m3.metric("Overlap with the KRR choice", f"{100 * S.jaccard(kept, krr_kept):.1f} %", help="Jaccard index")
+    acc_at = np.interp(k, result.endpoints, result.accuracies)
+    m4.metric("KRR accuracy (interpolated)", f"{100 * acc_at:.2f} %")
+
+table = bounds.copy()
+table.insert(0, "class", names)
+table["difficulty"] = np.round(class_diff, 4)
+table["mean score kept"] = [float(d[kept[labels[kept] == c]].mean()) if budgets[c] else np.nan for c in range(C)]
+table["mean score class"] = [float(d[labels == c].mean()) for c in range(C)]
+st.dataframe(table.style.format({"start_frac": "{:.3f}", "end_frac": "{:.3f}", "mean score kept": "{:.4f}",
+                                 "mean score class": "{:.4f}"}), hide_index=True)
+
+config = {"method": "nucs" if mode == "nucs" else "nucs-uniform", "prune_rate": rate, "seed": 0,
+          "budget": int(budgets.sum()), "num_samples": int(N),
+          "params": {"winsor": [lo, hi], "endpoints": None, "ridge": 1.0, "min_per_class": 1},
+          "score": cfg.score, "endpoint": k, "endpoint_source": "slider (override)" if manual else "krr",
+          "class_budgets": budgets.tolist(), "data": dict(getattr(prep, "config", {}) or {})}
+export_buttons(cfg, prep, kept, config, key="window")

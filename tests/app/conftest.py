@@ -1,0 +1,52 @@
+"""Fixtures for the Streamlit AppTest tests: a small real dataset (digits, 300 training images at
+64 px) prepared through the real pipeline into the session's temporary cache directory."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from studio_helpers import assert_clean
+
+import pytest
+
+ENTRY = Path(__file__).resolve().parent / "entry.py"
+
+#: The sidebar defaults of every AppTest (read by app.py from the environment).
+STUDIO_ENV = {
+    "CORESET_STUDIO_DATASET": "digits",
+    "CORESET_STUDIO_LIMIT": "300",
+    "CORESET_STUDIO_TEST_LIMIT": "200",
+    "CORESET_STUDIO_RESOLUTION": "64",
+    "CORESET_STUDIO_SCORE_EPOCHS": "2",
+    "CORESET_STUDIO_AUTO_UMAP": "0",
+}
+
+@pytest.fixture(scope="session")
+def studio_config():
+    from coreset_core.app_state import config_from_env
+
+    return config_from_env(STUDIO_ENV)
+
+
+@pytest.fixture(scope="session")
+def prepared_small(studio_config):
+    """The same prepared data the app uses (same config, same disk cache): the tests' ground truth."""
+    from coreset_core import pipeline
+
+    cfg = studio_config
+    return pipeline.prepare(cfg.dataset, **cfg.prepare_kwargs(), progress=False)
+
+
+@pytest.fixture
+def app(monkeypatch, prepared_small, session_cache_dir):
+    """A fresh AppTest of the studio that has run its first (data) page."""
+    from streamlit.testing.v1 import AppTest
+
+    for k, v in STUDIO_ENV.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("CORESET_CACHE_DIR", str(session_cache_dir))
+    at = AppTest.from_file(str(ENTRY), default_timeout=300)
+    at.run()
+    assert_clean(at)
+    return at
+
+

@@ -1,0 +1,47 @@
+"""Helpers of the AppTest tests: page switching, error checks, decoding plotly specs."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+PAGE_FILES = {
+    "data": "1_data", "difficulty": "2_difficulty", "budgets": "3_budgets", "windows": "4_windows",
+    "embedding": "5_embedding", "accuracy": "6_accuracy", "compare": "7_compare",
+}
+
+
+def goto(at, page: str, timeout: float = 300):
+    """Switch the AppTest to a studio page and run it."""
+    at.switch_page(f"../../pages/{PAGE_FILES[page]}.py")
+    at.run(timeout=timeout)
+    assert_clean(at)
+    return at
+
+
+def assert_clean(at) -> None:
+    """No exception and no error box on the page."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def chart(at, key: str) -> dict:
+    """The decoded plotly spec (data + layout) of the chart drawn with `key`."""
+    for el in at.get("plotly_chart"):
+        if el.proto.id.endswith(f"-{key}"):
+            return json.loads(el.proto.spec)
+    raise AssertionError(f"no plotly chart with key {key!r}; charts: {[e.proto.id for e in at.get('plotly_chart')]}")
+
+
+def chart_keys(at) -> list[str]:
+    return [el.proto.id.rsplit("-", 1)[-1] for el in at.get("plotly_chart")]
+
+
+def values(trace: dict, axis: str) -> np.ndarray:
+    """A trace's x or y values (plotly may ship arrays as typed-array dicts)."""
+    v = trace[axis]
+    if isinstance(v, dict) and "bdata" in v:
+        import base64
+
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+    return np.asarray(v)

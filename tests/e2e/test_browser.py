@@ -1,0 +1,267 @@
+"""End-to-end: the studio in a real headless Chromium (Playwright), started as the README does.
+
+`coreset-studio --server.port <free port>` runs with a small default dataset from the
+environment (digits, 300 training images at 64 px) and the test session's temporary cache.
+Every page is visited; a slider (or another control) is moved; the test asserts that no
+exception is shown and that the chart's data in the browser changed, and saves a screenshot
+to docs/screenshots/<page>.png (used by the README).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = os.environ.get("CORESET_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+STUDIO_ENV = {
+    "CORESET_STUDIO_DATASET": "digits",
+    "CORESET_STUDIO_LIMIT": "300",
+    "CORESET_STUDIO_TEST_LIMIT": "200",
+    "CORESET_STUDIO_RESOLUTION": "64",
+    "CORESET_STUDIO_SCORE_EPOCHS": "2",
+    "CORESET_STUDIO_AUTO_UMAP": "0",
+    "CORESET_STUDIO_TIMING": "1",
+}
+#: JS: the data (and shapes) of every plotly chart on the page, as one comparable string.
+CHART_STATE = """() => JSON.stringify(Array.from(document.querySelectorAll('.js-plotly-plot')).map(el => ({
+    data: (el.data || []).map(t => [t.name, t.x, t.y, t.z]),
+    shapes: ((el.layout || {}).shapes || []).map(s => [s.x0, s.x1]),
+    title: ((el.layout || {}).title || {}).text })))"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def results_db(session_cache_dir):
+    """A small results database (two methods, two seeds) so the Accuracy page has lines to draw."""
+    from coreset_core.store import ResultsStore
+    from coreset_core.sweep import plan_sweep, run_sweep
+
+    store = ResultsStore(session_cache_dir / "results.sqlite")
+    configs = plan_sweep("digits", ["random", "el2n"], [0.5, 0.8], [0, 1], limit=300, test_limit=200, resolution=64,
+                         score_epochs=2, epochs=5)
+    run_sweep(configs, store, progress=False)
+    return store
+
+
+@pytest.fixture(scope="module")
+def server(session_cache_dir, results_db):
+    exe = shutil.which("coreset-studio")
+    cmd = [exe] if exe else [sys.executable, "-m", "coreset_core.studio"]
+    port = _free_port()
+    env = {**os.environ, **STUDIO_ENV, "CORESET_CACHE_DIR": str(session_cache_dir)}
+    log = open(session_cache_dir / "studio-e2e.log", "w")
+    proc = subprocess.Popen(cmd + ["--server.port", str(port), "--server.address", "127.0.0.1"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/_stcore/health", 90)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, server):
+    ctx = browser.new_context(viewport={"width": 1500, "height": 1900})
+    pg = ctx.new_page()
+    pg.set_default_timeout(120_000)
+    # the first visit prepares the data (features + scores), then every page reuses it
+    pg.goto(server + "/")
+    _settle(pg, charts=1, timeout=240)
+    yield pg
+    ctx.close()
+
+
+def _settle(pg, charts: int = 0, timeout: float = 120) -> None:
+    """Wait until the script finished (no running indicator, no spinner) and `charts` charts are drawn."""
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    while time.monotonic() < deadline:
+        running = pg.locator('[data-testid="stStatusWidget"]').count() > 0 or \
+            pg.locator('[data-testid="stSpinner"]').count() > 0
+        drawn = pg.locator(".js-plotly-plot .main-svg").count() >= charts
+        if not running and drawn:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since > 1.0:
+                return
+        else:
+            quiet_since = None
+        pg.wait_for_timeout(200)
+    raise TimeoutError(f"page {pg.url} did not settle in {timeout} s")
+
+
+def _no_exception(pg) -> None:
+    assert pg.locator('[data-testid="stException"]').count() == 0, pg.locator(
+        '[data-testid="stException"]').first.inner_text()
+    body = pg.locator("body").inner_text()
+    assert "Traceback" not in body and "Error:" not in body[:20000], body[:2000]
+
+
+def _state(pg) -> str:
+    return pg.evaluate(CHART_STATE)
+
+
+def _wait_changed(pg, before: str, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _settle(pg, timeout=timeout)
+        now = _state(pg)
+        if now != before:
+            return now
+        pg.wait_for_timeout(300)
+    raise AssertionError("the chart did not change after moving the control")
+
+
+def _slider(pg, label: str):
+    """The thumb of the slider whose label contains `label`."""
+    box = pg.locator('[data-testid="stSlider"]').filter(has_text=label).first
+    return box.locator('[role="slider"]').first
+
+
+def _move(pg, label: str, key: str, presses: int) -> None:
+    thumb = _slider(pg, label)
+    thumb.scroll_into_view_if_needed()
+    thumb.focus()
+    for _ in range(presses):
+        thumb.press(key)
+        pg.wait_for_timeout(60)
+
+
+def _shot(pg, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pg.evaluate("() => window.scrollTo(0, 0)")
+    main = pg.locator('[data-testid="stMain"]')
+    if main.count():
+        main.evaluate("el => el.scrollTo(0, 0)")
+    pg.wait_for_timeout(400)
+    pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def _visit(pg, server: str, path: str, charts: int) -> str:
+    pg.goto(f"{server}/{path}")
+    _settle(pg, charts=charts, timeout=180)
+    _no_exception(pg)
+    return _state(pg)
+
+
+def test_data_page(page, server):
+    _visit(page, server, "", 1)
+    imgs = page.locator('[data-testid="stImage"]').count()
+    assert imgs >= 80  # 8 per class
+    _move(page, "Images per class", "ArrowLeft", 4)
+    deadline = time.monotonic() + 60
+    while page.locator('[data-testid="stImage"]').count() == imgs and time.monotonic() < deadline:
+        page.wait_for_timeout(300)
+    _settle(page)
+    _no_exception(page)
+    assert page.locator('[data-testid="stImage"]').count() == 40
+    _shot(page, "data")
+
+
+def test_difficulty_page(page, server):
+    before = _visit(page, server, "difficulty", 2)
+    _move(page, "upper tail clipped", "ArrowRight", 20)  # 0 -> 10 %
+    after = _wait_changed(page, before)
+    bars = json.loads(after)[0]["data"]
+    assert bars[0][2] != bars[1][2]  # mean vs winsorized mean now differ
+    _no_exception(page)
+    _shot(page, "difficulty")
+
+
+def test_budgets_page(page, server):
+    before = _visit(page, server, "budgets", 2)
+    _move(page, "Pruning rate", "ArrowRight", 3)  # 70 -> 85 %
+    _wait_changed(page, before)
+    _no_exception(page)
+    assert "85 %" in page.locator("body").inner_text()
+    _shot(page, "budgets")
+
+
+def test_windows_page(page, server):
+    before = _visit(page, server, "windows", 2)
+    page.locator('[data-testid="stToggle"]').filter(has_text="Override the endpoint").first.click()
+    _settle(page)
+    _move(page, "Window endpoint", "ArrowLeft", 30)
+    after = _wait_changed(page, before)
+    shapes_before = json.loads(before)[0]["shapes"]
+    shapes_after = json.loads(after)[0]["shapes"]
+    assert shapes_before != shapes_after  # the windows moved
+    _no_exception(page)
+    _shot(page, "windows")
+
+
+def test_embedding_page(page, server):
+    before = _visit(page, server, "embedding", 1)
+    _move(page, "Pruning rate", "ArrowRight", 2)
+    _wait_changed(page, before)
+    _no_exception(page)
+    _shot(page, "embedding")
+
+
+def test_accuracy_page(page, server):
+    before = _visit(page, server, "accuracy", 2)
+    assert "random" in before and "el2n" in before
+    page.locator('[data-testid="stRadio"]').filter(has_text="Metric").get_by_text("balanced_accuracy").click()
+    _wait_changed(page, before)
+    _no_exception(page)
+    _shot(page, "accuracy")
+
+
+def test_compare_page(page, server):
+    before = _visit(page, server, "compare", 2)
+    _move(page, "Pruning rate (%)", "ArrowRight", 3)
+    _wait_changed(page, before)
+    _no_exception(page)
+    page.get_by_role("button", name="Train a linear probe on both selections").click()
+    _settle(page, charts=3, timeout=120)
+    _no_exception(page)
+    assert "test accuracy" in page.locator("body").inner_text()
+    _shot(page, "compare")
