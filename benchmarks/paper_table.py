@@ -14,7 +14,7 @@ comparison of the orderings and gaps. The paper fine-tuned a whole ImageNet ResN
 absolute numbers differ and only orderings and gaps are comparable.
 
     python benchmarks/paper_table.py                 # the full table (long: run it with nice)
-    python benchmarks/paper_table.py --quick         # smoke run: 2,000 images, one seed
+    python benchmarks/paper_table.py --quick         # smoke run: 1,000 images, one seed
     python benchmarks/paper_table.py --limit 5000 --seeds 0 --out /tmp/r.md
 
 Re-running skips every run already stored, so an interrupted run picks up where it stopped.
@@ -147,8 +147,10 @@ def timing_table(frame) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="smoke run: --limit 2000, one seed, output not in docs/")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: --limit 1000 --test-limit 500, one seed, output not in docs/")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images of each dataset")
+    p.add_argument("--test-limit", type=int, default=None, help="use only the first N test images")
     p.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2; --quick: 0)")
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--prune-rates", default=",".join(str(r) for r in RATES))
@@ -162,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--report-only", action="store_true", help="do not run anything: rebuild the report from the db")
     args = p.parse_args(argv)
 
-    limit = args.limit if args.limit is not None else (2000 if args.quick else None)
+    limit = args.limit if args.limit is not None else (1000 if args.quick else None)
+    test_limit = args.test_limit if args.test_limit is not None else (500 if args.quick else None)
     seeds = [int(s) for s in (args.seeds or ("0" if args.quick else "0,1,2")).split(",")]
     methods = [m for m in args.methods.split(",") if m]
     rates = [float(r) for r in args.prune_rates.split(",") if r]
@@ -174,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
 
     sections, wall = [], {}
     for ds in datasets:
-        common = dict(imbalance=DATASETS.get(ds), backbone="efficientnet_lite0", limit=limit, mode="linear",
-                      epochs=args.epochs)
+        common = dict(imbalance=DATASETS.get(ds), backbone="efficientnet_lite0", limit=limit, test_limit=test_limit,
+                      mode="linear", epochs=args.epochs)
         configs = plan_sweep(ds, methods, rates, seeds, **common)
         t0 = time.perf_counter()
         if not args.report_only:
@@ -190,14 +193,18 @@ def main(argv: list[str] | None = None) -> int:
         frame = frame[frame["run_id"].isin(ids)]
         sections.append((ds, configs, frame))
 
+    res_values = sorted({int(r) for _, _, f in sections if not f.empty for r in f["resolution"].dropna()})
+    resolutions = "/".join(map(str, res_values)) or "the dataset's default resolution"
     md = [f"# Coreset selection results: linear probe on EfficientNet-Lite0 features", "",
           "Produced by `benchmarks/paper_table.py` (do not edit by hand: re-run it).", "",
           "## Protocol", "",
           f"- Data: {', '.join(datasets)}"
           + (f", first {limit:,} training images of each" if limit else ", full training sets") +
-          "; CIFAR-10-LT has imbalance factor 10 (class k keeps 5000 * 10^(-k/9) images, seed 0), "
-          "test sets are the full balanced 10,000 images.",
-          "- Backbone: EfficientNet-Lite0 (ImageNet-1k), frozen; features extracted once at 128 px and cached.",
+          "; CIFAR-10-LT has imbalance factor 10 (class k keeps 5000 * 10^(-k/9) images, seed 0); "
+          + (f"first {test_limit:,} test images." if test_limit else
+             "test sets are the full balanced 10,000 images."),
+          "- Backbone: EfficientNet-Lite0 (ImageNet-1k), frozen; features extracted once at "
+          f"{resolutions} px and cached.",
           f"- Training: a linear head on the features (SPEC 8 linear probe: SGD momentum 0.9, weight decay 5e-4, "
           f"cosine to 1e-4), {args.epochs} epochs, the trainer's default lr and batch size.",
           "- Difficulty scores: EL2N averaged over 3 epochs of a linear head trained on all training data.",

@@ -205,7 +205,9 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
     def describe(self) -> str:
-        params = ",".join(f"{k}={v}" for k, v in self.param_dict.items())
+        """One line naming the run (parameters shown only where they differ from the defaults)."""
+        defaults = _registered_defaults(self.method) or {}
+        params = ",".join(f"{k}={v}" for k, v in self.param_dict.items() if k not in defaults or v != defaults[k])
         return (f"{self.dataset} {self.method}{'(' + params + ')' if params else ''} "
                 f"prune={self.prune_rate:g} seed={self.seed} {self.mode}")
 
@@ -279,7 +281,8 @@ def run_one(config: RunConfig, *, cache_dir: str | os.PathLike | None = None,
     train, test = prepared.train, prepared.test
     labels = np.asarray(train.labels, dtype=np.int64)
     n = labels.shape[0]
-    num_classes = int(max(labels.max(), np.asarray(test.labels).max())) + 1
+    num_classes = int(getattr(prepared, "config", {}).get("num_classes")
+                      or max(labels.max(), np.asarray(test.labels).max()) + 1)
     params = config.param_dict
     defaults = _registered_defaults(config.method) or {}
     # pass only what differs from the method's defaults: an explicit default can change meaning
@@ -305,11 +308,6 @@ def run_one(config: RunConfig, *, cache_dir: str | os.PathLike | None = None,
         indices = np.asarray(sel.indices, dtype=np.int64)
         info = _json_safe(getattr(sel, "info", {}) or {})
     selection_seconds = time.perf_counter() - t_sel
-    if isinstance(info, dict):
-        # a cached selection is fast to load; the time it took to compute travels in its info
-        computed = info.get("seconds", info.get("selection_seconds"))
-        if isinstance(computed, (int, float)) and info.get("from_cache"):
-            selection_seconds = float(computed)
 
     if config.mode == "linear":
         from .training.probe import train_linear_probe
@@ -324,7 +322,9 @@ def run_one(config: RunConfig, *, cache_dir: str | os.PathLike | None = None,
         kwargs = _supported_kwargs(finetune, dict(
             backbone=config.backbone, resolution=config.resolution, epochs=config.epochs, lr=config.lr,
             batch_size=config.batch_size, seed=config.seed, device=config.device, sample_weights=weights,
-            limit=config.limit, test_limit=config.test_limit))
+            test_limit=config.test_limit, progress=False))
+        # `limit` keeps the first N training images, so positions in the limited split are
+        # positions in the dataset's split too: the indices need no translation.
         result = finetune(prepared.dataset, indices, **kwargs)
     metrics = _metrics_of(result)
     train_seconds = float(getattr(result, "train_seconds", None) or metrics.get("train_seconds") or 0.0)

@@ -48,6 +48,7 @@ for the duration so that the float32 error bound holds).
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -205,6 +206,23 @@ def stratified_subsample(labels: np.ndarray, size: Any, seed: int) -> np.ndarray
 
 # ----------------------------------------------------------------------------- backends
 
+_SMALL_SOLVE = 2048  # systems up to this size are solved on one BLAS thread
+
+
+def _one_blas_thread(size: int):
+    """Single-threaded BLAS for a small dense solve.
+
+    A (d+1)-sized Cholesky is too small to gain from threads, and multi-threaded OpenBLAS
+    degrades badly (5-10x here) when the cores are shared with other processes.
+    """
+    if size > _SMALL_SOLVE:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
 
 class _NumpyBackend:
     """numpy / scipy: float64 normal equations, float32 fused prediction with float64 re-check."""
@@ -245,6 +263,10 @@ class _NumpyBackend:
         bt -= bt2
 
     def solve(self, g: np.ndarray, bt: np.ndarray) -> np.ndarray:
+        with _one_blas_thread(g.shape[0]):
+            return self._solve(g, bt)
+
+    def _solve(self, g: np.ndarray, bt: np.ndarray) -> np.ndarray:
         a = g.copy()
         a.flat[:: a.shape[0] + 1] += self.lam
         try:
@@ -261,13 +283,12 @@ class _NumpyBackend:
         k.flat[:: k.shape[0] + 1] += self.lam
         y = np.zeros((idx.shape[0], self.c))
         y[np.arange(idx.shape[0]), lab] = 1.0
-        try:
-            cf = scipy.linalg.cho_factor(k, lower=True, overwrite_a=True, check_finite=False)
-            alpha = scipy.linalg.cho_solve(cf, y, check_finite=False)
-        except np.linalg.LinAlgError:
-            k = xc @ xc.T
-            k.flat[:: k.shape[0] + 1] += self.lam
-            alpha = scipy.linalg.solve(k, y, assume_a="sym")
+        with _one_blas_thread(k.shape[0]):
+            try:
+                cf = scipy.linalg.cho_factor(k, lower=True, overwrite_a=False, check_finite=False)
+                alpha = scipy.linalg.cho_solve(cf, y, check_finite=False)
+            except np.linalg.LinAlgError:
+                alpha = scipy.linalg.solve(k, y, assume_a="sym")
         return xc.T @ alpha
 
     # -- prediction

@@ -67,25 +67,32 @@ def test_table_passes_params_and_validates():
         kept_fraction_table("el2n", [], labels=labels, scores=scores)
 
 
-# TODO(lead): once `nucs` is registered, add it next to el2n-classwise / random-classwise
-# below (its minority-class fraction sits between global EL2N's and the uniform one when the
-# minority is easy, and above uniform when the minority is hard).
 def test_global_el2n_starves_an_easy_minority_class():
     labels, scores, _ = long_tailed(minority_harder=False)
+    features = np.random.default_rng(5).normal(size=(labels.size, 8)) + labels[:, None]
     el2n = kept_fraction_table("el2n", [0.5, 0.9], labels=labels, scores=scores)
     uniform = kept_fraction_table("el2n-classwise", [0.5, 0.9], labels=labels, scores=scores)
     rand_cw = kept_fraction_table("random-classwise", [0.9], labels=labels)
+    nucs = kept_fraction_table("nucs", [0.9], labels=labels, scores=scores, features=features)
     minority = 9
+    assert el2n.loc[minority, 0.9] == 0.0  # every kept sample comes from the hard head classes
     assert el2n.loc[minority, 0.9] < uniform.loc[minority, 0.9]
     assert el2n.loc[minority, 0.9] < rand_cw.loc[minority, 0.9]
-    assert el2n.loc[minority, 0.9] == 0.0  # every kept sample comes from the hard head classes
+    # NUCS gives the easy minority less than the uniform share, but never starves it
+    assert 0.0 < nucs.loc[minority, 0.9] < uniform.loc[minority, 0.9]
     # the class-wise variants keep the same fraction everywhere (up to integer rounding)
     np.testing.assert_allclose(uniform[0.9].to_numpy(), 0.1, atol=0.02)
 
 
 def test_global_el2n_overkeeps_a_hard_minority_class():
+    # The other direction: when the minority class is the hard one, global ranking keeps far
+    # more than its share and empties the easy head class; NUCS sits in between.
     labels, scores, _ = long_tailed(minority_harder=True)
+    features = np.random.default_rng(5).normal(size=(labels.size, 8)) + labels[:, None]
     el2n = kept_fraction_table("el2n", [0.9], labels=labels, scores=scores)
     uniform = kept_fraction_table("el2n-classwise", [0.9], labels=labels, scores=scores)
+    nucs = kept_fraction_table("nucs", [0.9], labels=labels, scores=scores, features=features)
     assert el2n.loc[9, 0.9] > 3 * uniform.loc[9, 0.9]
     assert el2n.loc[0, 0.9] == 0.0  # the easy head class is emptied
+    assert uniform.loc[9, 0.9] < nucs.loc[9, 0.9] < el2n.loc[9, 0.9]
+    assert 0.0 < nucs.loc[0, 0.9] < uniform.loc[0, 0.9]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from coreset_core.allocation import allocate_budgets_for_total
-from coreset_core.methods import bws, ccs, d2, el2n, kcenter, moderate, ram_apl  # noqa: F401
+from coreset_core.methods import d2, kcenter, moderate, ram_apl
 from coreset_core.methods import random as rnd
 from coreset_core.methods.registry import get_method, run_method
 from coreset_core.validation import budget_for
@@ -233,13 +233,13 @@ def brute_farthest_point(x, budget, first):
     return chosen
 
 
-@pytest.mark.parametrize("d", [5, 90])  # 90 > 64 exercises the projection filter
+@pytest.mark.parametrize("d", [5, 90])
 def test_kcenter_is_the_farthest_point_sequence(d):
     rng = np.random.default_rng(d)
     x = rng.normal(size=(150, d)) * rng.gamma(1.0, 1.0, size=(150, 1))
     for first in [0, 77]:
         np.testing.assert_array_equal(kcenter.farthest_point_order(x, 60, first), brute_farthest_point(x, 60, first))
-    np.testing.assert_array_equal(kcenter.farthest_point_order(x, 60, 3, proj_dims=8),
+    np.testing.assert_array_equal(kcenter.farthest_point_order(x, 60, 3, block=7),
                                   brute_farthest_point(x, 60, 3))
     labels = np.zeros(150, dtype=np.int64)
     first = int(np.random.default_rng(4).integers(150))

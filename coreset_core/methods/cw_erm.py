@@ -13,7 +13,10 @@ A reweighting method returns one weight per training sample for a weighted loss
    split per class, seeded, into a training part and a held-out *meta* part
    (`round(meta_fraction * n_c)`, at least 1 and at most `n_c - 1` per class; a class with
    a single coreset sample only trains). The inner model is a linear classifier (zero
-   initialised) on the coreset's features, standardised with the coreset's mean and std.
+   initialised) on the coreset's features, standardised with the coreset's mean and std
+   and divided by `sqrt(d)` so that `|z|^2` is about 1 whatever the feature dimension
+   (then `lr` = 1 is a sensible step; on raw 1280-d features one step already separates
+   the coreset and every loss is 0, leaving MW-Net nothing to learn).
    Every step is full-batch (the coreset is small) and is the standard MW-Net bilevel step:
    (a) virtual SGD step of the classifier on the weighted training loss
    `mean_i(V(L_i) * L_i)` (the loss fed to `V` is detached, as in MW-Net), kept
@@ -21,12 +24,13 @@ A reweighting method returns one weight per training sample for a weighted loss
    classifier on the meta part, back-propagated into `V` (Adam, `meta_lr`, weight decay
    1e-4, as in the MW-Net code); (c) the real classifier step with the weights of the updated
    `V` (SGD with momentum 0.9 and weight decay 5e-4, learning rate cosine-annealed from `lr`
-   to 1e-4 over `steps`; the virtual step uses the current learning rate without momentum).
+   (default 1.0) to 1e-4 over `steps` (default 200); the virtual step uses the current learning rate without momentum).
    After `steps` steps each coreset sample (training and meta parts) gets `V(L_i)` from
    its loss under the final classifier.
 3. **Broadcast** - every training sample gets the weight of its nearest coreset sample in
-   the (raw, unstandardised) feature space, Euclidean 1-NN (scikit-learn, brute force); a
-   coreset sample keeps its own weight.
+   the (raw, unstandardised) feature space: Euclidean 1-NN by blocked brute force (numpy,
+   no scikit-learn import; ties: the coreset sample with the lower index); a coreset
+   sample keeps its own weight.
 
 The cost is the coreset's: seconds for 50,000 x 1280 features on a CPU. Weights lie in
 `(0, 1)`; the trainer may normalise them (e.g. to mean 1). Deterministic for a `seed`.
@@ -42,7 +46,7 @@ import numpy as np
 
 from ..validation import check_features, check_labels
 from .moderate import moderate_per_class
-from .random import class_members, uniform_class_counts
+from .random import uniform_class_counts
 
 
 @dataclass
@@ -63,6 +67,10 @@ def coreset_counts(labels: np.ndarray, coreset_fraction: float, min_per_class: i
     return np.maximum(counts, np.minimum(sizes, int(min_per_class)))
 
 
+def _sorted_cat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.sort(np.concatenate(parts)).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+
+
 def meta_split(labels: np.ndarray, coreset: np.ndarray, meta_fraction: float, seed: int
                ) -> tuple[np.ndarray, np.ndarray]:
     """`(train, meta)` sorted index arrays: a seeded per-class split of the coreset."""
@@ -80,17 +88,30 @@ def meta_split(labels: np.ndarray, coreset: np.ndarray, meta_fraction: float, se
         perm = rng.permutation(members)
         meta.append(perm[:n_meta])
         train.append(perm[n_meta:])
-    cat = lambda parts: np.sort(np.concatenate(parts)).astype(np.int64) if parts else np.zeros(0, np.int64)  # noqa: E731
-    return cat(train), cat(meta)
+    return _sorted_cat(train), _sorted_cat(meta)
+
+
+def nearest_coreset(features: np.ndarray, coreset: np.ndarray, block: int = 4096) -> np.ndarray:
+    """Position in `coreset` of every sample's nearest coreset sample (Euclidean, ties: lower position).
+
+    Brute force by blocks of rows: `|c|^2 - 2 x.c` (the `|x|^2` term is the same for every
+    `c`), the product in the features' dtype (float32 stays float32), the rest in float64;
+    memory `block x len(coreset)`.
+    """
+    dt = features.dtype if features.dtype in (np.float32, np.float64) else np.float64
+    core = np.ascontiguousarray(features[coreset], dtype=dt)
+    csq = np.einsum("ij,ij->i", core, core, dtype=np.float64)
+    out = np.empty(features.shape[0], dtype=np.int64)
+    for a in range(0, features.shape[0], block):
+        prod = (np.asarray(features[a:a + block], dtype=dt) @ core.T).astype(np.float64)
+        out[a:a + block] = np.argmin(csq[None, :] - 2.0 * prod, axis=1)
+    return out
 
 
 def broadcast_weights(features: np.ndarray, coreset: np.ndarray, coreset_weights: np.ndarray) -> np.ndarray:
     """Each sample's weight = that of its nearest coreset sample (Euclidean 1-NN); coreset keeps its own."""
-    from sklearn.neighbors import NearestNeighbors
-
-    nn = NearestNeighbors(n_neighbors=1, algorithm="brute").fit(features[coreset])
-    nearest = nn.kneighbors(features, return_distance=False)[:, 0]
-    weights = np.asarray(coreset_weights, dtype=np.float64)[nearest]
+    coreset_weights = np.asarray(coreset_weights, dtype=np.float64)
+    weights = coreset_weights[nearest_coreset(np.asarray(features), np.asarray(coreset))]
     weights[coreset] = coreset_weights
     return weights
 
@@ -166,7 +187,7 @@ def _train_mw_net(torch, F, x_tr, y_tr, x_meta, y_meta, x_all, y_all, *, num_cla
 
 
 def cw_erm(labels: np.ndarray, features: np.ndarray, *, seed: int = 0, coreset_fraction: float = 0.01,
-           min_per_class: int = 5, meta_fraction: float = 0.2, steps: int = 200, lr: float = 0.1,
+           min_per_class: int = 5, meta_fraction: float = 0.2, steps: int = 200, lr: float = 1.0,
            meta_lr: float = 1e-3, hidden: int = 100) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """CW-ERM weights (see the module docstring). Returns `(weights, coreset, info)`."""
     if not (0.0 < float(coreset_fraction) <= 1.0):
@@ -187,7 +208,8 @@ def cw_erm(labels: np.ndarray, features: np.ndarray, *, seed: int = 0, coreset_f
     fc = np.asarray(features[coreset], dtype=np.float64)
     mu, sd = fc.mean(axis=0), fc.std(axis=0)
     sd[sd < 1e-8] = 1.0
-    z = lambda idx: (np.asarray(features[idx], dtype=np.float64) - mu) / sd  # noqa: E731
+    scale = sd * math.sqrt(fc.shape[1])  # standardised, then / sqrt(d): |z|^2 is about 1 per sample
+    z = lambda idx: (np.asarray(features[idx], dtype=np.float64) - mu) / scale  # noqa: E731
     core_w, history = _meta_weight_net(z(train), labels[train], z(meta), labels[meta], z(coreset), labels[coreset],
                                        num_classes=num_classes, seed=seed, steps=int(steps), lr=float(lr),
                                        meta_lr=float(meta_lr), hidden=int(hidden))
@@ -244,7 +266,8 @@ def reweight(method: str, *, labels: Any, features: Any, seed: int = 0, **params
     unknown = set(params) - set(defaults)
     if unknown:
         raise ValueError(
-            f"reweighting method {method!r} has no parameter(s) {sorted(unknown)}; its parameters are {sorted(defaults)}"
+            f"reweighting method {method!r} has no parameter(s) {sorted(unknown)}; "
+            f"its parameters are {sorted(defaults)}"
         )
     labels = check_labels(labels)
     n = labels.shape[0]

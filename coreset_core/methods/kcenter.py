@@ -8,19 +8,25 @@ each next center is the sample whose distance to its nearest chosen center is la
 - `kcenter-classwise`: a traversal inside each class with the uniform per-class counts;
   the first center of each class is drawn from the same generator, classes in order.
 
-Implementation (same result as the textbook loop, which updates all `N` nearest-center
-distances after every pick, `O(N B d)` and memory-bound: about 20 min for 50,000 x 1280 at
-`B` = 25,000 on 2 cores): when `d > proj_dims` (64), the features are also projected onto
-an orthonormal basis `P` of their top principal subspace (randomized subspace
-iteration), plus the norm of the residual. `|P(a - c)|^2 + (|r_a| - |r_c|)^2 <= |a - c|^2`
-is a tight lower bound that costs one `N x 65` matrix-vector product per pick; a sample
-whose bound already exceeds its current nearest-center distance (minus a small round-off
-margin) cannot change, so only the few samples that pass get their exact distance
-computed. Distances are squared Euclidean
-from explicit differences (no `|a|^2 + |b|^2 - 2ab` cancellation) in the features' float
-dtype (float32 stays float32, float64 stays float64).
+Implementation (the result is the textbook loop's, which updates all `N` nearest-center
+distances after every pick: `O(N B d)` as `B` memory-bound matrix-vector passes, tens of
+minutes for 50,000 x 1280 at `B` = 25,000 on 2 cores). Here the same `O(N B d)` work is
+done as blocked matrix products, plus a lazy max-heap:
+
+- every `block` (64) picks, the nearest-center distances of all samples are updated
+  against the block's centers with one `N x d x 64` matrix product (compute-bound);
+- between two such updates, a max-heap holds each sample's distance as of its last
+  update, an upper bound of the current one (distances only shrink). The top of the heap
+  is refreshed against just the block's centers added since (at most 64); once the top is
+  up to date it is the exact argmax (ties: lower index), since every other entry is an
+  upper bound. A few dozen samples are refreshed per pick on real CNN features.
+
+Squared distances are `|a|^2 + |c|^2 - 2 a.c`, the product in the features' dtype
+(float32 stays float32, float64 stays float64), norms and sums in float64.
 """
 from __future__ import annotations
+
+import heapq
 
 import numpy as np
 
@@ -28,110 +34,64 @@ from .random import check_budget, class_members, uniform_class_counts
 from .registry import register
 
 
-def _sq_dist_to(x: np.ndarray, c: np.ndarray, idx: np.ndarray | None = None, block: int = 8192) -> np.ndarray:
-    """Squared distances of the rows `x[idx]` (default all) to the point `c`, float64."""
-    m = x.shape[0] if idx is None else idx.shape[0]
-    out = np.empty(m, dtype=np.float64)
-    for a in range(0, m, block):
-        rows = x[a:a + block] if idx is None else x[idx[a:a + block]]
-        diff = rows - c
-        out[a:a + block] = np.einsum("ij,ij->i", diff, diff)
-    return out
+def _sq_dists(x: np.ndarray, sq: np.ndarray, centers: np.ndarray, csq: np.ndarray, step: int = 4096) -> np.ndarray:
+    """`min` over `centers` of the squared distance of every row of `x` (float64, >= 0)."""
+    out = np.empty(x.shape[0], dtype=np.float64)
+    for a in range(0, x.shape[0], step):
+        t = (x[a:a + step] @ centers.T).astype(np.float64)
+        t *= -2.0
+        t += csq[None, :]
+        out[a:a + step] = t.min(axis=1)  # |a|^2 is the same for every center: added after the min
+    out += sq
+    return np.maximum(out, 0.0)
 
 
-def _bound_vectors(x: np.ndarray, dims: int, iters: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """`(v, nsq)` with `|a - b|^2 >= nsq_a + nsq_b - 2 v_a.v_b` for all rows `a`, `b`.
-
-    `P` is an orthonormal basis (`d x dims`) of the approximate top principal subspace of
-    the centred features (randomized subspace iteration). For `a` centred, `v_a = [P^T a,
-    |a - P P^T a|]` (projection plus the norm of the residual) and `nsq_a = |a|^2`, so
-    `nsq_a + nsq_b - 2 v_a.v_b = |P^T(a - b)|^2 + (|r_a| - |r_b|)^2 <= |a - b|^2`: the exact
-    projected distance plus the reverse triangle inequality on the residual. Any orthonormal
-    basis keeps the bound valid; a good one makes it tight. `v` is float32, `nsq` float64.
-    """
-    xf = x if x.dtype == np.float32 else x.astype(np.float32)
-    mean32 = xf.mean(axis=0, dtype=np.float64).astype(np.float32)
-    q = np.random.default_rng(0).standard_normal((x.shape[1], dims)).astype(np.float32)
-    for _ in range(iters):
-        y = xf @ q - mean32 @ q
-        z = xf.T @ y - np.outer(mean32, y.sum(axis=0))
-        q = np.linalg.qr(z.astype(np.float64))[0].astype(np.float32)
-    q64 = np.linalg.qr(q.astype(np.float64))[0]
-    mean = x.mean(axis=0, dtype=np.float64)
-    n = x.shape[0]
-    v = np.empty((n, dims + 1), dtype=np.float32)
-    nsq = np.empty(n, dtype=np.float64)
-    step = 4096
-    for a in range(0, n, step):
-        xc = x[a:a + step].astype(np.float64) - mean
-        pc = xc @ q64
-        res = xc - pc @ q64.T
-        nsq[a:a + step] = np.einsum("ij,ij->i", xc, xc)
-        v[a:a + step, :dims] = pc
-        v[a:a + step, dims] = np.sqrt(np.einsum("ij,ij->i", res, res))
-    return v, nsq
-
-
-def _blas_single_thread():
-    """Context limiting BLAS to one thread: the loop's matrix-vector products are tiny and
-    memory-bound, and on a busy CPU a second BLAS thread makes them ~3x slower."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-        import contextlib
-
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
-
-def farthest_point_order(features: np.ndarray, budget: int, first: int, *, proj_dims: int = 64) -> np.ndarray:
-    """Positions of the `budget` centers chosen by farthest-point greedy from `first`, in order.
-
-    `proj_dims` (0 disables) is the dimension of the projection used to skip updates that
-    cannot change anything; it never changes the result.
-    """
+def farthest_point_order(features: np.ndarray, budget: int, first: int, *, block: int = 64) -> np.ndarray:
+    """Positions of the `budget` centers chosen by farthest-point greedy from `first`, in order."""
     x = np.asarray(features)
     if x.dtype not in (np.float32, np.float64):
         x = x.astype(np.float32)
-    n, d = x.shape
+    x = np.ascontiguousarray(x)
+    n = x.shape[0]
     budget = int(budget)
     if budget >= n:
         # every sample is kept: the order does not matter for the kept set
         return np.concatenate([[first], np.delete(np.arange(n), first)]).astype(np.int64)
-    mind = _sq_dist_to(x, x[first])  # squared distance to the nearest center
-    mind[first] = -np.inf
-    use_proj = 0 < proj_dims < d and proj_dims < n
-    if use_proj:
-        v, nsq = _bound_vectors(x, int(proj_dims))
-        # Skip test for a new center c: if nsq_a + nsq_c - 2 v_a.v_c >= mind_a, the exact
-        # distance is >= mind_a too and a's nearest-center distance cannot change. With a
-        # relative margin `eps` for round-off, a is a candidate iff
-        # v_a.v_c > h_a + nsq_c (1 - eps) / 2,  h_a = (nsq_a (1 - eps) - mind_a (1 + eps)) / 2,
-        # h kept up to date as mind shrinks.
-        eps = 1e-5
-        h = (nsq * (1 - eps) - mind * (1 + eps)) / 2
-        h[first] = np.inf
-    with _blas_single_thread():
-        return _greedy_loop(x, budget, first, mind, v if use_proj else None, nsq if use_proj else None,
-                            h if use_proj else None, eps if use_proj else 0.0)
-
-
-def _greedy_loop(x, budget, first, mind, v, nsq, h, eps):
+    sq = np.einsum("ij,ij->i", x, x).astype(np.float64)
+    centers = np.empty((budget, x.shape[1]), dtype=x.dtype)
+    csq = np.empty(budget, dtype=np.float64)
+    centers[0], csq[0] = x[first], sq[first]
+    val = _sq_dists(x, sq, centers[:1], csq[:1])  # nearest-center distance, as of `synced[i]` centers
+    synced = np.ones(n, dtype=np.int64)
+    val[first] = -np.inf
+    heap = [(-v, i) for i, v in enumerate(val.tolist()) if i != first]
+    heapq.heapify(heap)
     chosen = [first]
-    for _ in range(1, budget):
-        i = int(np.argmax(mind))
+    m = 1  # centers chosen
+    done = 1  # centers every sample has been updated against
+    while m < budget:
+        while True:
+            neg, i = heapq.heappop(heap)
+            r = synced[i]
+            if r < m:  # refresh against the centers added since
+                g = (centers[r:m] @ x[i]).astype(np.float64)
+                v = min(val[i], max(0.0, float((sq[i] + csq[r:m] - 2.0 * g).min())))
+                val[i] = v
+                synced[i] = m
+            else:
+                v = val[i]
+            if heap and (-v, i) > heap[0]:
+                heapq.heappush(heap, (-v, i))  # no longer the top: put back with its current value
+                continue
+            break
         chosen.append(i)
-        mind[i] = -np.inf
-        if v is not None:
-            h[i] = np.inf
-            cand = np.flatnonzero(v @ v[i] > h + nsq[i] * (1 - eps) / 2)
-        else:
-            cand = np.flatnonzero(mind > -np.inf)
-        if cand.size:
-            new = np.minimum(mind[cand], _sq_dist_to(x, x[i], cand))
-            mind[cand] = new
-            if v is not None:
-                h[cand] = (nsq[cand] * (1 - eps) - new * (1 + eps)) / 2
+        centers[m], csq[m] = x[i], sq[i]
+        val[i] = -np.inf
+        m += 1
+        if m - done >= block and m < budget:  # bring every sample up to date with one product
+            val = np.minimum(val, _sq_dists(x, sq, centers[done:m], csq[done:m]))
+            synced[:] = m
+            done = m
     return np.asarray(chosen, dtype=np.int64)
 
 

@@ -10,8 +10,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from ..validation import check_features
 from .evaluate import classification_metrics
 from .linear import (DEFAULT_BATCH_SIZE, DEFAULT_LR, MIN_LR, MOMENTUM, WEIGHT_DECAY, LinearHead, as_label_array,
@@ -34,15 +32,18 @@ class ProbeResult:
 
 
 def train_linear_probe(train_features: Any, train_labels: Any, test_features: Any, test_labels: Any, *,
-                       indices: Any = None, sample_weights: Any = None, epochs: int = 30, lr: float = DEFAULT_LR,
-                       batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0, device: str = "cpu",
-                       num_classes: int | None = None, progress: bool = False) -> ProbeResult:
+                       indices: Any = None, sample_weights: Any = None, epochs: int = 30,
+                       lr: float | None = DEFAULT_LR, batch_size: int | None = DEFAULT_BATCH_SIZE, seed: int = 0,
+                       device: str = "cpu", num_classes: int | None = None, progress: bool = False) -> ProbeResult:
     """Train a linear head on `train_features[indices]` (all rows by default) and test it.
 
     `sample_weights` (CW-ERM) holds one loss weight per training sample (or one per
-    selected index). `num_classes` defaults to the largest label of either split + 1, so a
-    coreset that misses a class still gets a head over every class (and scores 0 on it).
+    selected index); `lr` / `batch_size` None mean the defaults. `num_classes` defaults to
+    the largest label of either split + 1, so a coreset that misses a class still gets a
+    head over every class (and scores 0 on it).
     """
+    lr = DEFAULT_LR if lr is None else lr
+    batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
     y_train = as_label_array(train_labels)
     y_test = as_label_array(test_labels)
     x_train = check_features(train_features, y_train.shape[0], name="train_features")

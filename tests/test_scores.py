@@ -1,0 +1,222 @@
+"""Difficulty scores: each checked against an independent computation written in the test."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from coreset_core.scores import (SCORE_NAMES, ScoreSet, augmented_norms, compute_scores, el2n, forgetting_counts,
+                                 grand_linear, margins, moderate_distance, to_difficulty)
+
+
+def _blobs(n_per_class=40, c=4, d=6, seed=0, spread=1.5):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 3, size=(c, d))
+    y = np.repeat(np.arange(c), n_per_class)
+    x = centers[y] + rng.normal(0, spread, size=(y.size, d))
+    perm = rng.permutation(y.size)
+    return x[perm].astype(np.float32), y[perm].astype(np.int64)
+
+
+def test_el2n_matches_hand_computation():
+    logits = np.array([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0], [10.0, -10.0, 3.0]])
+    labels = np.array([0, 2, 1])
+    expected = []
+    for z, y in zip(logits, labels):
+        p = np.exp(z) / np.exp(z).sum()
+        onehot = np.zeros(3)
+        onehot[y] = 1
+        expected.append(np.sqrt(np.sum((p - onehot) ** 2)))
+    np.testing.assert_allclose(el2n(logits, labels), expected, rtol=1e-12)
+    # uniform prediction over 3 classes: ||(1/3, 1/3, -2/3)|| = sqrt(6)/3
+    assert el2n(logits, labels)[1] == pytest.approx(np.sqrt(6) / 3)
+    # stable for huge logits
+    assert np.all(np.isfinite(el2n(np.array([[1000.0, -1000.0]]), np.array([1]))))
+
+
+def test_grand_equals_autograd_gradient_norm_of_linear_head():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    n, d, c = 7, 5, 3
+    x = rng.normal(size=(n, d))
+    y = rng.integers(0, c, size=n)
+    w = torch.tensor(rng.normal(size=(c, d)), requires_grad=True)
+    b = torch.tensor(rng.normal(size=c), requires_grad=True)
+    expected = []
+    for i in range(n):
+        xi = torch.tensor(x[i])
+        loss = torch.nn.functional.cross_entropy((w @ xi + b)[None], torch.tensor([int(y[i])]))
+        gw, gb = torch.autograd.grad(loss, [w, b])
+        expected.append(float(torch.sqrt((gw ** 2).sum() + (gb ** 2).sum())))
+    logits = (torch.tensor(x) @ w.T + b).detach().numpy()
+    np.testing.assert_allclose(grand_linear(logits, y, augmented_norms(x)), expected, rtol=1e-10)
+
+
+def test_forgetting_counts_hand_sequence():
+    # rows = checkpoints, columns = samples
+    correct = np.array([
+        [1, 1, 0, 0, 1],
+        [0, 1, 1, 0, 1],
+        [1, 0, 0, 0, 1],
+        [0, 0, 1, 0, 0],
+    ], dtype=bool)
+    # sample 0: 1->0, 1->0 = 2; sample 1: one at the 2nd step; sample 2: 1->0 once; 3: never learned; 4: once
+    np.testing.assert_array_equal(forgetting_counts(correct), [2, 1, 1, 0, 1])
+    assert forgetting_counts(correct[:1]).tolist() == [0] * 5
+    with pytest.raises(ValueError):
+        forgetting_counts(correct[0])
+
+
+def test_moderate_distance_matches_explicit_median_distance():
+    x, y = _blobs(n_per_class=9, c=3, d=4, seed=2)
+    got = moderate_distance(x, y)
+    for i in range(y.size):
+        members = x[y == y[i]]
+        median = np.array([np.median(members[:, j]) for j in range(x.shape[1])])
+        assert got[i] == pytest.approx(np.sqrt(np.sum((x[i].astype(np.float64) - median) ** 2)), rel=1e-9)
+
+
+def test_aum_margin_and_difficulty_conversion():
+    logits = np.array([[3.0, 1.0, 2.0], [0.0, 5.0, 1.0], [1.0, 1.0, 4.0]])
+    labels = np.array([0, 0, 2])
+    np.testing.assert_allclose(margins(logits, labels), [1.0, -5.0, 3.0])
+    d = to_difficulty("aum", margins(logits, labels))
+    assert d.min() == 0.0 and np.all(d >= 0)
+    np.testing.assert_allclose(d, [2.0, 8.0, 0.0])  # max(s) - s: the most negative margin is the hardest
+    np.testing.assert_allclose(to_difficulty("el2n", [0.1, 0.2]), [0.1, 0.2])
+
+
+def _reference_scores(x, y, *, epochs, seeds, lr, batch_size):
+    """Independent aggregation from the per-epoch logits of the same linear-head runs."""
+    from coreset_core.training.linear import fit_linear_head, standardization
+
+    mean, std = standardization(x)
+    xs = (x - mean) / std
+    input_norm = np.sqrt(np.sum(xs.astype(np.float64) ** 2, axis=1) + 1)
+    per_seed = {k: [] for k in ("el2n", "grand", "aum", "forgetting")}
+    for seed in seeds:
+        history = []
+        fit_linear_head(x, y, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                        epoch_callback=lambda e: history.append(e.logits.astype(np.float64)))
+        assert len(history) == epochs
+        e_list, m_list, correct = [], [], []
+        for z in history:
+            p = np.exp(z - z.max(1, keepdims=True))
+            p /= p.sum(1, keepdims=True)
+            onehot = np.eye(z.shape[1])[y]
+            e_list.append(np.linalg.norm(p - onehot, axis=1))
+            other = np.where(onehot > 0, -np.inf, z).max(1)
+            m_list.append(z[np.arange(len(y)), y] - other)
+            correct.append(z.argmax(1) == y)
+        per_seed["el2n"].append(np.mean(e_list, axis=0))
+        per_seed["grand"].append(np.mean(e_list, axis=0) * input_norm)
+        per_seed["aum"].append(np.mean(m_list, axis=0))
+        per_seed["forgetting"].append(sum((correct[t] & ~correct[t + 1]).astype(float)
+                                          for t in range(epochs - 1)))
+    return {k: np.mean(v, axis=0) for k, v in per_seed.items()}
+
+
+def test_compute_scores_aggregates_epochs_and_seeds(tmp_path):
+    x, y = _blobs(n_per_class=50, c=4, d=8, seed=3, spread=3.0)
+    s = compute_scores(x, y, epochs=4, seeds=(0, 1), lr=0.05, batch_size=32, progress=False)
+    assert isinstance(s, ScoreSet) and set(s.scores) == set(SCORE_NAMES)
+    ref = _reference_scores(x, y, epochs=4, seeds=(0, 1), lr=0.05, batch_size=32)
+    for name in ("el2n", "grand", "aum", "forgetting"):
+        np.testing.assert_allclose(s.scores[name], ref[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    np.testing.assert_allclose(s.scores["moderate"], moderate_distance(x, y))
+    assert s.scores["forgetting"].max() > 0  # noisy blobs: some samples are forgotten
+    for name in SCORE_NAMES:
+        d = s.difficulty(name)
+        assert d.shape == y.shape and np.all(d >= 0) and np.all(np.isfinite(d))
+    assert np.asarray(s.info["train_accuracy"]).shape == (2, 4)
+    means = s.class_means(y)
+    assert set(means) == set(SCORE_NAMES) and means["el2n"].shape == (4,)
+    with pytest.raises(ValueError, match="unknown score"):
+        s.difficulty("nope")
+
+
+def test_compute_scores_cache(tmp_path):
+    x, y = _blobs(n_per_class=30, c=3, d=5, seed=4)
+    key = {"dataset": "blobs", "split": "train", "backbone": "none"}
+    a = compute_scores(x, y, epochs=2, cache_key=key, cache_dir=tmp_path, progress=False)
+    assert not a.info["from_cache"] and a.info["path"].startswith(str(tmp_path))
+    b = compute_scores(x, y, epochs=2, cache_key=key, cache_dir=tmp_path, progress=False)
+    assert b.info["from_cache"] and b.info["path"] == a.info["path"]
+    for name in SCORE_NAMES:
+        np.testing.assert_array_equal(a.scores[name], b.scores[name])
+    c = compute_scores(x, y, epochs=3, cache_key=key, cache_dir=tmp_path, progress=False)
+    assert not c.info["from_cache"] and c.info["path"] != a.info["path"]
+    d = compute_scores(x, y, epochs=2, seeds=(1,), cache_key=key, cache_dir=tmp_path, progress=False)
+    assert d.info["path"] not in (a.info["path"], c.info["path"])
+    # without a key nothing is written
+    before = sorted(p.name for p in (tmp_path / "scores").iterdir())
+    e = compute_scores(x, y, epochs=2, progress=False)
+    assert e.info["path"] is None and sorted(p.name for p in (tmp_path / "scores").iterdir()) == before
+    np.testing.assert_array_equal(e.scores["el2n"], a.scores["el2n"])  # deterministic
+
+
+def test_compute_scores_progress_and_validation():
+    x, y = _blobs(n_per_class=10, c=3, d=4, seed=5)
+    seen = []
+    compute_scores(x, y, epochs=2, seeds=(0, 1), progress=False, on_progress=seen.append)
+    assert seen == [0.25, 0.5, 0.75, 1.0]
+    with pytest.raises(ValueError, match="repeat"):
+        compute_scores(x, y, seeds=(0, 0), progress=False)
+    with pytest.raises(ValueError, match="epochs"):
+        compute_scores(x, y, epochs=0, progress=False)
+    with pytest.raises(ValueError, match="rows"):
+        compute_scores(x[:-1], y, progress=False)
+    bad = x.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        compute_scores(bad, y, progress=False)
+
+
+def test_compute_scores_finetune_wiring(tmp_path, monkeypatch):
+    """The fine-tuning score path, with `finetune` replaced by a stub that reports known logits."""
+    import importlib
+    import types
+
+    import coreset_core.features as features_mod
+
+    from coreset_core.scores import compute_scores_finetune
+
+    # the module, not the same-named function the training package exports
+    finetune_mod = importlib.import_module("coreset_core.training.finetune")
+
+    rng = np.random.default_rng(7)
+    n, c = 30, 3
+    labels = rng.integers(0, c, n)
+    labels[:3] = [0, 1, 2]
+    frozen = rng.normal(size=(n, 5)).astype(np.float32)
+    split = type("Split", (), {"labels": labels, "__len__": lambda self: n})()
+    dataset = types.SimpleNamespace(identity="fake@1", num_classes=c, default_resolution=32, train=split)
+    logits_by = {(s, e): rng.normal(size=(n, c)) for s in (0, 1) for e in (1, 2)}
+    norms_by = {(s, e): rng.uniform(1, 3, size=n) for s in (0, 1) for e in (1, 2)}
+    calls = []
+
+    def fake_finetune(ds, indices, *, seed, epochs, epoch_callback, evaluate, **kwargs):
+        calls.append((seed, indices, epochs, evaluate, kwargs["lr"], kwargs["batch_size"]))
+        for e in range(1, epochs + 1):
+            out = (logits_by[seed, e].astype(np.float32), norms_by[seed, e].astype(np.float32))
+            epoch_callback(finetune_mod.FinetuneEpoch(e, 1.0, 0.1, 0.0, None, lambda out=out: out))
+
+    monkeypatch.setattr(finetune_mod, "finetune", fake_finetune)
+    monkeypatch.setattr(features_mod, "get_features",
+                        lambda *a, **k: types.SimpleNamespace(features=frozen, labels=labels))
+    s = compute_scores_finetune(dataset, epochs=2, seeds=(0, 1), cache_dir=tmp_path, device="cpu", progress=False)
+    assert [(cl[0], cl[1], cl[2], cl[3]) for cl in calls] == [(0, None, 2, False), (1, None, 2, False)]
+    el2n_ref = np.mean([el2n(logits_by[k], labels) for k in logits_by], axis=0)
+    np.testing.assert_allclose(s.scores["el2n"], el2n_ref, rtol=1e-6)
+    grand_ref = np.mean([el2n(logits_by[k], labels) * np.sqrt(norms_by[k].astype(np.float32).astype(np.float64) ** 2
+                                                               + 1) for k in logits_by], axis=0)
+    np.testing.assert_allclose(s.scores["grand"], grand_ref, rtol=1e-5)
+    aum_ref = np.mean([margins(logits_by[k], labels) for k in logits_by], axis=0)
+    np.testing.assert_allclose(s.scores["aum"], aum_ref, rtol=1e-5, atol=1e-6)
+    forg = [forgetting_counts(np.stack([logits_by[sd, 1].argmax(1) == labels, logits_by[sd, 2].argmax(1) == labels]))
+            for sd in (0, 1)]
+    np.testing.assert_allclose(s.scores["forgetting"], np.mean(forg, axis=0))
+    np.testing.assert_allclose(s.scores["moderate"], moderate_distance(frozen, labels))
+    assert s.config["source"] == "finetune" and s.info["path"].startswith(str(tmp_path))
+    again = compute_scores_finetune(dataset, epochs=2, seeds=(0, 1), cache_dir=tmp_path, device="cpu",
+                                    progress=False)
+    assert again.info["from_cache"] and len(calls) == 2
