@@ -9,11 +9,16 @@ printed to the server log.
 Environment defaults for the sidebar (demos, browser tests): CORESET_STUDIO_DATASET,
 CORESET_STUDIO_IMBALANCE, CORESET_STUDIO_BACKBONE, CORESET_STUDIO_RESOLUTION,
 CORESET_STUDIO_LIMIT, CORESET_STUDIO_TEST_LIMIT, CORESET_STUDIO_SCORE,
-CORESET_STUDIO_SCORE_EPOCHS; CORESET_CACHE_DIR / CORESET_DATA_DIR move the caches and data.
+CORESET_STUDIO_SCORE_EPOCHS, CORESET_STUDIO_RESULTS_DB (the Accuracy page's database; default
+<cache>/results.sqlite), CORESET_STUDIO_AUTO_UMAP=0 (compute UMAP only on a click);
+CORESET_CACHE_DIR / CORESET_DATA_DIR move the caches and data.
+CORESET_STUDIO_PROFILE=<folder> writes a cProfile file per page rerun (for performance work).
 """
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -43,5 +48,14 @@ st.session_state["_studio_config"] = sidebar()
 timing = st.sidebar.empty()
 
 with timed(page.url_path or "data") as t:
-    page.run()
+    if os.environ.get("CORESET_STUDIO_PROFILE"):  # developer aid: cProfile every rerun into this folder
+        import cProfile
+
+        with cProfile.Profile() as prof:
+            page.run()
+        out = Path(os.environ["CORESET_STUDIO_PROFILE"])
+        out.mkdir(parents=True, exist_ok=True)
+        prof.dump_stats(out / f"{page.url_path or 'data'}-{time.time():.3f}.prof")
+    else:
+        page.run()
 timing.caption(f"server compute of this page: {t['ms']:.0f} ms")

@@ -119,14 +119,17 @@ def comparison(dataset: str, stats, methods: list[str], rates: list[float]) -> l
                 if pbest is not None:
                     text += f" (paper, best other = {pbest[0]}: {ref['nucs'][r] - pbest[1]:+.1f})"
             lines.append(text + ".")
-    common = [m for m in methods if m in ref and any((m, r) in ours for r in rates)]
-    pairs = [(ours[(m, r)], ref[m][r]) for m in common for r in rates if (m, r) in ours and r in ref[m]]
-    if len(pairs) >= 3:
-        from scipy.stats import spearmanr
+    rhos = []
+    for r in rates:
+        common = [m for m in methods if (m, r) in ours and m in ref and r in ref[m]]
+        if len(common) >= 3:
+            from scipy.stats import spearmanr
 
-        rho = spearmanr([p[0] for p in pairs], [p[1] for p in pairs]).statistic
-        lines.append(f"- Rank correlation (Spearman) of all method x rate cells, here vs the paper: {rho:.2f} "
-                     f"over {len(pairs)} cells.")
+            rho = spearmanr([ours[(m, r)] for m in common], [ref[m][r] for m in common]).statistic
+            rhos.append(f"{rate_label(r)}: {rho:+.2f}")
+    if rhos:
+        lines.append(f"- Agreement of the method ordering with the paper's (Spearman rank correlation over the "
+                     f"methods both report, per pruning rate): {', '.join(rhos)}.")
     return lines
 
 
@@ -235,11 +238,18 @@ def main(argv: list[str] | None = None) -> int:
             stats = summary_frame(frame, dataset=ds)
             md += ["### Orderings and gaps, here vs the paper", ""] + comparison(ds, stats, methods, rates) + [""]
         runtime = frame["total_seconds"].sum()
+        import pandas as pd
+
+        ends = pd.to_datetime(frame["created_at"], utc=True)
+        starts = ends - pd.to_timedelta(frame["total_seconds"].fillna(0), unit="s")
+        span = (ends.max() - starts.min()).total_seconds()
+        invocation = "" if args.report_only else f"this invocation took {wall[ds] / 60:.1f} min; "
         md += ["### Time", "",
-               f"Wall time of this invocation for {ds}: {wall[ds] / 60:.1f} min; "
-               f"sum of the stored runs' own times: {runtime / 60:.1f} min "
-               "(per-run prepare + selection + training; feature extraction and scores are cached and shared, "
-               "so only the first run of a setting pays for them).", "",
+               f"Sum of the {len(frame)} stored runs' own wall times: {runtime / 60:.1f} min (prepare + selection "
+               f"+ training per run, one process, on a 2-core machine shared with other jobs); "
+               f"{invocation}first start to last finish: {span / 60:.1f} min. The first run of a setting also "
+               "extracts the features (unless cached beforehand) and computes the difficulty scores; the other "
+               "runs read both from the cache.", "",
                timing_table(frame), ""]
     if NOTES and not args.quick and limit is None:
         md += ["## Discussion", "", NOTES.strip(), ""]

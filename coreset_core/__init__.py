@@ -19,6 +19,8 @@ _EXPORTS: dict[str, str] = {
     "load_backbone": "backbones",
     "list_backbones": "backbones",
     "get_features": "features",
+    "prepare": "pipeline",
+    "run_selection": "pipeline",
     # difficulty, budgets, windows (NUCS core)
     "compute_scores": "scores",
     "class_difficulty": "difficulty",
@@ -33,6 +35,9 @@ _EXPORTS: dict[str, str] = {
     "Selection": "methods",
     "kept_fraction_table": "analysis",
     "reweight": "methods.cw_erm",
+    # training
+    "train_linear_probe": "training",
+    "finetune": "training",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -100,7 +100,7 @@ def umap_2d(features: np.ndarray, *, n_neighbors: int = 15, min_dist: float = 0.
         x = _pca(x, int(pca_dims), seed).astype(np.float32)
     n_neighbors = int(max(2, min(n_neighbors, x.shape[0] - 1)))
     reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=float(min_dist), metric=metric,
-                        random_state=int(seed), low_memory=True)
+                        random_state=int(seed), low_memory=True, n_jobs=1)
     return np.asarray(reducer.fit_transform(x), dtype=np.float32)
 
 

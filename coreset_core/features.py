@@ -159,6 +159,8 @@ def get_features(dataset: Dataset, split: str = "train", *, backbone: str = DEFA
     opts = dict(backbone=backbone, resolution=resolution, device=device, batch_size=batch_size,
                 checkpoint=checkpoint, cache_dir=cache_dir, progress=progress, refresh=refresh,
                 on_progress=on_progress)
+    if dataset.base is not None and split == "test":
+        return get_features(dataset.base, "test", limit=limit, **opts)  # derived datasets keep the base's test set
     if dataset.base is not None and split == "train" and (limit is None or _is_cached(dataset.base, split, opts)):
         # A long-tailed subsample slices its base's features (extracted once for every imbalance and seed).
         positions = dataset.base_train_positions[:limit]

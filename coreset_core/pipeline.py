@@ -62,14 +62,11 @@ def prepare(dataset: str, *, imbalance: float | None = None, data_seed: int = 0,
 
     ds = load_dataset(dataset, data_dir=data_dir, imbalance=imbalance, seed=int(data_seed))
     res = int(resolution or ds.default_resolution)
-    # A derived (long-tailed) dataset keeps its base's test split unchanged (SPEC 7): read the
-    # base's test features, shared by every imbalance factor and seed, instead of re-extracting.
-    test_source = ds.base if ds.base is not None and ds.test is ds.base.test else ds
     splits = {}
-    for split, source, split_limit in (("train", ds, limit), ("test", test_source, test_limit)):
+    for split, split_limit in (("train", limit), ("test", test_limit)):
         stage = f"{split} features"
         report(stage, 0.0)
-        splits[split] = get_features(source, split, backbone=backbone, resolution=res, device=device,
+        splits[split] = get_features(ds, split, backbone=backbone, resolution=res, device=device,
                                      limit=split_limit, cache_dir=cache_dir, progress=progress,
                                      on_progress=lambda done, total, s=stage: report(s, done / max(total, 1)))
         report(stage, 1.0)

@@ -306,7 +306,7 @@ def run_one(config: RunConfig, *, cache_dir: str | os.PathLike | None = None,
         sel = run_selection(prepared, config.method, prune_rate=config.prune_rate, score=config.score,
                             seed=config.seed, **call_params)
         indices = np.asarray(sel.indices, dtype=np.int64)
-        info = _json_safe(getattr(sel, "info", {}) or {})
+        info = _json_safe({**(getattr(sel, "info", {}) or {}), "selection_config": getattr(sel, "config", {})})
     selection_seconds = time.perf_counter() - t_sel
 
     if config.mode == "linear":

@@ -255,8 +255,9 @@ class _NumpyBackend:
             rows = self._gather(idx[s: s + step], buf)
             g += rows.T @ rows  # BLAS syrk (numpy detects A^T A)
             lb = lab[s: s + step]
-            cut = np.flatnonzero(np.concatenate(([True], lb[1:] != lb[:-1])))
-            bt[lb[cut]] += np.add.reduceat(rows, cut, axis=0)
+            cut = np.flatnonzero(np.concatenate(([True], lb[1:] != lb[:-1], [True])))
+            for c0, c1 in zip(cut[:-1].tolist(), cut[1:].tolist()):  # much faster than np.add.reduceat here
+                bt[lb[c0]] += rows[c0:c1].sum(axis=0)
 
     def gram_sub(self, g: np.ndarray, bt: np.ndarray, g2: np.ndarray, bt2: np.ndarray) -> None:
         g -= g2

@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from coreset_core import app_state as S
-from pages._studio import class_names, class_sizes, current_config, plotly, prepared, _registry
+from pages._studio import _registry, class_images, class_names, class_sizes, current_config, plotly, prepared
 
 cfg = current_config()
 prep = prepared(cfg)
@@ -30,7 +30,7 @@ fig = go.Figure([
 ])
 imb = sizes_df["train"].max() / max(1, sizes_df["train"].min())
 fig.update_layout(title=f"Class sizes (train imbalance: largest / smallest = {imb:.1f})", barmode="group",
-                  xaxis_title="class", yaxis_title="images", height=360, margin=dict(t=50, b=40))
+                  xaxis_title="class", xaxis_type="category", yaxis_title="images", height=360, margin=dict(t=50, b=40))
 plotly(fig, key="class_sizes")
 
 with st.expander("Features and scores: where they come from", expanded=False):
@@ -47,19 +47,14 @@ with st.expander("Features and scores: where they come from", expanded=False):
     st.json({k: v for k, v in (getattr(prep, "config", None) or {}).items()}, expanded=False)
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
-def class_images(key: tuple, cls: int, per_class: int, seed: int, _prep) -> list:
-    idx = S.sample_indices_per_class(_prep.train.labels, per_class, seed)[cls]
-    split = _prep.dataset.train
-    return [(int(i), split.image(int(i))) for i in idx]
-
-
 st.subheader("Sample images per class")
 cc1, cc2 = st.columns([3, 1])
 per_class = cc1.slider("Images per class", 4, 16, 8, key="data_per_class")
 seed = int(cc2.number_input("Sample seed", 0, 10_000, 0, key="data_seed"))
-size = 64 if ds.native_size <= 64 else 96
+size = 56 if ds.native_size <= 64 else 80
+cols = st.columns(2)
 for k, name in enumerate(names):
-    items = class_images(cfg.key(), k, per_class, seed, prep)
-    st.markdown(f"**{name}** — {int(class_sizes(cfg.key(), prep)[k]):,} training images")
-    st.image([img.resize((size, size)) for _, img in items], caption=[f"#{i}" for i, _ in items], width=size)
+    items = class_images(cfg.key(), k, per_class, seed, size, prep)
+    with cols[k % 2]:
+        st.markdown(f"**{name}** — {int(class_sizes(cfg.key(), prep)[k]):,} training images")
+        st.image([png for _, png in items], caption=[f"#{i}" for i, _ in items], width=size)

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from coreset_core import app_state as S
-from pages._studio import (class_color, class_names, current_config, difficulty, plotly, prepared,
-                           winsor_sliders)
+from pages._studio import (SpecFigure, box_stats, class_color, class_names, current_config, difficulty,
+                           extreme_images, lst, plotly, prepared, violin_values, winsor_sliders)
 
 cfg = current_config()
 prep = prepared(cfg)
@@ -24,29 +23,22 @@ st.caption(f"Score: **{S.SCORE_LABELS.get(cfg.score, cfg.score)}**, higher = har
 lo, hi = winsor_sliders()
 
 
-@st.cache_resource(show_spinner=False, max_entries=16)
-def box_stats(key: tuple, score: str, _d, _labels, _names):
-    return S.score_box_stats(_d, _labels, _names)
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def violin_points(key: tuple, score: str, per_class: int, _labels):
-    return S.per_class_sample(_labels, per_class, seed=0)
-
-
 frame = S.difficulty_frame(d, labels, names, (lo, hi))
 low_q, high_q = S.winsor_limits(d, labels, (lo, hi), C) if (lo or hi) else (None, None)
 
 # --- class-difficulty bar chart: mean and winsorized mean side by side
-fig = go.Figure([
-    go.Bar(name="mean", x=frame["class"], y=frame["mean"], marker_color="#9ecae1"),
-    go.Bar(name=f"winsorized mean ({100 * lo:g} % / {100 * hi:g} %)", x=frame["class"], y=frame["winsorized"],
-           marker_color="#08519c"),
-])
-fig.update_layout(title="Class difficulty: mean vs winsorized mean", barmode="group", xaxis_title="class",
-                  yaxis_title=f"class difficulty ({cfg.score})", height=380, margin=dict(t=50, b=40),
-                  legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
-plotly(fig, key="difficulty_bars")
+cats = list(names)
+bars = [
+    {"type": "bar", "name": "mean", "x": cats, "y": lst(frame["mean"]), "marker": {"color": "#9ecae1"}},
+    {"type": "bar", "name": f"winsorized mean ({100 * lo:g} % / {100 * hi:g} %)", "x": cats,
+     "y": lst(frame["winsorized"]), "marker": {"color": "#08519c"}},
+]
+plotly(SpecFigure(bars, {
+    "title": {"text": "Class difficulty: mean vs winsorized mean"}, "barmode": "group", "height": 380,
+    "xaxis": {"title": {"text": "class"}, "type": "category"},
+    "yaxis": {"title": {"text": f"class difficulty ({cfg.score})"}}, "margin": {"t": 50, "b": 40},
+    "legend": {"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"}}),
+    key="difficulty_bars")
 
 # --- per-sample distributions per class
 left, right = st.columns([1, 3])
@@ -54,32 +46,33 @@ kind = left.radio("Distribution as", ["box", "violin"], horizontal=True, key="di
 left.caption("Box: quartiles and 1.5 IQR whiskers over every sample. Violin: a seeded sample of up to 1,000 "
              "per class. Markers: the winsorization clip limits of each class.")
 stats = box_stats(cfg.key(), cfg.score, d, labels, tuple(names))
-dist = go.Figure()
+traces: list[dict] = []
 if kind == "box":
-    dist.add_trace(go.Box(
-        name="score", x=list(stats["class"]), q1=stats["q1"], median=stats["median"], q3=stats["q3"],
-        lowerfence=stats["lowerfence"], upperfence=stats["upperfence"], mean=stats["mean"],
-        marker_color="#6baed6", boxpoints=False, showlegend=False))
+    traces.append({"type": "box", "name": "score", "x": cats, "q1": lst(stats["q1"]), "median": lst(stats["median"]),
+                   "q3": lst(stats["q3"]), "lowerfence": lst(stats["lowerfence"]),
+                   "upperfence": lst(stats["upperfence"]), "mean": lst(stats["mean"]),
+                   "marker": {"color": "#6baed6"}, "boxpoints": False, "showlegend": False})
 else:
-    pts = violin_points(cfg.key(), cfg.score, 1000, labels)
-    for k in range(C):
-        sel = pts[labels[pts] == k]
-        dist.add_trace(go.Violin(x=[names[k]] * sel.size, y=d[sel], name=names[k], line_color=class_color(k),
-                                 box_visible=True, meanline_visible=True, points=False, showlegend=False))
-if low_q is not None:
-    dist.add_trace(go.Scatter(x=names, y=low_q, mode="markers", name="lower clip",
-                              marker=dict(symbol="line-ew-open", size=28, color="#d62728", line=dict(width=3))))
-    dist.add_trace(go.Scatter(x=names, y=high_q, mode="markers", name="upper clip",
-                              marker=dict(symbol="line-ew-open", size=28, color="#d62728", line=dict(width=3))))
-dist.update_layout(title="Per-sample difficulty by class", xaxis_title="class", yaxis_title=cfg.score, height=420,
-                   margin=dict(t=50, b=40))
+    for k, y in enumerate(violin_values(cfg.key(), cfg.score, 1000, d, labels, C)):
+        traces.append({"type": "violin", "x": [names[k]] * len(y), "y": y, "name": names[k],
+                       "line": {"color": class_color(k)}, "box": {"visible": True},
+                       "meanline": {"visible": True}, "points": False, "showlegend": False})
+for name, q, on in (("lower clip", low_q, lo > 0), ("upper clip", high_q, hi > 0)):
+    if q is not None and on:
+        traces.append({"type": "scatter", "x": cats, "y": lst(q), "mode": "markers", "name": name,
+                       "marker": {"symbol": "line-ew-open", "size": 28, "color": "#d62728", "line": {"width": 3}}})
 with right:
-    plotly(dist, key="difficulty_dist")
+    plotly(SpecFigure(traces, {
+        "title": {"text": "Per-sample difficulty by class"}, "height": 420, "margin": {"t": 50, "b": 40},
+        "xaxis": {"title": {"text": "class"}, "type": "category"}, "yaxis": {"title": {"text": cfg.score}}}),
+        key="difficulty_dist")
 
 shown = frame.rename(columns={"mean": "mean difficulty", "winsorized": "winsorized mean",
                               "change_%": "change (%)", "rank": "rank (1 = hardest)"})
-st.dataframe(shown.style.format({"mean difficulty": "{:.4f}", "winsorized mean": "{:.4f}", "change (%)": "{:+.1f}"}),
-             hide_index=True)
+st.dataframe(shown, hide_index=True, height=min(36 * (C + 1) + 3, 600), column_config={
+    "mean difficulty": st.column_config.NumberColumn(format="%.4f"),
+    "winsorized mean": st.column_config.NumberColumn(format="%.4f"),
+    "change (%)": st.column_config.NumberColumn(format="%+.1f")})
 
 # --- hardest / easiest examples of one class
 st.subheader("Hardest and easiest examples")
@@ -88,16 +81,8 @@ cls = c1.selectbox("Class", list(range(C)), format_func=lambda k: names[k], key=
 k = c2.slider("Examples", 4, 16, 8, key="diff_examples")
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
-def examples(key: tuple, score: str, cls: int, k: int, _d, _labels, _prep):
-    hard, easy = S.extreme_examples(_d, _labels, cls, k)
-    split = _prep.dataset.train
-    return ([(int(i), split.image(int(i))) for i in hard], [(int(i), split.image(int(i))) for i in easy])
-
-
-hard, easy = examples(cfg.key(), cfg.score, int(cls), int(k), d, labels, prep)
 size = 72
+hard, easy = extreme_images(cfg.key(), cfg.score, int(cls), int(k), size, d, labels, prep)
 for title, items in (("Hardest (highest score)", hard), ("Easiest (lowest score)", easy)):
     st.markdown(f"**{title}**")
-    st.image([img.resize((size, size)) for _, img in items],
-             caption=[f"#{i}: {d[i]:.3f}" for i, _ in items], width=size)
+    st.image([png for _, png in items], caption=[f"#{i}: {d[i]:.3f}" for i, _ in items], width=size)

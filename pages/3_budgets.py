@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
 from coreset_core import app_state as S
-from pages._studio import (class_color, class_names, class_sizes, current_config, difficulty, export_buttons,
-                           plotly, prepared, prune_slider, selection, selection_config, winsor_sliders)
+from pages._studio import (SpecFigure, class_color, class_names, class_sizes, current_config, difficulty,
+                           export_buttons, global_table, plotly, prepared, prune_slider, selection, selection_config,
+                           winsor_sliders)
 
 cfg = current_config()
 prep = prepared(cfg)
@@ -38,15 +37,6 @@ with top[2]:
     view = st.radio("View", ["lines", "heatmap"], horizontal=True, key="budget_view")
 
 
-@st.cache_resource(show_spinner="Running the global method at every pruning rate...", max_entries=16)
-def global_table(key: tuple, method: str, score: str, rates: tuple, _prep):
-    from coreset_core import kept_fraction_table
-
-    d_ = np.asarray(_prep.scores.difficulty(score), dtype=np.float64)
-    return kept_fraction_table(method, list(rates), labels=_prep.train.labels, scores=d_,
-                               features=_prep.train.features, seed=0)
-
-
 class_diff = S.difficulty_frame(d, labels, names, (lo, hi))["winsorized"].to_numpy()
 nucs_counts = S.allocation_table(class_diff, sizes, rates, mode="nucs")
 uni_counts = S.allocation_table(class_diff, sizes, rates, mode="uniform")
@@ -58,37 +48,50 @@ tables = {
 
 titles = [f"NUCS (difficulty-proportional, winsor {100 * lo:g}/{100 * hi:g} %)", "uniform",
           f"{gm} (global ranking)"]
-fig = make_subplots(rows=1, cols=3, shared_yaxes=True, subplot_titles=titles, horizontal_spacing=0.04)
-x = [100 * r for r in rates]
+x = [round(100 * r, 6) for r in rates]
+gap, width = 0.04, (1 - 2 * 0.04) / 3
+traces: list[dict] = []
+layout: dict = {"height": 430, "margin": {"t": 60, "b": 40}, "legend": {"title": {"text": "class"}},
+                "annotations": [], "shapes": []}
 for j, (label, tab) in enumerate(tables.items(), start=1):
+    ax = "" if j == 1 else str(j)
+    x0 = (j - 1) * (width + gap)
+    layout[f"xaxis{ax}"] = {"domain": [x0, x0 + width], "anchor": f"y{ax}", "title": {"text": "pruning rate (%)"}}
+    layout[f"yaxis{ax}"] = {"anchor": f"x{ax}", **({} if j == 1 else {"matches": "y", "showticklabels": False})}
+    layout["annotations"].append({"text": titles[j - 1], "x": x0 + width / 2, "y": 1.0, "xref": "paper",
+                                  "yref": "paper", "xanchor": "center", "yanchor": "bottom", "showarrow": False,
+                                  "font": {"size": 14}})
+    values = tab.to_numpy()
     if view == "lines":
         for k in range(C):
-            fig.add_trace(go.Scatter(x=x, y=tab.iloc[k].to_numpy(), mode="lines", name=names[k],
-                                     legendgroup=names[k], showlegend=(j == 1), line=dict(color=class_color(k)),
-                                     hovertemplate=f"{names[k]}<br>prune %{{x:.0f}} %<br>kept %{{y:.1%}}<extra>{label}</extra>"),
-                          row=1, col=j)
-        fig.add_vline(x=100 * rate, line_dash="dash", line_color="#444", row=1, col=j)
+            traces.append({"type": "scatter", "x": x, "y": values[k].tolist(), "mode": "lines", "name": names[k],
+                           "legendgroup": names[k], "showlegend": j == 1, "line": {"color": class_color(k)},
+                           "xaxis": f"x{ax}", "yaxis": f"y{ax}",
+                           "hovertemplate": f"{names[k]}<br>prune %{{x:.0f}} %<br>kept %{{y:.1%}}<extra>{label}</extra>"})
+        layout["shapes"].append({"type": "line", "x0": 100 * rate, "x1": 100 * rate, "xref": f"x{ax}", "y0": 0,
+                                 "y1": 1, "yref": f"y{ax} domain", "line": {"dash": "dash", "color": "#444"}})
     else:
-        fig.add_trace(go.Heatmap(z=tab.to_numpy(), x=x, y=names, zmin=0, zmax=1, colorscale="Viridis",
-                                 showscale=(j == 3), colorbar=dict(title="kept"),
-                                 hovertemplate="class %{y}<br>prune %{x:.0f} %<br>kept %{z:.1%}<extra></extra>"),
-                      row=1, col=j)
-fig.update_xaxes(title_text="pruning rate (%)")
-fig.update_yaxes(title_text="kept fraction of the class" if view == "lines" else "class", row=1, col=1)
-fig.update_layout(height=430, margin=dict(t=60, b=40), legend=dict(title="class"))
-plotly(fig, key="budget_curves")
+        traces.append({"type": "heatmap", "z": values.tolist(), "x": x, "y": list(names), "zmin": 0, "zmax": 1,
+                       "colorscale": "Viridis", "showscale": j == 3, "colorbar": {"title": {"text": "kept"}},
+                       "xaxis": f"x{ax}", "yaxis": f"y{ax}",
+                       "hovertemplate": "class %{y}<br>prune %{x:.0f} %<br>kept %{z:.1%}<extra></extra>"})
+        layout[f"yaxis{ax}"].update({"type": "category", "autorange": "reversed"})
+layout["yaxis"]["title"] = {"text": "kept fraction of the class" if view == "lines" else "class"}
+plotly(SpecFigure(traces, layout), key="budget_curves")
 
 # --- at the chosen pruning rate
 sel = selection(cfg.key(), gm, float(rate), cfg.score, 0, (), prep)
 at_rate = {"NUCS": nucs_counts[float(rate)].to_numpy(), "uniform": uni_counts[float(rate)].to_numpy(),
            gm: np.bincount(labels[sel.indices], minlength=C)}
-bars = go.Figure([go.Bar(name=label, x=names, y=np.asarray(v) / sizes, marker_color=col)
-                  for (label, v), col in zip(at_rate.items(), ["#08519c", "#9ecae1", "#e6550d"])])
-bars.update_layout(title=f"Kept fraction per class at {100 * rate:g} % pruning", barmode="group", height=360,
-                   yaxis_title="kept fraction", yaxis_tickformat=".0%", margin=dict(t=50, b=40))
-plotly(bars, key="budget_at_rate")
+bars = [{"type": "bar", "name": label, "x": list(names), "y": (np.asarray(v) / sizes).tolist(),
+         "marker": {"color": col}} for (label, v), col in zip(at_rate.items(), ["#08519c", "#9ecae1", "#e6550d"])]
+plotly(SpecFigure(bars, {"title": {"text": f"Kept fraction per class at {100 * rate:g} % pruning"},
+                         "barmode": "group", "height": 360, "xaxis": {"type": "category", "title": {"text": "class"}},
+                         "yaxis": {"title": {"text": "kept fraction"}, "tickformat": ".0%"},
+                         "margin": {"t": 50, "b": 40}}), key="budget_at_rate")
 
-st.dataframe(S.budget_counts_frame(names, sizes, class_diff, at_rate), hide_index=True)
+st.dataframe(S.budget_counts_frame(names, sizes, class_diff, at_rate), hide_index=True,
+             height=min(36 * (C + 2) + 3, 600))
 starved = [names[k] for k in range(C) if at_rate[gm][k] == 0]
 if starved:
     st.warning(f"At {100 * rate:g} % pruning, {gm} keeps no sample at all of: {', '.join(starved)}.")

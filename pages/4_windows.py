@@ -1,15 +1,13 @@
 """Page 4: difficulty windows inside each class and the KRR endpoint search (SPEC 3-4)."""
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
 from coreset_core import app_state as S
 from pages._studio import (class_names, class_sizes, current_config, difficulty, export_buttons, plotly, prepared,
-                           prune_slider, shared_slider, winsor_sliders)
+                           prune_slider, result_store, shared_slider, strips, winsor_sliders)
 
 AUTO_MAX_SAMPLES = 20_000  # above this the KRR search waits for a click (it takes tens of seconds)
 
@@ -42,18 +40,8 @@ class_diff = class_difficulty(d, labels, winsor=(lo, hi), num_classes=C)
 budgets = allocate_budgets(class_diff, sizes, rate, mode=mode, min_per_class=1)
 
 
-@st.cache_resource(show_spinner=False)
-def _krr_store() -> dict:
-    return {"results": {}, "lock": threading.Lock()}
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def strips(key: tuple, score: str, _d, _labels, c: int):
-    return S.sorted_strips(_d, _labels, c, bins=200)
-
-
 setting = (cfg.key(), cfg.score, lo, hi, rate, mode)
-store = _krr_store()
+store = result_store("krr")
 result = store["results"].get(setting)
 if result is None:
     run_now = N <= AUTO_MAX_SAMPLES or st.button(
@@ -65,8 +53,8 @@ if result is None:
                 if result is None:
                     result = krr_window_search(prep.train.features, labels, d, budgets)
                     store["results"][setting] = result
-                    if len(store["results"]) > 64:
-                        store["results"].pop(next(iter(store["results"])))
+                    while len(store["results"]) > 64:
+                        store["results"].popitem(last=False)
 
 krr_k = float(result.best_endpoint) if result is not None else 1.0
 c1, c2 = st.columns([1, 3])
@@ -98,7 +86,7 @@ if override and result is not None and abs(k - krr_k) > 1e-9:
                       line=dict(color="#ffffff", width=1.5, dash="dot"))
 fig.update_layout(title=f"Sorted difficulty per class (easy → hard) with the kept window at k = {k:.2f}",
                   xaxis_title="position in the class, sorted by difficulty (fraction)", height=60 + 38 * C + 80,
-                  margin=dict(t=50, b=40), yaxis=dict(autorange="reversed"))
+                  margin=dict(t=50, b=40), yaxis=dict(autorange="reversed", type="category"))
 fig.update_xaxes(range=[0, 1])
 plotly(fig, key="window_strips")
 
@@ -128,11 +116,13 @@ if result is not None:
 
 table = bounds.copy()
 table.insert(0, "class", names)
-table["difficulty"] = np.round(class_diff, 4)
+table["difficulty"] = class_diff
 table["mean score kept"] = [float(d[kept[labels[kept] == c]].mean()) if budgets[c] else np.nan for c in range(C)]
 table["mean score class"] = [float(d[labels == c].mean()) for c in range(C)]
-st.dataframe(table.style.format({"start_frac": "{:.3f}", "end_frac": "{:.3f}", "mean score kept": "{:.4f}",
-                                 "mean score class": "{:.4f}"}), hide_index=True)
+fmt = {c: st.column_config.NumberColumn(format=f) for c, f in (
+    ("start_frac", "%.3f"), ("end_frac", "%.3f"), ("difficulty", "%.4f"), ("mean score kept", "%.4f"),
+    ("mean score class", "%.4f"))}
+st.dataframe(table, hide_index=True, height=min(36 * (C + 1) + 3, 600), column_config=fmt)
 
 config = {"method": "nucs" if mode == "nucs" else "nucs-uniform", "prune_rate": rate, "seed": 0,
           "budget": int(budgets.sum()), "num_samples": int(N),

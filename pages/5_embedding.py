@@ -10,8 +10,8 @@ import streamlit as st
 from coreset_core import app_state as S
 from coreset_core import embedding as E
 from coreset_core.config import default_cache_dir
-from pages._studio import (class_color, class_names, current_config, difficulty, export_buttons, prepared,
-                           prune_slider, selection, selection_config)
+from pages._studio import (class_color, class_names, current_config, difficulty, export_buttons, pca_coords, plotly,
+                           prepared, prune_slider, selection, selection_config, umap_coords)
 
 AUTO_UMAP = os.environ.get("CORESET_STUDIO_AUTO_UMAP", "1") not in ("0", "false", "no")
 AUTO_SELECT_MAX = 20_000  # default method: nucs up to this size, el2n above (nucs runs a KRR search)
@@ -46,27 +46,13 @@ rate = prune_slider()
 show_pruned = st.toggle("Grey out pruned samples", value=True, key="emb_show_pruned")
 
 
-@st.cache_resource(show_spinner="PCA projection...", max_entries=8)
-def pca_coords(key: tuple, _feats, _fkey, cache_dir: str):
-    return E.get_embedding(_feats, "pca", feature_key=_fkey, cache_dir=cache_dir)
-
-
-@st.cache_resource(show_spinner=False, max_entries=8)
-def umap_coords_cached(key: tuple, _feats, _fkey, cache_dir: str):
-    """The UMAP from disk (None while not computed; a None result is not kept, see below)."""
-    return E.load_cached(_feats, "umap", feature_key=_fkey, cache_dir=cache_dir)
-
-
 coords = None
 used = "PCA"
 if projection == "UMAP":
-    coords = umap_coords_cached(cfg.key(), feats, fkey, cache_dir)
+    coords = umap_coords(cfg.key(), feats, fkey, cache_dir)
     if coords is None:
-        umap_coords_cached.clear()  # do not remember "not yet"
         job = E.job_for(feats, "umap", feature_key=fkey, cache_dir=cache_dir)
-        if job is not None and job.state == "done":
-            coords = job.result
-        elif job is not None and job.state == "failed":
+        if job is not None and job.state == "failed":
             st.error(f"UMAP failed: {job.error}. Showing PCA.")
         else:
             if job is None and (AUTO_UMAP or st.button("Compute UMAP in the background", key="emb_start_umap")):
@@ -101,12 +87,13 @@ custom = np.column_stack([shown, np.array(names, dtype=object)[lab], np.round(d[
                           np.where(km, "kept", "pruned")])
 hover = ("image #%{customdata[0]}<br>class %{customdata[1]}<br>difficulty %{customdata[2]}"
          "<br>%{customdata[3]}<extra></extra>")
+size = 8 if shown.size <= 2000 else (5 if shown.size <= 10000 else 3)
 fig = go.Figure()
 grey = show_pruned and color_by != "kept / pruned"
 if grey:
     pm = ~km
     fig.add_trace(go.Scattergl(x=xy[pm, 0], y=xy[pm, 1], mode="markers", name="pruned", customdata=custom[pm],
-                               hovertemplate=hover, marker=dict(size=3, color="#cccccc", opacity=0.5)))
+                               hovertemplate=hover, marker=dict(size=max(2, size - 2), color="#cccccc", opacity=0.6)))
     base = km
 else:
     base = np.ones(shown.size, dtype=bool)
@@ -114,24 +101,23 @@ if color_by == "class":
     for k in range(C):
         m = base & (lab == k)
         fig.add_trace(go.Scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers", name=names[k], customdata=custom[m],
-                                   hovertemplate=hover, marker=dict(size=4, color=class_color(k), opacity=0.8)))
+                                   hovertemplate=hover, marker=dict(size=size, color=class_color(k), opacity=0.85)))
 elif color_by == "difficulty":
     m = base
     fig.add_trace(go.Scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers", name="kept" if grey else "samples",
                                customdata=custom[m], hovertemplate=hover,
-                               marker=dict(size=4, color=d[shown][m], colorscale="Magma", opacity=0.85,
+                               marker=dict(size=size, color=d[shown][m], colorscale="Magma", opacity=0.85,
                                            colorbar=dict(title=cfg.score))))
 else:
     for name, m, col in (("pruned", ~km, "#cccccc"), ("kept", km, "#d62728")):
         fig.add_trace(go.Scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers", name=name, customdata=custom[m],
-                                   hovertemplate=hover, marker=dict(size=4, color=col, opacity=0.8)))
+                                   hovertemplate=hover, marker=dict(size=size, color=col, opacity=0.8)))
 fig.update_layout(title=f"{used} of {N:,} samples ({shown.size:,} drawn); {method} keeps {sel.indices.size:,} "
                         f"at {100 * rate:g} % pruning", height=620, margin=dict(t=50, b=30),
                   xaxis=dict(showticklabels=False, title=f"{used} 1"), yaxis=dict(showticklabels=False,
                                                                                    title=f"{used} 2"),
                   legend=dict(itemsizing="constant"), dragmode="lasso")
-event = st.plotly_chart(fig, key="embedding_map", on_select="rerun", selection_mode=("points", "box", "lasso"),
-                        config={"displaylogo": False})
+event = plotly(fig, key="embedding_map", on_select="rerun", selection_mode=("points", "box", "lasso"))
 
 picked = []
 try:

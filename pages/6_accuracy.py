@@ -1,7 +1,7 @@
 """Page 6: test accuracy vs pruning rate from the results database, and a small sweep launcher."""
 from __future__ import annotations
 
-import json
+import os
 
 import numpy as np
 import plotly.graph_objects as go
@@ -19,7 +19,8 @@ st.title("Accuracy")
 st.caption("Linear-probe (or fine-tuning) test accuracy of every stored run, one line per method, mean ± std over "
            "seeds, for the data settings chosen in the sidebar. Runs come from `coreset sweep` or the button below.")
 
-db_path = st.text_input("Results database", value=str(default_db_path()), key="acc_db")
+db_path = st.text_input("Results database", key="acc_db",
+                        value=os.environ.get("CORESET_STUDIO_RESULTS_DB") or str(default_db_path()))
 try:
     store = ResultsStore(db_path)
     frame = store.to_frame()
@@ -100,7 +101,8 @@ else:
         for j, (m, r) in enumerate(shown):
             sub = pc[(pc["method"] == m) & (pc["prune_rate"] == r)]
             pfig.add_trace(go.Bar(x=sub["class"], y=sub["accuracy"], name=fmt((m, r)), marker_color=class_color(j)))
-        pfig.update_layout(barmode="group", height=380, yaxis_title="accuracy (%)", margin=dict(t=30, b=40))
+        pfig.update_layout(barmode="group", height=380, yaxis_title="accuracy (%)", xaxis_type="category",
+                           margin=dict(t=30, b=40))
         plotly(pfig, key="accuracy_per_class")
 
 st.subheader("Run a small sweep")

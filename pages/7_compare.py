@@ -1,15 +1,13 @@
 """Page 7: two selections side by side: overlap, per-class counts, difficulty, linear-probe accuracy."""
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
 from coreset_core import app_state as S
 from pages._studio import (class_names, current_config, difficulty, export_buttons, freeze, method_param_inputs,
-                           persistent, plotly, prepared, selection, selection_config)
+                           persistent, plotly, prepared, result_store, selection, selection_config)
 
 cfg = current_config()
 prep = prepared(cfg)
@@ -58,35 +56,7 @@ m2.metric("|A ∩ B|", f"{np.intersect1d(a, b).size:,}")
 m3.metric("|A|", f"{a.size:,}")
 m4.metric("|B|", f"{b.size:,}")
 
-counts = S.compare_counts_frame(a, b, labels, names, names=("A", "B"))
-cfig = go.Figure([go.Bar(name=lab_a, x=names, y=counts["A"], marker_color="#08519c"),
-                  go.Bar(name=lab_b, x=names, y=counts["B"], marker_color="#e6550d"),
-                  go.Scatter(name="B - A", x=names, y=counts["B - A"], mode="markers+lines",
-                             marker=dict(color="#333", size=9), line=dict(dash="dot"), yaxis="y2")])
-cfig.update_layout(title="Kept samples per class", barmode="group", height=380, margin=dict(t=50, b=40),
-                   yaxis=dict(title="kept samples"), legend=dict(orientation="h", y=-0.2),
-                   yaxis2=dict(title="B - A", overlaying="y", side="right", showgrid=False, zeroline=True))
-plotly(cfig, key="compare_counts")
-
-hist = S.shared_histogram(d, {"all": np.arange(N), "A": a, "B": b}, bins=40)
-hfig = go.Figure()
-for name, col in (("all", "#bbbbbb"), ("A", "#08519c"), ("B", "#e6550d")):
-    label = {"all": "all samples", "A": lab_a, "B": lab_b}[name]
-    hfig.add_trace(go.Bar(x=hist["bin_centre"], y=hist[name], name=label, marker_color=col,
-                          opacity=0.45 if name == "all" else 0.7, width=(hist["bin_right"] - hist["bin_left"])))
-hfig.update_layout(title=f"Difficulty ({cfg.score}) of the kept samples", barmode="overlay", height=360,
-                   xaxis_title=cfg.score, yaxis_title="samples", margin=dict(t=50, b=40))
-plotly(hfig, key="compare_hist")
-
-st.dataframe(counts, hide_index=True)
-
-
-@st.cache_resource(show_spinner=False)
-def _probe_store() -> dict:
-    return {"results": {}, "lock": threading.Lock()}
-
-
-probes = _probe_store()
+probes = result_store("probe")
 epochs = int(st.number_input("Linear probe epochs", 1, 200, 30, key="cmp_epochs"))
 pkeys = {side: (cfg.key(), cfg.score, s["method"], s["rate"], s["seed"], s["params"], epochs)
          for side, s in sides.items()}
@@ -119,8 +89,39 @@ if any(v is not None for v in done.values()):
             pcs = [np.nan if v is None else 100 * float(v) for v in done[side].get("per_class_accuracy", [])]
             pfig.add_trace(go.Bar(x=names[:len(pcs)], y=pcs, name=lab, marker_color=col))
         pfig.update_layout(title="Per-class test accuracy", barmode="group", height=340, yaxis_title="accuracy (%)",
+                           xaxis_type="category",
                            margin=dict(t=50, b=40))
         plotly(pfig, key="compare_probe")
+
+
+counts = S.compare_counts_frame(a, b, labels, names, names=("A", "B"))
+diff = counts["B - A"].to_numpy()
+cfig = go.Figure([go.Bar(name=lab_a, x=names, y=counts["A"], marker_color="#08519c"),
+                  go.Bar(name=lab_b, x=names, y=counts["B"], marker_color="#e6550d")])
+cfig.update_layout(title="Kept samples per class", barmode="group", height=360, margin=dict(t=50, b=40),
+                   xaxis_type="category", yaxis_title="kept samples")
+dfig = go.Figure(go.Bar(x=names, y=diff, marker_color=np.where(diff >= 0, "#e6550d", "#08519c"), name="B - A",
+                        hovertemplate="class %{x}: B - A = %{y}<extra></extra>"))
+dfig.update_layout(title="B − A per class", height=360, margin=dict(t=50, b=40), xaxis_type="category",
+                   yaxis_title="samples")
+c1, c2 = st.columns([3, 2])
+with c1:
+    plotly(cfig, key="compare_counts")
+with c2:
+    plotly(dfig, key="compare_diff")
+
+hist = S.shared_histogram(d, {"all": np.arange(N), "A": a, "B": b}, bins=40)
+hfig = go.Figure()
+for name, col in (("all", "#bbbbbb"), ("A", "#08519c"), ("B", "#e6550d")):
+    label = {"all": "all samples", "A": lab_a, "B": lab_b}[name]
+    hfig.add_trace(go.Bar(x=hist["bin_centre"], y=hist[name], name=label, marker_color=col,
+                          opacity=0.45 if name == "all" else 0.7, width=(hist["bin_right"] - hist["bin_left"])))
+hfig.update_layout(title=f"Difficulty ({cfg.score}) of the kept samples", barmode="overlay", height=360,
+                   xaxis_title=cfg.score, yaxis_title="samples", margin=dict(t=50, b=40))
+plotly(hfig, key="compare_hist")
+
+st.dataframe(counts, hide_index=True)
+
 
 st.subheader("Export")
 e1, e2 = st.columns(2)

@@ -183,6 +183,90 @@ def selection(key: tuple, method: str, prune_rate: float, score: str, seed: int,
                                   **dict(params))
 
 
+def _png(img, size: int) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    img.resize((size, size)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def class_images(key: tuple, cls: int, per_class: int, seed: int, size: int, _prep) -> list[tuple[int, bytes]]:
+    """`(index, PNG bytes)` of a seeded sample of training images of class `cls`, resized to `size`."""
+    idx = S.sample_indices_per_class(_prep.train.labels, per_class, seed)[cls]
+    split = _prep.dataset.train
+    return [(int(i), _png(split.image(int(i)), size)) for i in idx]
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def extreme_images(key: tuple, score: str, cls: int, k: int, size: int, _d, _labels, _prep):
+    """Hardest and easiest images of class `cls`: two lists of `(index, PNG bytes)`."""
+    hard, easy = S.extreme_examples(_d, _labels, cls, k)
+    split = _prep.dataset.train
+    return ([(int(i), _png(split.image(int(i)), size)) for i in hard],
+            [(int(i), _png(split.image(int(i)), size)) for i in easy])
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def box_stats(key: tuple, score: str, _d, _labels, _names) -> Any:
+    return S.score_box_stats(_d, _labels, _names)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def violin_values(key: tuple, score: str, per_class: int, _d, _labels, c: int) -> list[list[float]]:
+    pts = S.per_class_sample(_labels, per_class, seed=0)
+    return [_d[pts[_labels[pts] == k]].tolist() for k in range(c)]
+
+
+@st.cache_resource(show_spinner="Running the global method at every pruning rate...", max_entries=16)
+def global_table(key: tuple, method: str, score: str, rates: tuple, _prep):
+    """Kept fraction per class (classes x rates) of a method at every rate of the grid."""
+    from coreset_core import kept_fraction_table
+
+    d_ = np.asarray(_prep.scores.difficulty(score), dtype=np.float64)
+    return kept_fraction_table(method, list(rates), labels=_prep.train.labels, scores=d_,
+                               features=_prep.train.features, seed=0)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def strips(key: tuple, score: str, _d, _labels, c: int) -> np.ndarray:
+    return S.sorted_strips(_d, _labels, c, bins=200)
+
+
+@st.cache_resource(show_spinner=False)
+def result_store(name: str) -> dict:
+    """A process-wide dict for results computed on request (KRR searches, linear probes)."""
+    return {"results": OrderedDict(), "lock": threading.Lock()}
+
+
+@st.cache_resource(show_spinner="PCA projection...", max_entries=8)
+def pca_coords(key: tuple, _feats, _fkey, cache_dir: str) -> np.ndarray:
+    """2-D PCA of the training features (cached on disk by `coreset_core.embedding`)."""
+    from coreset_core import embedding as E
+
+    return E.get_embedding(_feats, "pca", feature_key=_fkey, cache_dir=cache_dir)
+
+
+def umap_coords(key: tuple, feats, fkey, cache_dir: str) -> np.ndarray | None:
+    """The UMAP of the training features if it was computed (disk cache or a finished job), else None."""
+    from coreset_core import embedding as E
+
+    memo = result_store("umap")
+    hit = memo["results"].get((key, cache_dir))
+    if hit is None:
+        hit = E.load_cached(feats, "umap", feature_key=fkey, cache_dir=cache_dir)
+        if hit is None:
+            job = E.job_for(feats, "umap", feature_key=fkey, cache_dir=cache_dir)
+            hit = job.result if job is not None and job.state == "done" else None
+        if hit is not None:
+            with memo["lock"]:
+                memo["results"][(key, cache_dir)] = hit
+                while len(memo["results"]) > 8:
+                    memo["results"].popitem(last=False)
+    return hit
+
+
 def selection_config(cfg: S.StudioConfig, sel) -> dict[str, Any]:
     """A selection's full provenance: the method's recorded config (with its "data" section, which
     `pipeline.selection_from_config` rebuilds it from) plus the sidebar's dataset name on top."""
@@ -239,14 +323,25 @@ def prune_slider(container=None) -> float:
 
 def export_buttons(cfg: S.StudioConfig, prep, indices: np.ndarray, config: dict[str, Any], key: str,
                    container=None) -> None:
-    """CSV and JSON download buttons for a selection (indices plus its full config)."""
+    """CSV and JSON download buttons for a selection (indices plus its full config).
+
+    The files are made when a button is clicked (deferred downloads), not on every rerun:
+    encoding tens of thousands of indices would otherwise cost a slider move ~100 ms.
+    """
     c = container or st
-    csv_bytes, json_bytes = S.selection_exports(indices, config, prep.train.labels, class_names(prep))
+    labels, names = prep.train.labels, class_names(prep)
+    idx = np.array(indices, copy=True)
+    cfg_copy = dict(config)
+
+    def make(which: int) -> bytes:
+        return S.selection_exports(idx, cfg_copy, labels, names)[which]
+
     col1, col2 = c.columns(2)
-    col1.download_button("Download indices (CSV)", csv_bytes, file_name=S.selection_filename(config, "csv"),
+    col1.download_button("Download indices (CSV)", lambda: make(0), file_name=S.selection_filename(config, "csv"),
                          mime="text/csv", key=f"dl_csv_{key}", on_click="ignore")
-    col2.download_button("Download selection (JSON)", json_bytes, file_name=S.selection_filename(config, "json"),
-                         mime="application/json", key=f"dl_json_{key}", on_click="ignore")
+    col2.download_button("Download selection (JSON)", lambda: make(1),
+                         file_name=S.selection_filename(config, "json"), mime="application/json",
+                         key=f"dl_json_{key}", on_click="ignore")
 
 
 def method_param_inputs(method: str, key: str, container=None, skip: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -303,9 +398,39 @@ def thaw(params: tuple) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in params}
 
 
-def plotly(fig, key: str) -> None:
-    """Draw a plotly figure full width (one place to change how charts are shown)."""
-    st.plotly_chart(fig, key=key, config={"displaylogo": False})
+def plotly(fig, key: str, **kwargs: Any):
+    """Draw a plotly figure (a `go.Figure` or a `SpecFigure`) full width."""
+    return st.plotly_chart(fig, key=key, config={"displaylogo": False}, **kwargs)
+
+
+try:
+    import plotly.graph_objects as _go
+
+    class SpecFigure(_go.Figure):
+        """A finished plotly spec (`data` list and `layout` dict) that `st.plotly_chart` sends as is.
+
+        Building a figure with `plotly.graph_objects` validates every property as it is set
+        (1-3 ms per trace, tens of ms for subplots and `add_vline`), which dominated the
+        rerun time of the slider-driven pages. Those pages build plain dict specs instead;
+        streamlit takes a figure object's `to_dict()` without validating it again. The
+        AppTest tests decode these specs and check their numbers.
+        """
+
+        def __init__(self, data: list[dict], layout: dict):  # noqa: D107 (no BaseFigure.__init__ on purpose)
+            object.__setattr__(self, "_spec", {"data": data, "layout": layout})
+
+        def to_dict(self) -> dict:
+            return self._spec
+
+        def to_plotly_json(self) -> dict:
+            return self._spec
+except ImportError:  # pragma: no cover
+    SpecFigure = None  # type: ignore[assignment,misc]
+
+
+def lst(values) -> list:
+    """A JSON-ready list from an array or sequence."""
+    return np.asarray(values).tolist() if not isinstance(values, list) else values
 
 
 CLASS_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",

@@ -211,3 +211,25 @@ def test_run_one_end_to_end_on_digits(tmp_path, session_cache_dir):
     assert row["run_id"] == configs[1].run_id
     assert row["accuracy"] == pytest.approx(store.get(configs[1].run_id)["accuracy"])
     assert run_sweep(configs, store, progress=False, cache_dir=session_cache_dir).skipped == 4
+
+
+# -- command line -------------------------------------------------------------------------------
+def test_cli_sweep_dry_run_and_results_table(tmp_path, capsys):
+    from coreset_core.cli import main
+
+    db = tmp_path / "r.sqlite"
+    assert main(["sweep", "--dataset", "cifar10-lt", "--methods", "random,el2n", "--prune-rates", "0.7,0.8,0.9,0.95",
+                 "--seeds", "0,1,2", "--db", str(db), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "27 runs, 0 stored" in out and out.count("pending") == 27
+    run_sweep(small_grid(), ResultsStore(db), progress=False, runner=fake_runner)
+    assert main(["sweep", "--dataset", "cifar10-lt", "--methods", "random,el2n", "--seeds", "0,1,2", "--db", str(db),
+                 "--dry-run"]) == 0
+    assert "27 runs, 27 stored" in capsys.readouterr().out
+    assert main(["results", "--db", str(db), "--export", str(tmp_path / "rows.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "| method | 0% | 70% | 80% | 90% | 95% |" in out
+    assert "| random | - | 77.0 ± 1.0 | 75.0 ± 1.0 | 73.0 ± 1.0 | 72.0 ± 1.0 |" in out
+    assert "exported 27 rows" in out and (tmp_path / "rows.csv").is_file()
+    assert main(["results", "--db", str(db), "--dataset", "nothing-here"]) == 1
+    assert main(["train", "--dataset", "digits", "--method", "random", "--param", "oops", "--db", str(db)]) == 2

@@ -153,3 +153,33 @@ def test_finetune_cpu_tiny(tmp_path, cifar10):
     model = load_finetuned(res.checkpoint)
     for a, b in zip(model.state_dict().values(), res.model.state_dict().values()):
         torch.testing.assert_close(a, b.cpu())
+
+
+@pytest.mark.slow
+def test_finetune_resumes_exactly(tmp_path, cifar10):
+    torch = pytest.importorskip("torch")
+    from coreset_core.training import finetune
+
+    kwargs = dict(resolution=32, epochs=2, batch_size=16, device="cpu", progress=False, evaluate=False)
+    idx = np.arange(32)
+    straight = finetune(cifar10, idx, **kwargs)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(ep):
+        raise Stop
+
+    with pytest.raises(Stop):  # dies after epoch 1, whose checkpoint is already on disk
+        finetune(cifar10, idx, checkpoint_dir=tmp_path, epoch_callback=stop_after_first, **kwargs)
+    resumed_epochs = []
+    resumed = finetune(cifar10, idx, checkpoint_dir=tmp_path, epoch_callback=lambda ep: resumed_epochs.append(ep.epoch),
+                       **kwargs)
+    assert resumed_epochs == [2] and [h["epoch"] for h in resumed.history] == [1, 2]
+    for a, b in zip(straight.model.state_dict().values(), resumed.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # another config does not resume from that checkpoint
+    other_epochs = []
+    finetune(cifar10, idx, checkpoint_dir=tmp_path, epoch_callback=lambda ep: other_epochs.append(ep.epoch),
+             **{**kwargs, "epochs": 1})
+    assert other_epochs == [1]

@@ -291,6 +291,8 @@ def finetune(dataset: Dataset, indices: Any = None, *, backbone: str = DEFAULT_B
             opt.load_state_dict(ckpt["optimizer"])
             scaler.load_state_dict(ckpt["scaler"])
             start_epoch, history = int(ckpt["epoch"]), list(ckpt["history"])
+            if ckpt.get("rng") is not None:
+                torch.set_rng_state(ckpt["rng"])
 
     data = _Images(split, idx, resolution, bb, augment=augment, seed=seed)
     sampler = _Batches(len(data), batch_size, True, seed)
@@ -342,7 +344,7 @@ def finetune(dataset: Dataset, indices: Any = None, *, backbone: str = DEFAULT_B
         if ckpt_path is not None:
             _save_checkpoint(ckpt_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
                                          "scaler": scaler.state_dict(), "epoch": epoch, "history": history,
-                                         "config": config, "metrics": None})
+                                         "config": config, "metrics": None, "rng": torch.get_rng_state()})
         if epoch_callback is not None:
             epoch_callback(FinetuneEpoch(epoch, train_loss, current_lr, history[-1]["seconds"], model, outputs))
     train_seconds = time.perf_counter() - start
@@ -359,6 +361,6 @@ def finetune(dataset: Dataset, indices: Any = None, *, backbone: str = DEFAULT_B
             _save_checkpoint(ckpt_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
                                          "scaler": scaler.state_dict(), "epoch": epochs, "history": history,
                                          "config": {k: v for k, v in config.items() if k != "test_limit"},
-                                         "metrics": metrics})
+                                         "metrics": metrics, "rng": torch.get_rng_state()})
     model.eval()
     return FinetuneResult(metrics, history, train_seconds, config, ckpt_path, model)

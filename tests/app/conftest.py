@@ -2,13 +2,8 @@
 64 px) prepared through the real pipeline into the session's temporary cache directory."""
 from __future__ import annotations
 
-from pathlib import Path
-
-from studio_helpers import assert_clean
-
 import pytest
-
-ENTRY = Path(__file__).resolve().parent / "entry.py"
+from studio_helpers import ENTRY, assert_clean
 
 #: The sidebar defaults of every AppTest (read by app.py from the environment).
 STUDIO_ENV = {

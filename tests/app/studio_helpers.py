@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
+
+#: AppTest's main script (it runs app.py; see entry.py for why).
+ENTRY = Path(__file__).resolve().parent / "entry.py"
 
 PAGE_FILES = {
     "data": "1_data", "difficulty": "2_difficulty", "budgets": "3_budgets", "windows": "4_windows",
