@@ -247,17 +247,23 @@ class _NumpyBackend:
         out[:, self.d] = 1.0
         return out
 
-    def gram_add(self, g: np.ndarray, bt: np.ndarray, idx: np.ndarray, lab: np.ndarray) -> None:
-        """`g += X^T X`, `bt += Y^T X` over rows `idx` (labels `lab`, non-decreasing)."""
+    def gram_of(self, idx: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`(X^T X, Y^T X)` over rows `idx` (labels `lab`, non-decreasing), float64."""
         step = max(256, _GATHER_BYTES // (8 * (self.d + 1)))
         buf = np.empty((min(step, idx.shape[0]), self.d + 1))
+        g = None
+        bt = np.zeros((self.c, self.d + 1))
         for s in range(0, idx.shape[0], step):
             rows = self._gather(idx[s: s + step], buf)
-            g += rows.T @ rows  # BLAS syrk (numpy detects A^T A)
+            if g is None:
+                g = rows.T @ rows  # BLAS syrk (numpy detects A^T A)
+            else:
+                g += rows.T @ rows
             lb = lab[s: s + step]
             cut = np.flatnonzero(np.concatenate(([True], lb[1:] != lb[:-1], [True])))
             for c0, c1 in zip(cut[:-1].tolist(), cut[1:].tolist()):  # much faster than np.add.reduceat here
                 bt[lb[c0]] += rows[c0:c1].sum(axis=0)
+        return g, bt
 
     def gram_sub(self, g: np.ndarray, bt: np.ndarray, g2: np.ndarray, bt2: np.ndarray) -> None:
         g -= g2
@@ -384,12 +390,15 @@ class _TorchBackend:
         rows = self.x.index_select(0, self._t(idx)).to(t.float64)
         return t.cat([rows, t.ones((rows.shape[0], 1), dtype=t.float64, device=self.dev)], dim=1)
 
-    def gram_add(self, g, bt, idx, lab):
+    def gram_of(self, idx, lab):
         step = max(256, _GATHER_BYTES // (8 * (self.d + 1)))
+        g = None
+        bt = self.torch.zeros((self.c, self.d + 1), dtype=self.torch.float64, device=self.dev)
         for s in range(0, idx.shape[0], step):
             rows = self._gather(idx[s: s + step])
-            g += rows.T @ rows
+            g = rows.T @ rows if g is None else g.add_(rows.T @ rows)
             bt.index_add_(0, self._t(lab[s: s + step]), rows)
+        return g, bt
 
     def gram_sub(self, g, bt, g2, bt2):
         g -= g2
@@ -648,19 +657,16 @@ def krr_window_search(features: Any, labels: Any, scores: Any, budgets: Any, *, 
                 backend.gram_sub(g_run, bt_run, g2, bt2)
             for gb, g0, g1 in groups.get(e, []):  # runs [e, gb): add now, subtract at gb
                 sel = live[g0:g1]
-                if gb >= e_all:  # stays to the last endpoint: never subtracted
-                    backend.gram_add(g_run, bt_run, order[sel], lab_sorted[sel])
-                    continue
-                g_new, bt_new = backend.zeros_gram()
-                backend.gram_add(g_new, bt_new, order[sel], lab_sorted[sel])
+                g_new, bt_new = backend.gram_of(order[sel], lab_sorted[sel])
                 g_run += g_new
                 bt_run += bt_new
-                if gb in pending:
-                    gp, btp = pending[gb]
-                    gp += g_new  # in place
-                    btp += bt_new
-                else:
-                    pending[gb] = (g_new, bt_new)
+                if gb < e_all:  # leaves the windows at gb: keep its sums to subtract then
+                    if gb in pending:
+                        gp, btp = pending[gb]
+                        gp += g_new  # in place
+                        btp += bt_new
+                    else:
+                        pending[gb] = (g_new, bt_new)
             t1 = time.perf_counter()
             ws.append(backend.solve(g_run, bt_run))
             t2 = time.perf_counter()

@@ -389,3 +389,13 @@ def test_class_members_and_uniform_counts():
     members = rnd.class_members(labels)
     assert [m.tolist() for m in members] == [[1, 5], [2], [0, 3, 4]]
     np.testing.assert_array_equal(rnd.uniform_class_counts(labels, 3), uniform_counts(labels, 3))
+
+
+def test_el2n_easy_keeps_exactly_the_lowest_scores():
+    from coreset_core.methods import select
+
+    rng = np.random.default_rng(5)
+    scores = rng.random(200)
+    labels = np.arange(200) % 4
+    kept = select("el2n-easy", prune_rate=0.75, labels=labels, scores=scores)
+    assert np.array_equal(kept, np.sort(np.argsort(scores)[:50]))

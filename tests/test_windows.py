@@ -176,7 +176,7 @@ def test_blocked_prediction_and_gram(monkeypatch):
     ref = krr_window_search(features, labels, scores, budgets)
     monkeypatch.setattr(windows, "_PRED_FLOATS", 1)
     monkeypatch.setattr(windows, "_MAX_COLS", 15)
-    monkeypatch.setattr(windows, "_GATHER_BYTES", 1)
+    monkeypatch.setattr(windows, "_GATHER_BYTES", 1)  # 256-row chunks
     small = krr_window_search(features, labels, scores, budgets)
     np.testing.assert_array_equal(small.correct, ref.correct)
 
