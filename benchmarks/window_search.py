@@ -193,10 +193,10 @@ def main(argv=None):
           f"load average {os.getloadavg()[0]:.1f} at start)")
     if args.only in (None, "cifar"):
         if args.quick:
-            got, note = cifar_features(limit=10_000)
-            x, y = got if got else synthetic(10_000, 1280, 10)
-            title = "(a) CIFAR-10, first 10,000" if got else "(a) synthetic CIFAR-10-like, 10,000 x 1280"
-            run_case(title, x, y, args.rates or [0.3, 0.9, 0.99])
+            got, note = cifar_features(limit=5_000)
+            x, y = got if got else synthetic(5_000, 1280, 10)
+            title = "(a) CIFAR-10, first 5,000" if got else "(a) synthetic CIFAR-10-like, 5,000 x 1280"
+            run_case(title, x, y, args.rates or [0.3, 0.9])
         else:
             got, note = cifar_features()
             print(f"note: {note}" + ("" if got else "; using a synthetic 50,000 x 1280 stand-in"))
@@ -204,9 +204,9 @@ def main(argv=None):
             run_case("(a) CIFAR-10" if got else "(a) synthetic CIFAR-10-like", x, y, rates)
     if args.only in (None, "large"):
         if args.quick:
-            x, y = synthetic(10_000, 256, 200, seed=1)
+            x, y = synthetic(8_000, 128, 100, seed=1)
             run_case("(b) synthetic, small stand-in for 500k x 512 x 1000", x, y, args.large_rates or [0.5, 0.9],
-                     refit_endpoints=[0, 10, 20], subsample=2_500, device=args.device)
+                     refit_endpoints=[0, 10, 20], subsample=2_000, device=args.device)
         else:
             t = time.perf_counter()
             x, y = synthetic(500_000, 512, 1000, seed=1)
