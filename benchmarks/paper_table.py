@@ -133,6 +133,23 @@ def comparison(dataset: str, stats, methods: list[str], rates: list[float]) -> l
     return lines
 
 
+def kept_table(frame, rate: float, seed: int = 0) -> str:
+    """Markdown: per-class kept counts of each method at one pruning rate (plus the class sizes)."""
+    import json
+
+    rows = frame[(frame["prune_rate"].round(6) == round(rate, 6)) & (frame["seed"] == seed)]
+    if rows.empty:
+        return ""
+    order = [m for m in METHODS if m in set(rows["method"])] + sorted(set(rows["method"]) - set(METHODS))
+    sizes = json.loads(rows.iloc[0]["class_sizes_json"])
+    head = "| method | " + " | ".join(f"c{k}" for k in range(len(sizes))) + " |"
+    lines = [head, "|---|" + "---:|" * len(sizes), "| all data | " + " | ".join(map(str, sizes)) + " |"]
+    for m in order:
+        kept = json.loads(rows[rows["method"] == m].iloc[0]["class_kept_json"])
+        lines.append(f"| {m} | " + " | ".join(map(str, kept)) + " |")
+    return "\n".join(lines)
+
+
 def timing_table(frame) -> str:
     import pandas as pd
 
@@ -231,7 +248,16 @@ def main(argv: list[str] | None = None) -> int:
         md += ["### Accuracy (%)", "", to_markdown(table), ""]
         bal = accuracy_table(frame, dataset=ds, metric="balanced_accuracy")
         if ds.endswith("-lt"):
-            md += ["### Balanced accuracy (%)", "", to_markdown(bal), ""]
+            if bal.equals(table):
+                md += ["The test set is balanced (the same number of images per class), so balanced accuracy "
+                       "equals accuracy here.", ""]
+            else:
+                md += ["### Balanced accuracy (%)", "", to_markdown(bal), ""]
+            for r in (0.9, 0.95):
+                kept = kept_table(frame, r)
+                if kept:
+                    md += [f"### Samples kept per class at {rate_label(r)} pruning (seed 0; class 0 is the largest)",
+                           "", kept, ""]
         if ds in PAPER:
             md += [f"### The paper's numbers: {PAPER[ds]['table']}", "", to_markdown(paper_table(ds, methods, rates)),
                    ""]

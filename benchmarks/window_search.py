@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from coreset_core.allocation import allocate_budgets  # noqa: E402
 from coreset_core.difficulty import class_difficulty  # noqa: E402
-from coreset_core.windows import DEFAULT_ENDPOINTS, krr_window_search, window_select  # noqa: E402
+from coreset_core.windows import DEFAULT_ENDPOINTS, _one_blas_thread, krr_window_search, window_select  # noqa: E402
 
 RATES = [0.3, 0.5, 0.7, 0.9, 0.95, 0.99]
 
@@ -75,8 +75,9 @@ def refit(features, labels, scores, budgets, endpoints, lam=1.0):
         a.flat[:: d + 2] += lam
         bt = np.zeros((c, d + 1))
         _class_sums(bt, xc, labels[idx])
-        w = scipy.linalg.cho_solve(scipy.linalg.cho_factor(a, lower=True, overwrite_a=True, check_finite=False),
-                                   bt.T, check_finite=False)
+        with _one_blas_thread(d + 1):  # same solver settings as the search
+            w = scipy.linalg.cho_solve(scipy.linalg.cho_factor(a, lower=True, overwrite_a=True, check_finite=False),
+                                       bt.T, check_finite=False)
         w32, b32 = w[:d].astype(np.float32), w[d].astype(np.float32)
         correct = 0
         step = max(64, (1 << 24) // c)

@@ -267,10 +267,17 @@ def stratified_subsample(labels: np.ndarray, max_points: int, seed: int = 0) -> 
     return np.flatnonzero(keep)
 
 
-def winsor_limits(scores: np.ndarray, labels: np.ndarray, winsor: tuple[float, float],
-                  num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-class clip limits `(q(lo), q(1 - hi))` (`numpy.quantile`, linear) of the winsorized mean."""
-    x, offsets = _class_slices(np.asarray(scores, dtype=np.float64), np.asarray(labels), num_classes)
+def class_sorted(scores: np.ndarray, labels: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """`(values, offsets)`: the scores grouped by class and sorted ascending inside each class, and the
+    start of each class (length C + 1). Sorting once lets per-class quantiles be read per slider move."""
+    return _class_slices(np.asarray(scores, dtype=np.float64), np.asarray(labels), num_classes)
+
+
+def winsor_limits(scores: np.ndarray, labels: np.ndarray, winsor: tuple[float, float], num_classes: int,
+                  presorted: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class clip limits `(q(lo), q(1 - hi))` (`numpy.quantile`, linear) of the winsorized mean.
+    `presorted` is `class_sorted(scores, labels, num_classes)` when the caller has it."""
+    x, offsets = presorted if presorted is not None else class_sorted(scores, labels, num_classes)
     lo, hi = winsor
     low = np.array([np.quantile(x[offsets[k]:offsets[k + 1]], lo) for k in range(num_classes)])
     high = np.array([np.quantile(x[offsets[k]:offsets[k + 1]], 1.0 - hi) for k in range(num_classes)])
@@ -603,7 +610,7 @@ def timed(page: str, render_log: RenderLog = RENDER_LOG) -> Iterator[dict[str, f
 __all__ = [
     "BACKBONES", "DATASETS", "DATASET_CAVEATS", "DATASET_LABELS", "IMAGEFOLDER", "LIMITS", "RATE_GRID", "RENDER_LOG",
     "RESOLUTIONS", "SCORES", "SCORE_LABELS", "RenderLog", "StudioConfig", "accuracy_curves", "allocation_table",
-    "budget_counts_frame", "class_sizes_frame", "coerce_param", "compare_counts_frame", "config_from_env",
+    "budget_counts_frame", "class_sizes_frame", "class_sorted", "coerce_param", "compare_counts_frame", "config_from_env",
     "counts_to_fractions", "default_limit", "difficulty_frame", "extreme_examples", "jaccard", "long_fraction_frame",
     "per_class_accuracy_frame", "per_class_sample", "ranking_kept_counts", "sample_indices_per_class",
     "score_box_stats", "selection_exports", "selection_filename", "shared_histogram", "sorted_strips",

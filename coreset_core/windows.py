@@ -371,7 +371,6 @@ class _TorchBackend:
         self.dev = torch.device(device)
         self.name = str(self.dev)
         self.x = torch.as_tensor(features).to(self.dev)
-        self.x32 = self.x if self.x.dtype == torch.float32 else None
         self.n, self.d = features.shape
         self.c = num_classes
         self.lam = lam

@@ -6,7 +6,7 @@ import streamlit as st
 
 from coreset_core import app_state as S
 from pages._studio import (SpecFigure, box_stats, class_color, class_names, current_config, difficulty,
-                           extreme_images, lst, plotly, prepared, violin_values, winsor_sliders)
+                           extreme_images, lst, plotly, prepared, sorted_scores, violin_values, winsor_sliders)
 
 cfg = current_config()
 prep = prepared(cfg)
@@ -24,7 +24,8 @@ lo, hi = winsor_sliders()
 
 
 frame = S.difficulty_frame(d, labels, names, (lo, hi))
-low_q, high_q = S.winsor_limits(d, labels, (lo, hi), C) if (lo or hi) else (None, None)
+low_q, high_q = S.winsor_limits(d, labels, (lo, hi), C, presorted=sorted_scores(cfg.key(), cfg.score, d, labels, C)) \
+    if (lo or hi) else (None, None)
 
 # --- class-difficulty bar chart: mean and winsorized mean side by side
 cats = list(names)

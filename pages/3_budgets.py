@@ -7,7 +7,7 @@ import streamlit as st
 from coreset_core import app_state as S
 from pages._studio import (SpecFigure, class_color, class_names, class_sizes, current_config, difficulty,
                            export_buttons, global_table, plotly, prepared, prune_slider, selection, selection_config,
-                           winsor_sliders)
+                           uniform_table, winsor_sliders)
 
 cfg = current_config()
 prep = prepared(cfg)
@@ -39,7 +39,7 @@ with top[2]:
 
 class_diff = S.difficulty_frame(d, labels, names, (lo, hi))["winsorized"].to_numpy()
 nucs_counts = S.allocation_table(class_diff, sizes, rates, mode="nucs")
-uni_counts = S.allocation_table(class_diff, sizes, rates, mode="uniform")
+uni_counts = uniform_table(cfg.key(), tuple(rates), sizes)
 tables = {
     "NUCS": S.counts_to_fractions(nucs_counts, sizes),
     "uniform": S.counts_to_fractions(uni_counts, sizes),

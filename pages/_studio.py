@@ -183,17 +183,20 @@ def selection(key: tuple, method: str, prune_rate: float, score: str, seed: int,
                                   **dict(params))
 
 
-def _png(img, size: int) -> bytes:
+def _png(img, size: int) -> str:
+    """The image resized to `size` as a PNG data URI (st.image passes URIs through untouched, so a
+    cached image costs nothing per rerun)."""
+    import base64
     import io
 
     buf = io.BytesIO()
     img.resize((size, size)).save(buf, format="PNG")
-    return buf.getvalue()
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 @st.cache_resource(show_spinner=False, max_entries=256)
-def class_images(key: tuple, cls: int, per_class: int, seed: int, size: int, _prep) -> list[tuple[int, bytes]]:
-    """`(index, PNG bytes)` of a seeded sample of training images of class `cls`, resized to `size`."""
+def class_images(key: tuple, cls: int, per_class: int, seed: int, size: int, _prep) -> list[tuple[int, str]]:
+    """`(index, PNG data URI)` of a seeded sample of training images of class `cls`, resized to `size`."""
     idx = S.sample_indices_per_class(_prep.train.labels, per_class, seed)[cls]
     split = _prep.dataset.train
     return [(int(i), _png(split.image(int(i)), size)) for i in idx]
@@ -201,11 +204,17 @@ def class_images(key: tuple, cls: int, per_class: int, seed: int, size: int, _pr
 
 @st.cache_resource(show_spinner=False, max_entries=256)
 def extreme_images(key: tuple, score: str, cls: int, k: int, size: int, _d, _labels, _prep):
-    """Hardest and easiest images of class `cls`: two lists of `(index, PNG bytes)`."""
+    """Hardest and easiest images of class `cls`: two lists of `(index, PNG data URI)`."""
     hard, easy = S.extreme_examples(_d, _labels, cls, k)
     split = _prep.dataset.train
     return ([(int(i), _png(split.image(int(i)), size)) for i in hard],
             [(int(i), _png(split.image(int(i)), size)) for i in easy])
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def sorted_scores(key: tuple, score: str, _d, _labels, c: int) -> tuple[np.ndarray, np.ndarray]:
+    """The scores sorted inside each class, once per config and score (`app_state.class_sorted`)."""
+    return S.class_sorted(_d, _labels, c)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -227,6 +236,12 @@ def global_table(key: tuple, method: str, score: str, rates: tuple, _prep):
     d_ = np.asarray(_prep.scores.difficulty(score), dtype=np.float64)
     return kept_fraction_table(method, list(rates), labels=_prep.train.labels, scores=d_,
                                features=_prep.train.features, seed=0)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def uniform_table(key: tuple, rates: tuple, _sizes) -> Any:
+    """Uniform allocation counts (classes x rates): independent of the difficulty, so computed once."""
+    return S.allocation_table(np.ones(len(_sizes)), _sizes, list(rates), mode="uniform")
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
