@@ -55,6 +55,7 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
+import scipy.linalg.blas
 
 from .difficulty import _class_grouped_argsort
 from .validation import check_class_budgets, check_features, check_labels, check_scores
@@ -247,42 +248,38 @@ class _NumpyBackend:
         out[:, self.d] = 1.0
         return out
 
-    def gram_of(self, idx: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """`(X^T X, Y^T X)` over rows `idx` (labels `lab`, non-decreasing), float64."""
+    def gram_into(self, g: np.ndarray, bt: np.ndarray, idx: np.ndarray, lab: np.ndarray) -> None:
+        """`g += X^T X` (lower triangle only, BLAS dsyrk in place), `bt += Y^T X` over rows `idx`
+        (labels `lab`, non-decreasing), float64."""
         step = max(256, _GATHER_BYTES // (8 * (self.d + 1)))
         buf = np.empty((min(step, idx.shape[0]), self.d + 1))
-        g = None
-        bt = np.zeros((self.c, self.d + 1))
         for s in range(0, idx.shape[0], step):
             rows = self._gather(idx[s: s + step], buf)
-            if g is None:
-                g = rows.T @ rows  # BLAS syrk (numpy detects A^T A)
-            else:
-                g += rows.T @ rows
+            # g is C-ordered: its lower triangle is the upper triangle of the Fortran-ordered g.T
+            out = scipy.linalg.blas.dsyrk(1.0, rows.T, beta=1.0, c=g.T, trans=0, lower=0, overwrite_c=1)
+            if not np.may_share_memory(out, g):  # pragma: no cover - f2py copied: write back
+                g[...] = out.T
             lb = lab[s: s + step]
             cut = np.flatnonzero(np.concatenate(([True], lb[1:] != lb[:-1], [True])))
             for c0, c1 in zip(cut[:-1].tolist(), cut[1:].tolist()):  # much faster than np.add.reduceat here
                 bt[lb[c0]] += rows[c0:c1].sum(axis=0)
-        return g, bt
 
     def gram_sub(self, g: np.ndarray, bt: np.ndarray, g2: np.ndarray, bt2: np.ndarray) -> None:
         g -= g2
         bt -= bt2
 
-    def solve(self, g: np.ndarray, bt: np.ndarray) -> np.ndarray:
+    def solve(self, g: np.ndarray, bt: np.ndarray, extra: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """`W = (G + lambda I)^{-1} B` from the lower triangle of `G` (+ `extra` sums if given)."""
         with _one_blas_thread(g.shape[0]):
-            return self._solve(g, bt)
-
-    def _solve(self, g: np.ndarray, bt: np.ndarray) -> np.ndarray:
-        a = g.copy()
-        a.flat[:: a.shape[0] + 1] += self.lam
-        try:
-            cf = scipy.linalg.cho_factor(a, lower=True, overwrite_a=True, check_finite=False)
-            return scipy.linalg.cho_solve(cf, bt.T, check_finite=False)
-        except np.linalg.LinAlgError:  # numerically indefinite (absurd feature scales): fall back
-            a = g.copy()
+            a = g.copy() if extra is None else g + extra[0]
+            if extra is not None:
+                bt = bt + extra[1]
             a.flat[:: a.shape[0] + 1] += self.lam
-            return scipy.linalg.solve(a, bt.T, assume_a="sym")
+            try:
+                cf = scipy.linalg.cho_factor(a, lower=True, overwrite_a=False, check_finite=False)
+                return scipy.linalg.cho_solve(cf, bt.T, check_finite=False)
+            except np.linalg.LinAlgError:  # numerically indefinite (absurd feature scales): fall back
+                return scipy.linalg.solve(np.tril(a) + np.tril(a, -1).T, bt.T, assume_a="sym")
 
     def solve_dual(self, idx: np.ndarray, lab: np.ndarray) -> np.ndarray:
         xc = self._gather(idx)
@@ -389,23 +386,22 @@ class _TorchBackend:
         rows = self.x.index_select(0, self._t(idx)).to(t.float64)
         return t.cat([rows, t.ones((rows.shape[0], 1), dtype=t.float64, device=self.dev)], dim=1)
 
-    def gram_of(self, idx, lab):
+    def gram_into(self, g, bt, idx, lab):
         step = max(256, _GATHER_BYTES // (8 * (self.d + 1)))
-        g = None
-        bt = self.torch.zeros((self.c, self.d + 1), dtype=self.torch.float64, device=self.dev)
         for s in range(0, idx.shape[0], step):
             rows = self._gather(idx[s: s + step])
-            g = rows.T @ rows if g is None else g.add_(rows.T @ rows)
+            g += rows.T @ rows  # full symmetric matrix here
             bt.index_add_(0, self._t(lab[s: s + step]), rows)
-        return g, bt
 
     def gram_sub(self, g, bt, g2, bt2):
         g -= g2
         bt -= bt2
 
-    def solve(self, g, bt):
+    def solve(self, g, bt, extra=None):
         t = self.torch
-        a = g.clone()
+        a = g.clone() if extra is None else g + extra[0]
+        if extra is not None:
+            bt = bt + extra[1]
         a.diagonal().add_(self.lam)
         chol, info = t.linalg.cholesky_ex(a)
         if int(info) == 0:
@@ -654,12 +650,21 @@ def krr_window_search(features: Any, labels: Any, scores: Any, budgets: Any, *, 
             if e in pending:
                 g2, bt2 = pending.pop(e)
                 backend.gram_sub(g_run, bt_run, g2, bt2)
-            for gb, g0, g1 in groups.get(e, []):  # runs [e, gb): add now, subtract at gb
+            scratch = None  # runs alive at this endpoint only: summed aside, never subtracted
+            for gb, g0, g1 in groups.get(e, []):  # runs [e, gb)
                 sel = live[g0:g1]
-                g_new, bt_new = backend.gram_of(order[sel], lab_sorted[sel])
-                g_run += g_new
-                bt_run += bt_new
-                if gb < e_all:  # leaves the windows at gb: keep its sums to subtract then
+                idx, lab = order[sel], lab_sorted[sel]
+                if gb >= e_all:  # stays to the last endpoint
+                    backend.gram_into(g_run, bt_run, idx, lab)
+                elif gb == e + 1:
+                    if scratch is None:
+                        scratch = backend.zeros_gram()
+                    backend.gram_into(scratch[0], scratch[1], idx, lab)
+                else:  # add now, subtract at gb
+                    g_new, bt_new = backend.zeros_gram()
+                    backend.gram_into(g_new, bt_new, idx, lab)
+                    g_run += g_new
+                    bt_run += bt_new
                     if gb in pending:
                         gp, btp = pending[gb]
                         gp += g_new  # in place
@@ -667,7 +672,7 @@ def krr_window_search(features: Any, labels: Any, scores: Any, budgets: Any, *, 
                     else:
                         pending[gb] = (g_new, bt_new)
             t1 = time.perf_counter()
-            ws.append(backend.solve(g_run, bt_run))
+            ws.append(backend.solve(g_run, bt_run, scratch))
             t2 = time.perf_counter()
             t_gram += t1 - t0
             t_solve += t2 - t1

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from coreset_core import app_state as S
-from pages._studio import (class_names, class_sizes, current_config, difficulty, export_buttons, plotly, prepared,
-                           prune_slider, result_store, shared_slider, strips, winsor_sliders)
+from pages._studio import (MAGMA, SpecFigure, class_names, class_sizes, current_config, difficulty, export_buttons,
+                           lst, plotly, prepared, prune_slider, result_store, shared_slider, strips, winsor_sliders)
 
 AUTO_MAX_SAMPLES = 20_000  # above this the KRR search waits for a click (it takes tens of seconds)
 
@@ -55,6 +54,8 @@ if result is None:
                     store["results"][setting] = result
                     while len(store["results"]) > 64:
                         store["results"].popitem(last=False)
+        if N > AUTO_MAX_SAMPLES:
+            st.rerun()  # redraw without the button
 
 krr_k = float(result.best_endpoint) if result is not None else 1.0
 c1, c2 = st.columns([1, 3])
@@ -73,34 +74,36 @@ bounds = S.window_bounds(sizes, budgets, k)
 
 # --- strips: sorted difficulty per class with the window
 img = strips(cfg.key(), cfg.score, d, labels, C)
-xs = (np.arange(img.shape[1]) + 0.5) / img.shape[1]
-fig = go.Figure(go.Heatmap(z=img, x=xs, y=names, colorscale="Magma", colorbar=dict(title=cfg.score),
-                           hovertemplate="class %{y}<br>position %{x:.2f}<br>difficulty %{z:.3f}<extra></extra>"))
-for c in range(C):
-    fig.add_shape(type="rect", x0=bounds["start_frac"][c], x1=bounds["end_frac"][c], y0=c - 0.42, y1=c + 0.42,
-                  line=dict(color="#00e5ff", width=3), fillcolor="rgba(0,229,255,0.12)")
+xs = ((np.arange(img.shape[1]) + 0.5) / img.shape[1]).tolist()
+shapes = [{"type": "rect", "x0": float(bounds["start_frac"][c]), "x1": float(bounds["end_frac"][c]), "y0": c - 0.42,
+           "y1": c + 0.42, "line": {"color": "#00e5ff", "width": 3}, "fillcolor": "rgba(0,229,255,0.12)"}
+          for c in range(C)]
 if override and result is not None and abs(k - krr_k) > 1e-9:
     kb = S.window_bounds(sizes, budgets, krr_k)
-    for c in range(C):
-        fig.add_shape(type="rect", x0=kb["start_frac"][c], x1=kb["end_frac"][c], y0=c - 0.46, y1=c + 0.46,
-                      line=dict(color="#ffffff", width=1.5, dash="dot"))
-fig.update_layout(title=f"Sorted difficulty per class (easy → hard) with the kept window at k = {k:.2f}",
-                  xaxis_title="position in the class, sorted by difficulty (fraction)", height=60 + 38 * C + 80,
-                  margin=dict(t=50, b=40), yaxis=dict(autorange="reversed", type="category"))
-fig.update_xaxes(range=[0, 1])
-plotly(fig, key="window_strips")
+    shapes += [{"type": "rect", "x0": float(kb["start_frac"][c]), "x1": float(kb["end_frac"][c]), "y0": c - 0.46,
+                "y1": c + 0.46, "line": {"color": "#ffffff", "width": 1.5, "dash": "dot"}} for c in range(C)]
+plotly(SpecFigure([{"type": "heatmap", "z": img.tolist(), "x": xs, "y": list(names), "colorscale": MAGMA,
+                    "colorbar": {"title": {"text": cfg.score}},
+                    "hovertemplate": "class %{y}<br>position %{x:.2f}<br>difficulty %{z:.3f}<extra></extra>"}],
+                  {"title": {"text": f"Sorted difficulty per class (easy → hard) with the kept window at k = {k:.2f}"},
+                   "xaxis": {"title": {"text": "position in the class, sorted by difficulty (fraction)"},
+                             "range": [0, 1]},
+                   "yaxis": {"autorange": "reversed", "type": "category"}, "shapes": shapes,
+                   "height": 60 + 38 * C + 80, "margin": {"t": 50, "b": 40}}), key="window_strips")
 
 # --- KRR accuracy vs endpoint
 if result is not None:
-    curve = go.Figure(go.Scatter(x=result.endpoints, y=100 * np.asarray(result.accuracies), mode="lines+markers",
-                                 name="KRR accuracy", line=dict(color="#08519c")))
-    curve.add_trace(go.Scatter(x=[krr_k], y=[100 * float(np.max(result.accuracies))], mode="markers",
-                               name=f"KRR choice k = {krr_k:.2f}",
-                               marker=dict(size=14, color="#e6550d", symbol="star")))
-    curve.add_vline(x=k, line_dash="dash", line_color="#444")
-    curve.update_layout(title="KRR proxy accuracy (whole training set) vs window endpoint", xaxis_title="endpoint k",
-                        yaxis_title="accuracy (%)", height=340, margin=dict(t=50, b=40))
-    plotly(curve, key="window_krr")
+    acc = 100 * np.asarray(result.accuracies, dtype=float)
+    plotly(SpecFigure([
+        {"type": "scatter", "x": lst(result.endpoints), "y": acc.tolist(), "mode": "lines+markers",
+         "name": "KRR accuracy", "line": {"color": "#08519c"}},
+        {"type": "scatter", "x": [krr_k], "y": [float(acc.max())], "mode": "markers",
+         "name": f"KRR choice k = {krr_k:.2f}", "marker": {"size": 14, "color": "#e6550d", "symbol": "star"}},
+    ], {"title": {"text": "KRR proxy accuracy (whole training set) vs window endpoint"},
+        "xaxis": {"title": {"text": "endpoint k"}}, "yaxis": {"title": {"text": "accuracy (%)"}},
+        "shapes": [{"type": "line", "x0": k, "x1": k, "y0": 0, "y1": 1, "yref": "paper",
+                    "line": {"dash": "dash", "color": "#444"}}],
+        "height": 340, "margin": {"t": 50, "b": 40}}), key="window_krr")
 else:
     st.info("The KRR endpoint search has not run for these settings yet; the window above uses the endpoint "
             "from the slider.")

@@ -4,14 +4,13 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from coreset_core import app_state as S
 from coreset_core import embedding as E
 from coreset_core.config import default_cache_dir
-from pages._studio import (class_color, class_names, current_config, difficulty, export_buttons, pca_coords, plotly,
-                           prepared, prune_slider, selection, selection_config, umap_coords)
+from pages._studio import (MAGMA, SpecFigure, class_color, class_names, current_config, difficulty, export_buttons,
+                           pca_coords, plotly, prepared, prune_slider, selection, selection_config, umap_coords)
 
 AUTO_UMAP = os.environ.get("CORESET_STUDIO_AUTO_UMAP", "1") not in ("0", "false", "no")
 AUTO_SELECT_MAX = 20_000  # default method: nucs up to this size, el2n above (nucs runs a KRR search)
@@ -83,40 +82,42 @@ shown = S.stratified_subsample(labels, int(max_points), seed=0)
 xy = coords[shown]
 lab = labels[shown]
 km = kept_mask[shown]
-custom = np.column_stack([shown, np.array(names, dtype=object)[lab], np.round(d[shown], 4),
-                          np.where(km, "kept", "pruned")])
-hover = ("image #%{customdata[0]}<br>class %{customdata[1]}<br>difficulty %{customdata[2]}"
-         "<br>%{customdata[3]}<extra></extra>")
+custom = np.column_stack([shown, np.round(d[shown], 4)])
+cls_text = np.array(names, dtype=object)[lab]
+hover = "image #%{customdata[0]:.0f}<br>class %{text}<br>difficulty %{customdata[1]:.4f}<extra>%{fullData.name}</extra>"
 size = 8 if shown.size <= 2000 else (5 if shown.size <= 10000 else 3)
-fig = go.Figure()
+
+
+def points(mask: np.ndarray, name: str, marker: dict) -> dict:
+    """One scattergl trace of the drawn points in `mask` (plain lists: no per-point validation)."""
+    return {"type": "scattergl", "mode": "markers", "name": name, "x": xy[mask, 0].tolist(),
+            "y": xy[mask, 1].tolist(), "customdata": custom[mask].tolist(), "text": cls_text[mask].tolist(),
+            "hovertemplate": hover, "marker": marker}
+
+
+traces = []
 grey = show_pruned and color_by != "kept / pruned"
 if grey:
-    pm = ~km
-    fig.add_trace(go.Scattergl(x=xy[pm, 0], y=xy[pm, 1], mode="markers", name="pruned", customdata=custom[pm],
-                               hovertemplate=hover, marker=dict(size=max(2, size - 2), color="#cccccc", opacity=0.6)))
+    traces.append(points(~km, "pruned", {"size": max(2, size - 2), "color": "#cccccc", "opacity": 0.6}))
     base = km
 else:
     base = np.ones(shown.size, dtype=bool)
 if color_by == "class":
     for k in range(C):
-        m = base & (lab == k)
-        fig.add_trace(go.Scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers", name=names[k], customdata=custom[m],
-                                   hovertemplate=hover, marker=dict(size=size, color=class_color(k), opacity=0.85)))
+        traces.append(points(base & (lab == k), names[k], {"size": size, "color": class_color(k), "opacity": 0.85}))
 elif color_by == "difficulty":
-    m = base
-    fig.add_trace(go.Scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers", name="kept" if grey else "samples",
-                               customdata=custom[m], hovertemplate=hover,
-                               marker=dict(size=size, color=d[shown][m], colorscale="Magma", opacity=0.85,
-                                           colorbar=dict(title=cfg.score))))
+    traces.append(points(base, "kept" if grey else "samples",
+                         {"size": size, "color": d[shown][base].tolist(), "colorscale": MAGMA, "opacity": 0.85,
+                          "colorbar": {"title": {"text": cfg.score}}}))
 else:
     for name, m, col in (("pruned", ~km, "#cccccc"), ("kept", km, "#d62728")):
-        fig.add_trace(go.Scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers", name=name, customdata=custom[m],
-                                   hovertemplate=hover, marker=dict(size=size, color=col, opacity=0.8)))
-fig.update_layout(title=f"{used} of {N:,} samples ({shown.size:,} drawn); {method} keeps {sel.indices.size:,} "
-                        f"at {100 * rate:g} % pruning", height=620, margin=dict(t=50, b=30),
-                  xaxis=dict(showticklabels=False, title=f"{used} 1"), yaxis=dict(showticklabels=False,
-                                                                                   title=f"{used} 2"),
-                  legend=dict(itemsizing="constant"), dragmode="lasso")
+        traces.append(points(m, name, {"size": size, "color": col, "opacity": 0.8}))
+fig = SpecFigure(traces, {
+    "title": {"text": f"{used} of {N:,} samples ({shown.size:,} drawn); {method} keeps {sel.indices.size:,} "
+                      f"at {100 * rate:g} % pruning"},
+    "height": 620, "margin": {"t": 50, "b": 30}, "dragmode": "lasso", "legend": {"itemsizing": "constant"},
+    "xaxis": {"showticklabels": False, "title": {"text": f"{used} 1"}},
+    "yaxis": {"showticklabels": False, "title": {"text": f"{used} 2"}}})
 event = plotly(fig, key="embedding_map", on_select="rerun", selection_mode=("points", "box", "lasso"))
 
 picked = []

@@ -448,6 +448,10 @@ def lst(values) -> list:
     return np.asarray(values).tolist() if not isinstance(values, list) else values
 
 
+#: Plotly's Magma as an explicit colour list (a named scale may be remapped by the streamlit theme).
+MAGMA = [[i / 9, c] for i, c in enumerate(["#000004", "#180f3d", "#440f76", "#721f81", "#9e2f7f", "#cd4071",
+                                             "#f1605d", "#fd9668", "#feca8d", "#fcfdbf"])]
+
 CLASS_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                 "#bcbd22", "#17becf"]
 

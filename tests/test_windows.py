@@ -106,7 +106,7 @@ def test_window_select_errors(args, match):
         (0, 400, 12, 4, 0.7),  # primal, heavy window overlap
         (1, 400, 12, 4, 0.3),  # primal
         (2, 300, 40, 3, 0.1),  # dual: m = 30 < d + 1
-        (3, 500, 8, 6, 0.05),  # dual, tiny windows
+        (3, 500, 8, 6, 0.05),  # primal, narrow windows (runs alive at a single endpoint)
         (4, 600, 30, 10, 0.5),
     ],
 )
@@ -245,3 +245,24 @@ def test_search_input_errors():
         krr_window_search(features, labels, scores, [0, 0])
     with pytest.raises(ValueError, match="one count per class"):
         krr_window_search(features, labels, scores, [[10, 10]])
+
+
+def test_solver_fallback_when_cholesky_fails(monkeypatch):
+    """If Cholesky reports an indefinite system, the symmetric solver gives the same answer."""
+    import numpy.linalg
+    import scipy.linalg
+
+    features, labels, scores = make_data(17, 300, 8, 3)
+    budgets = np.bincount(labels) // 2
+    small = np.round(0.02 * np.bincount(labels)).astype(int)  # m < d + 1: dual form
+    ref = krr_window_search(features, labels, scores, budgets)
+    ref_dual = krr_window_search(features, labels, scores, small)
+    assert ref.form == "primal" and ref_dual.form == "dual"
+
+    def broken(*args, **kwargs):
+        raise numpy.linalg.LinAlgError("forced")
+
+    monkeypatch.setattr(scipy.linalg, "cho_factor", broken)
+    got = krr_window_search(features, labels, scores, budgets)
+    np.testing.assert_array_equal(got.correct, ref.correct)
+    np.testing.assert_array_equal(krr_window_search(features, labels, scores, small).correct, ref_dual.correct)

@@ -179,8 +179,9 @@ def test_embedding_hover_and_kept_pruned(app, prepared_small):
     kept = traces["kept"]["customdata"]
     assert len(kept) == round(0.3 * labels.size)
     names = [str(c) for c in range(10)]
-    for row in kept[:50] + traces["pruned"]["customdata"][:50]:  # hover: index and class agree with the data
-        assert row[1] == names[labels[int(row[0])]]
+    for trace in (traces["kept"], traces["pruned"]):  # hover: index and class agree with the data
+        for row, cls in zip(trace["customdata"][:50], trace["text"][:50]):
+            assert cls == names[labels[int(row[0])]]
     assert "PCA" in chart(app, "embedding_map")["layout"]["title"]["text"]  # UMAP not computed yet (auto off)
 
 
