@@ -28,7 +28,7 @@ if str(ROOT) not in sys.path:  # `pages._studio` is imported by the pages
     sys.path.insert(0, str(ROOT))
 
 from coreset_core.app_state import timed  # noqa: E402
-from pages._studio import sidebar  # noqa: E402
+from pages._studio import app_run, sidebar  # noqa: E402
 
 st.set_page_config(page_title="Coreset Studio", page_icon=":material/filter_alt:", layout="wide")
 
@@ -42,20 +42,21 @@ PAGES = [
     st.Page(ROOT / "pages/7_compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
 ]
 
-page = st.navigation(PAGES)
-st.sidebar.title("Coreset Studio")
-st.session_state["_studio_config"] = sidebar()
-timing = st.sidebar.empty()
+with app_run():
+    page = st.navigation(PAGES)
+    st.sidebar.title("Coreset Studio")
+    st.session_state["_studio_config"] = sidebar()
+    timing = st.sidebar.empty()
 
-with timed(page.url_path or "data") as t:
-    if os.environ.get("CORESET_STUDIO_PROFILE"):  # developer aid: cProfile every rerun into this folder
-        import cProfile
+    with timed(page.url_path or "data") as t:
+        if os.environ.get("CORESET_STUDIO_PROFILE"):  # developer aid: cProfile every rerun into this folder
+            import cProfile
 
-        with cProfile.Profile() as prof:
+            with cProfile.Profile() as prof:
+                page.run()
+            out = Path(os.environ["CORESET_STUDIO_PROFILE"])
+            out.mkdir(parents=True, exist_ok=True)
+            prof.dump_stats(out / f"{page.url_path or 'data'}-{time.time():.3f}.prof")
+        else:
             page.run()
-        out = Path(os.environ["CORESET_STUDIO_PROFILE"])
-        out.mkdir(parents=True, exist_ok=True)
-        prof.dump_stats(out / f"{page.url_path or 'data'}-{time.time():.3f}.prof")
-    else:
-        page.run()
-timing.caption(f"server compute of this page: {t['ms']:.0f} ms")
+    timing.caption(f"server compute of this page: {t['ms']:.0f} ms")

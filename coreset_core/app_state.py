@@ -368,7 +368,9 @@ def budget_counts_frame(class_names: Sequence[str], class_sizes: np.ndarray, dif
         counts = np.asarray(counts, dtype=np.int64)
         out[f"{label} kept"] = counts
         out[f"{label} %"] = np.round(100.0 * counts / sizes, 1)
-    total = {"class": "total", "N_c": int(sizes.sum()), "difficulty": np.nan}
+    # the total row's difficulty: the sample-weighted mean over classes (the whole set's mean difficulty)
+    total = {"class": "total", "N_c": int(sizes.sum()),
+             "difficulty": round(float(np.sum(sizes * difficulty) / sizes.sum()), 4)}
     for label, counts in columns.items():
         total[f"{label} kept"] = int(np.sum(counts))
         total[f"{label} %"] = round(100.0 * float(np.sum(counts)) / sizes.sum(), 1)
@@ -425,14 +427,18 @@ def compare_counts_frame(a: np.ndarray, b: np.ndarray, labels: np.ndarray, class
                          names[0]: ca, names[1]: cb, f"{names[1]} - {names[0]}": cb - ca, "both": both})
 
 
-def shared_histogram(values: np.ndarray, groups: Mapping[str, np.ndarray], bins: int = 40) -> pd.DataFrame:
+def shared_histogram(values: np.ndarray, groups: Mapping[str, np.ndarray], bins: int = 40,
+                     normalize: bool = False) -> pd.DataFrame:
     """Histogram counts of `values[idx]` for every `{name: idx}` on one common set of bins
-    (of all values): columns bin_left, bin_right, bin_centre, then one count column per group."""
+    (of all values): columns bin_left, bin_right, bin_centre, then one column per group, holding
+    counts, or with `normalize` the fraction of the group in each bin (groups of different sizes
+    become comparable)."""
     values = np.asarray(values, dtype=np.float64)
     edges = np.histogram_bin_edges(values, bins=bins)
     out = pd.DataFrame({"bin_left": edges[:-1], "bin_right": edges[1:], "bin_centre": (edges[:-1] + edges[1:]) / 2})
     for name, idx in groups.items():
-        out[name] = np.histogram(values[np.asarray(idx, dtype=np.int64)], bins=edges)[0]
+        counts = np.histogram(values[np.asarray(idx, dtype=np.int64)], bins=edges)[0]
+        out[name] = counts / max(1, counts.sum()) if normalize else counts
     return out
 
 

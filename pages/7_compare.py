@@ -110,14 +110,15 @@ with c1:
 with c2:
     plotly(dfig, key="compare_diff")
 
-hist = S.shared_histogram(d, {"all": np.arange(N), "A": a, "B": b}, bins=40)
+hist = S.shared_histogram(d, {"all": np.arange(N), "A": a, "B": b}, bins=40, normalize=True)
 hfig = go.Figure()
 for name, col in (("all", "#bbbbbb"), ("A", "#08519c"), ("B", "#e6550d")):
     label = {"all": "all samples", "A": lab_a, "B": lab_b}[name]
     hfig.add_trace(go.Bar(x=hist["bin_centre"], y=hist[name], name=label, marker_color=col,
                           opacity=0.45 if name == "all" else 0.7, width=(hist["bin_right"] - hist["bin_left"])))
-hfig.update_layout(title=f"Difficulty ({cfg.score}) of the kept samples", barmode="overlay", height=360,
-                   xaxis_title=cfg.score, yaxis_title="samples", margin=dict(t=50, b=40))
+hfig.update_layout(title=f"Difficulty ({cfg.score}) of the kept samples (share of each set per bin)",
+                   barmode="overlay", height=360, xaxis_title=cfg.score, yaxis_title="fraction of the set",
+                   yaxis_tickformat=".0%", margin=dict(t=50, b=40))
 plotly(hfig, key="compare_hist")
 
 st.dataframe(counts, hide_index=True)

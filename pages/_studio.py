@@ -14,10 +14,13 @@ this module only caches it per sidebar configuration and lays it out. Caching le
 """
 from __future__ import annotations
 
+import runpy
 import threading
 import time
 from collections import OrderedDict
-from typing import Any
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 import streamlit as st
@@ -91,8 +94,38 @@ def sidebar() -> S.StudioConfig | None:
                           test_limit=test_limit, score=score, score_epochs=score_epochs)
 
 
+ROOT = Path(__file__).resolve().parents[1]
+_APP = threading.local()  # per script thread: is app.py running this page?
+
+
+@contextmanager
+def app_run() -> Iterator[None]:
+    """Marks the body of app.py (the page runs inside it)."""
+    _APP.active = True
+    try:
+        yield
+    finally:
+        _APP.active = False
+
+
+def ensure_app() -> None:
+    """Run app.py if this page script was started without it, then stop.
+
+    Streamlit keeps a legacy mode for apps with a `pages/` folder: until the entry script
+    has called `st.navigation` once in a server process, a first request for a deep link
+    such as `/windows` runs `pages/4_windows.py` directly, without the sidebar. Running
+    app.py here registers the real navigation (which then renders the requested page
+    inside it) and switches the server to it for good.
+    """
+    if getattr(_APP, "active", False):
+        return
+    runpy.run_path(str(ROOT / "app.py"), run_name="__main__")
+    st.stop()
+
+
 def current_config() -> S.StudioConfig:
     """The config the sidebar chose this rerun (stops the page while it is incomplete)."""
+    ensure_app()
     cfg = st.session_state.get("_studio_config")
     if cfg is None:
         st.info("Choose a dataset in the sidebar to start.")
@@ -448,9 +481,10 @@ def lst(values) -> list:
     return np.asarray(values).tolist() if not isinstance(values, list) else values
 
 
-#: Plotly's Magma as an explicit colour list (a named scale may be remapped by the streamlit theme).
-MAGMA = [[i / 9, c] for i, c in enumerate(["#000004", "#180f3d", "#440f76", "#721f81", "#9e2f7f", "#cd4071",
-                                             "#f1605d", "#fd9668", "#feca8d", "#fcfdbf"])]
+#: Sequential scale for difficulty (dark = easy, bright = hard), as explicit colours: the streamlit theme
+#: rewrites some colours of named scales (Magma's near-black start came out pink).
+MAGMA = [[i / 8, c] for i, c in enumerate(["#140e36", "#3b0f70", "#641a80", "#8c2981", "#b73779", "#de4968",
+                                             "#f7705c", "#fe9f6d", "#fcfdbf"])]
 
 CLASS_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                 "#bcbd22", "#17becf"]

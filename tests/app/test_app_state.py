@@ -84,6 +84,7 @@ def test_allocation_and_ranking_tables(toy):
     assert len(long) == 12 and set(long["allocation"]) == {"nucs"}
     table = S.budget_counts_frame(["a", "b", "c", "d"], sizes, diff, {"nucs": tab[0.5].to_numpy()})
     assert table["nucs kept"].iloc[-1] == round(0.5 * labels.size)
+    assert np.isclose(table["difficulty"].iloc[-1], scores.mean(), atol=1e-4)
 
 
 def test_strips_and_window_bounds(toy):
@@ -107,6 +108,8 @@ def test_selection_helpers_and_exports(toy):
     assert list(cmp["A"]) == [3, 1, 0, 0] and list(cmp["B"]) == [1, 1, 0, 1] and list(cmp["both"]) == [1, 1, 0, 0]
     hist = S.shared_histogram(np.arange(100.0), {"all": np.arange(100), "a": a}, bins=10)
     assert hist["all"].sum() == 100 and hist["a"].sum() == 4
+    frac = S.shared_histogram(np.arange(100.0), {"all": np.arange(100), "a": a}, bins=10, normalize=True)
+    assert np.isclose(frac["a"].sum(), 1.0) and np.isclose(frac["a"][0], 1.0)
     config = {"dataset": "toy", "method": "nucs", "prune_rate": 0.7, "seed": 0, "winsor": (0.0, 0.1),
               "budgets": np.array([1, 2])}
     csv_bytes, json_bytes = S.selection_exports(b, config, labels, ["a", "b", "c", "d"])

@@ -139,9 +139,15 @@ def page(browser, server):
     ctx = browser.new_context(viewport={"width": 1500, "height": 1900})
     pg = ctx.new_page()
     pg.set_default_timeout(120_000)
-    # the first visit prepares the data (features + scores), then every page reuses it
-    pg.goto(server + "/")
-    _settle(pg, charts=1, timeout=240)
+    # The very first request of the fresh server is a deep link: streamlit's legacy `pages/` mode
+    # would run the page file without app.py (no sidebar); the studio must still show the real app.
+    # It also prepares the data (features + scores), which every later page reuses.
+    pg.goto(server + "/difficulty")
+    _settle(pg, charts=2, timeout=240)
+    _no_exception(pg)
+    sidebar = pg.locator('[data-testid="stSidebar"]').inner_text()
+    assert "Coreset Studio" in sidebar and "Data & features" in sidebar, sidebar[:500]
+    assert "Class difficulty" in pg.locator('[data-testid="stMain"]').inner_text()
     yield pg
     ctx.close()
 
