@@ -616,7 +616,8 @@ def timed(page: str, render_log: RenderLog = RENDER_LOG) -> Iterator[dict[str, f
 __all__ = [
     "BACKBONES", "DATASETS", "DATASET_CAVEATS", "DATASET_LABELS", "IMAGEFOLDER", "LIMITS", "RATE_GRID", "RENDER_LOG",
     "RESOLUTIONS", "SCORES", "SCORE_LABELS", "RenderLog", "StudioConfig", "accuracy_curves", "allocation_table",
-    "budget_counts_frame", "class_sizes_frame", "class_sorted", "coerce_param", "compare_counts_frame", "config_from_env",
+    "budget_counts_frame", "class_sizes_frame", "class_sorted", "coerce_param", "compare_counts_frame",
+    "config_from_env",
     "counts_to_fractions", "default_limit", "difficulty_frame", "extreme_examples", "jaccard", "long_fraction_frame",
     "per_class_accuracy_frame", "per_class_sample", "ranking_kept_counts", "sample_indices_per_class",
     "score_box_stats", "selection_exports", "selection_filename", "shared_histogram", "sorted_strips",

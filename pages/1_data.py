@@ -1,7 +1,6 @@
 """Page 1: the dataset, its class sizes, sample images per class, and the feature extraction."""
 from __future__ import annotations
 
-import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -37,7 +36,8 @@ with st.expander("Features and scores: where they come from", expanded=False):
     seconds = _registry()["seconds"].get(cfg.key())
     rows = []
     for split, fs in (("train", train_fs), ("test", test_fs)):
-        rows.append({"split": split, "images": len(fs.labels), "from disk cache": bool(getattr(fs, "from_cache", False)),
+        rows.append({"split": split, "images": len(fs.labels),
+                     "from disk cache": bool(getattr(fs, "from_cache", False)),
                      "seconds": round(float(getattr(fs, "seconds", 0.0)), 2), "file": str(getattr(fs, "path", ""))})
     st.dataframe(rows, hide_index=True)
     st.caption(f"Backbone {cfg.backbone} (frozen), input {cfg.resolution or ds.default_resolution} px. "

@@ -67,7 +67,8 @@ for j, (label, tab) in enumerate(tables.items(), start=1):
             traces.append({"type": "scatter", "x": x, "y": values[k].tolist(), "mode": "lines", "name": names[k],
                            "legendgroup": names[k], "showlegend": j == 1, "line": {"color": class_color(k)},
                            "xaxis": f"x{ax}", "yaxis": f"y{ax}",
-                           "hovertemplate": f"{names[k]}<br>prune %{{x:.0f}} %<br>kept %{{y:.1%}}<extra>{label}</extra>"})
+                           "hovertemplate": f"{names[k]}<br>prune %{{x:.0f}} %<br>kept %{{y:.1%}}"
+                                            f"<extra>{label}</extra>"})
         layout["shapes"].append({"type": "line", "x0": 100 * rate, "x1": 100 * rate, "xref": f"x{ax}", "y0": 0,
                                  "y1": 1, "yref": f"y{ax} domain", "line": {"dash": "dash", "color": "#444"}})
     else:

@@ -85,7 +85,8 @@ if override and result is not None and abs(k - krr_k) > 1e-9:
 plotly(SpecFigure([{"type": "heatmap", "z": img.tolist(), "x": xs, "y": list(names), "colorscale": MAGMA,
                     "colorbar": {"title": {"text": cfg.score}},
                     "hovertemplate": "class %{y}<br>position %{x:.2f}<br>difficulty %{z:.3f}<extra></extra>"}],
-                  {"title": {"text": f"Sorted difficulty per class (easy → hard) with the kept window at k = {k:.2f}"},
+                  {"title": {"text": "Sorted difficulty per class (easy → hard) with the kept window at "
+                                     f"k = {k:.2f}"},
                    "xaxis": {"title": {"text": "position in the class, sorted by difficulty (fraction)"},
                              "range": [0, 1]},
                    "yaxis": {"autorange": "reversed", "type": "category"}, "shapes": shapes,
