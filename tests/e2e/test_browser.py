@@ -24,8 +24,8 @@ import pytest
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
-#: Where the page screenshots go (the README uses docs/screenshots); CORESET_E2E_SHOTS_DIR redirects them.
-SHOTS = Path(os.environ.get("CORESET_E2E_SHOTS_DIR") or ROOT / "docs" / "screenshots")
+#: Where the page screenshots go (git-ignored test-results/); CORESET_E2E_SHOTS_DIR=docs/screenshots refreshes the README's.
+SHOTS = Path(os.environ.get("CORESET_E2E_SHOTS_DIR") or ROOT / "test-results" / "screenshots")
 CHROMIUM = os.environ.get("CORESET_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
