@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .validation import budget_for, check_prune_rate
+from .validation import as_int_array, budget_for, check_prune_rate
 
 MODES = ("nucs", "uniform")
 _EPS = 1e-9
@@ -43,12 +43,7 @@ def _check_class_sizes(class_sizes: Any) -> np.ndarray:
     arr = np.asarray(class_sizes)
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"class_sizes must be a non-empty 1-D array of per-class counts, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.integer):
-        if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
-            arr = arr.astype(np.int64)
-        else:
-            raise ValueError(f"class_sizes must be integer counts, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64, copy=False)
+    arr = as_int_array(arr, "class_sizes", "counts")
     empty = np.flatnonzero(arr <= 0)
     if empty.size:
         raise ValueError(

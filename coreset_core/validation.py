@@ -6,6 +6,16 @@ from typing import Any
 import numpy as np
 
 
+def as_int_array(values: Any, name: str, hint: str = "") -> np.ndarray:
+    """`values` as int64, accepting floats only when every value is a finite whole number."""
+    arr = np.asarray(values)
+    if not np.issubdtype(arr.dtype, np.integer):
+        if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            return arr.astype(np.int64)
+        raise ValueError(f"{name} must be integer {hint or 'values'}, got dtype {arr.dtype}")
+    return arr.astype(np.int64, copy=False)
+
+
 def check_labels(labels: Any, num_classes: int | None = None) -> np.ndarray:
     """Labels as an int64 array of class ids `0..C-1`, every class present.
 
@@ -17,15 +27,8 @@ def check_labels(labels: Any, num_classes: int | None = None) -> np.ndarray:
         raise ValueError(f"labels must be a 1-D array, got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError("labels is empty: there is nothing to select from")
-    if not np.issubdtype(arr.dtype, np.integer):
-        if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
-            arr = arr.astype(np.int64)
-        else:
-            raise ValueError(
-                f"labels must be integer class ids 0..C-1, got dtype {arr.dtype}; "
-                "encode class names with e.g. numpy.unique(..., return_inverse=True)"
-            )
-    arr = arr.astype(np.int64, copy=False)
+    arr = as_int_array(arr, "labels", "class ids 0..C-1 (encode class names with e.g. "
+                       "numpy.unique(..., return_inverse=True))")
     if arr.min() < 0:
         raise ValueError(f"labels must be class ids 0..C-1, found negative label {int(arr.min())}")
     c = int(arr.max()) + 1 if num_classes is None else int(num_classes)
@@ -124,12 +127,7 @@ def check_class_budgets(budgets: Any, class_sizes: np.ndarray) -> np.ndarray:
     c = class_sizes.shape[0]
     if arr.ndim != 1 or arr.shape[0] != c:
         raise ValueError(f"budgets must hold one count per class ({c} classes), got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.integer):
-        if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
-            arr = arr.astype(np.int64)
-        else:
-            raise ValueError(f"budgets must be integer counts, got dtype {arr.dtype}; use allocate_budgets()")
-    arr = arr.astype(np.int64, copy=False)
+    arr = as_int_array(arr, "budgets", "counts (use allocate_budgets())")
     bad = np.flatnonzero((arr < 0) | (arr > class_sizes))
     if bad.size:
         i = int(bad[0])

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..allocation import allocate_budgets_for_total
 from ..difficulty import class_difficulty
-from ..validation import check_features
+from ..validation import as_int_array, check_features
 from ..windows import krr_window_search, window_candidates
 from .registry import register
 
@@ -117,12 +117,7 @@ def _check_val(val_features: Any, val_labels: Any, d: int, c: int) -> tuple[np.n
     y = np.asarray(val_labels)
     if y.ndim != 1 or y.size == 0:
         raise ValueError(f"val_labels must be a non-empty 1-D array, got shape {y.shape}")
-    if not np.issubdtype(y.dtype, np.integer):
-        if np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
-            y = y.astype(np.int64)
-        else:
-            raise ValueError(f"val_labels must be integer class ids 0..C-1, got dtype {y.dtype}")
-    y = y.astype(np.int64)
+    y = as_int_array(y, "val_labels", "class ids 0..C-1")
     if y.min() < 0 or y.max() >= c:
         raise ValueError(f"val_labels must be class ids in 0..{c - 1} like the training labels")
     x = check_features(val_features, y.shape[0], name="val_features")
