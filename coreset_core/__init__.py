@@ -19,8 +19,10 @@ _EXPORTS: dict[str, str] = {
     "load_backbone": "backbones",
     "list_backbones": "backbones",
     "get_features": "features",
-    "prepare": "pipeline",
-    "run_selection": "pipeline",
+    "DataSpec": "spec",
+    "Session": "session",
+    "prepare": "session",
+    "selection_from_config": "session",
     # difficulty, budgets, windows (NUCS core)
     "compute_scores": "scores",
     "class_difficulty": "difficulty",

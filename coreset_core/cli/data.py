@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_data_args
+from .common import add_data_args, positive_int, session_from_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -14,8 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("features", help="extract (or load cached) backbone features of a dataset split")
     add_data_args(p)
     p.add_argument("--split", default="train", choices=["train", "test", "all"], help="which split(s)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0, help="seed of the long-tailed subsample")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="images per forward pass (default 64)")
     p.add_argument("--refresh", action="store_true", help="recompute even if cached")
     p.set_defaults(func=run_features)
 
@@ -37,25 +36,19 @@ def run_backbones(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_from_args(args: argparse.Namespace):
-    """The dataset named by the common data arguments."""
-    from ..datasets import load_dataset
-
-    return load_dataset(args.dataset, data_dir=args.data_dir, imbalance=args.imbalance,
-                        seed=getattr(args, "seed", 0) or 0)
-
-
 def run_features(args: argparse.Namespace) -> int:
     from ..features import get_features
 
-    dataset = load_from_args(args)
+    session = session_from_args(args)
+    spec = session.spec
     splits = ["train", "test"] if args.split == "all" else [args.split]
     for split in splits:
-        fs = get_features(dataset, split, backbone=args.backbone, resolution=args.resolution, device=args.device,
-                          batch_size=args.batch_size, limit=args.limit, checkpoint=args.checkpoint,
-                          cache_dir=args.cache_dir, refresh=args.refresh)
+        fs = get_features(session.dataset, split, backbone=spec.backbone, resolution=session.resolution,
+                          device=session.device, batch_size=args.batch_size,
+                          limit=spec.limit if split == "train" else spec.test_limit, checkpoint=args.checkpoint,
+                          cache_dir=args.cache_dir, refresh=args.refresh, progress=not args.quiet)
         source = "read from cache" if fs.from_cache else "extracted"
         rate = fs.features.shape[0] / fs.seconds if fs.seconds > 0 else float("inf")
-        print(f"{dataset.name} {split}: {fs.features.shape[0]} x {fs.features.shape[1]} features {source} in "
-              f"{fs.seconds:.2f} s ({rate:,.0f} img/s) -> {fs.path}")
+        print(f"{session.dataset.name} {split}: {fs.features.shape[0]} x {fs.features.shape[1]} features {source} "
+              f"in {fs.seconds:.2f} s ({rate:,.0f} img/s) -> {fs.path}")
     return 0

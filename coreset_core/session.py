@@ -1,0 +1,394 @@
+"""`Session`: the prepared data of one `DataSpec` and everything derived from it, memoised.
+
+The command line, a sweep's run and every studio page call a Session instead of wiring
+datasets, features, scores and methods themselves. It loads lazily (a selection that does
+not need the test split never extracts its features), keeps derived results (difficulty
+per score, class difficulty per winsorization, budgets, selections, ridge searches,
+probes, embeddings) in a bounded, thread-safe memo, and records the spec in every
+selection's config so that `Session.from_config` rebuilds the selection exactly.
+
+It never imports streamlit: the studio holds one Session per data setting in
+`st.cache_resource` and only lays out what the Session returns.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from functools import cached_property
+from typing import Any, Callable, Hashable, Iterable, Mapping
+
+import numpy as np
+
+from .spec import DataSpec
+
+#: Backbones whose features RAM-APL averages over by default (SPEC 6: "for each of several backbones").
+RAM_APL_BACKBONES: tuple[str, ...] = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+#: Methods that take a list of feature arrays, one per backbone, instead of one array.
+MULTI_BACKBONE_METHODS: frozenset[str] = frozenset({"ram-apl"})
+#: Method parameters filled from the test split when the caller does not give them (NUCS-O's
+#: oracle: measuring candidates on the test data makes it an upper bound, not a result to report).
+HELD_OUT_PARAMS = ("val_features", "val_labels")
+#: The stages `prepare` reports through `on_progress(stage, fraction)`.
+STAGES = ("train features", "test features", "scores")
+DEVICES = ("cpu", "cuda")
+
+ProgressFn = Callable[[str, float], None]
+
+
+def check_device(device: Any) -> str:
+    """'cpu' or 'cuda'; 'cuda' only where a CUDA GPU is visible (checked before any work starts)."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda was asked for but no CUDA GPU is visible here; use --device cpu")
+    return device
+
+
+def _frozen(value: Any) -> Hashable:
+    """A hashable stand-in for a parameter value (lists/arrays/dicts included)."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _frozen(v)) for k, v in value.items()))
+    if isinstance(value, np.ndarray):
+        return ("ndarray", value.shape, value.dtype.str, value.tobytes()) if value.size <= 4096 else \
+            ("ndarray", value.shape, value.dtype.str, hash(value.tobytes()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
+class Session:
+    """Prepared data of `spec` plus memoised derived results.
+
+    `data_dir` / `cache_dir` say where the dataset files and caches live (None: the
+    defaults of `coreset_core.config`); `device` runs feature extraction and training;
+    `progress` shows tqdm bars; `checkpoint` loads a timm backbone from a local file.
+    `max_memo` bounds the derived results kept in memory (least recently used dropped).
+    """
+
+    def __init__(self, spec: DataSpec | None = None, *, data_dir: str | os.PathLike | None = None,
+                 cache_dir: str | os.PathLike | None = None, device: str = "cpu", progress: bool = False,
+                 checkpoint: str | os.PathLike | None = None, max_memo: int = 128):
+        if spec is not None and not isinstance(spec, DataSpec):
+            raise ValueError(f"Session needs a DataSpec, got {type(spec).__name__}; build one with DataSpec(...)")
+        self.spec = spec or DataSpec()
+        self.data_dir = data_dir
+        self.cache_dir = cache_dir
+        self.device = check_device(device)
+        self.progress = bool(progress)
+        self.checkpoint = checkpoint
+        self._max_memo = int(max_memo)
+        self._memo: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.RLock()
+        self._key_locks: dict[Hashable, threading.Lock] = {}
+        self._on_progress: ProgressFn | None = None
+
+    def __repr__(self) -> str:
+        return f"Session({self.spec.describe()})"
+
+    # ------------------------------------------------------------------ memo
+
+    def _memoised(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """`compute()` once per key, also when several threads ask at once (the studio's reruns)."""
+        with self._lock:
+            if key in self._memo:
+                self._memo.move_to_end(key)
+                return self._memo[key]
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                if key in self._memo:
+                    return self._memo[key]
+            value = compute()
+            with self._lock:
+                self._memo[key] = value
+                self._key_locks.pop(key, None)
+                while len(self._memo) > self._max_memo:
+                    self._memo.popitem(last=False)
+        return value
+
+    # ------------------------------------------------------------------ prepared data
+
+    def _report(self, stage: str, fraction: float) -> None:
+        if self._on_progress is not None:
+            self._on_progress(stage, min(1.0, max(0.0, float(fraction))))
+
+    def prepare(self, on_progress: ProgressFn | None = None, *, test: bool = True) -> "Session":
+        """Load the dataset, the train (and `test`) features and the scores now, reporting the stages.
+
+        `on_progress(stage, fraction)` is called for "train features", "test features" and
+        "scores", each from 0.0 to 1.0 (also when they are read from the cache).
+        """
+        self._on_progress = on_progress
+        try:
+            for stage, attr in zip(STAGES, ("train", "test", "scores")):
+                if attr == "test" and not test:
+                    continue
+                self._report(stage, 0.0)
+                getattr(self, attr)
+                self._report(stage, 1.0)
+        finally:
+            self._on_progress = None
+        return self
+
+    @cached_property
+    def dataset(self):
+        """The `coreset_core.datasets.Dataset` of the spec."""
+        from .datasets import load_dataset
+
+        spec = self.spec
+        return load_dataset(spec.dataset, data_dir=self.data_dir, imbalance=spec.imbalance, seed=spec.data_seed)
+
+    @cached_property
+    def resolution(self) -> int:
+        """The backbone's input size: the spec's, else the dataset's default."""
+        return int(self.spec.resolution or self.dataset.default_resolution)
+
+    def features_of(self, split: str = "train", backbone: str | None = None):
+        """The cached `FeatureSet` of a split under a backbone (default: the spec's)."""
+        from .features import get_features
+
+        backbone = backbone or self.spec.backbone
+        limit = self.spec.limit if split == "train" else self.spec.test_limit
+        stage = f"{split} features"
+
+        def compute():
+            return get_features(self.dataset, split, backbone=backbone, resolution=self.resolution,
+                                device=self.device, limit=limit, cache_dir=self.cache_dir,
+                                checkpoint=self.checkpoint if backbone == self.spec.backbone else None,
+                                progress=self.progress,
+                                on_progress=lambda done, total: self._report(stage, done / max(total, 1)))
+        return self._memoised(("features", split, backbone), compute)
+
+    @property
+    def train(self):
+        """Training `FeatureSet` (features, labels, cache key)."""
+        return self.features_of("train")
+
+    @property
+    def test(self):
+        """Test `FeatureSet` (extracted only when something asks for it)."""
+        return self.features_of("test")
+
+    @property
+    def scores(self):
+        """The `ScoreSet` of difficulty scores from a linear head on the training features."""
+        from .scores import compute_scores
+
+        def compute():
+            train = self.train
+            return compute_scores(train.features, train.labels, epochs=self.spec.score_epochs,
+                                  seeds=self.spec.score_seeds, device=self.device, cache_key=train.key,
+                                  cache_dir=self.cache_dir, progress=self.progress,
+                                  num_classes=self.num_classes, on_progress=lambda f: self._report("scores", f))
+        return self._memoised(("scores",), compute)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Training labels (int64, 0..C-1)."""
+        return self.train.labels
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.dataset.class_names)
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.dataset.num_classes)
+
+    @property
+    def class_sizes(self) -> np.ndarray:
+        """Training samples per class (after the limit)."""
+        return self._memoised(("class_sizes",), lambda: _readonly(
+            np.bincount(self.labels, minlength=self.num_classes).astype(np.int64)))
+
+    @property
+    def ids(self) -> np.ndarray:
+        """The original id of every training position (SPEC 7)."""
+        return np.asarray(self.dataset.train.ids)[: self.labels.shape[0]]
+
+    @property
+    def paths(self) -> np.ndarray | None:
+        """The file path of every training position, or None when the source has no files."""
+        paths = self.dataset.train.paths
+        return None if paths is None else np.asarray(paths)[: self.labels.shape[0]]
+
+    def data_record(self) -> dict[str, Any]:
+        """What a selection's config records about the data: the spec plus derived facts."""
+        return {"spec": self.spec.to_dict(), "resolution": self.resolution,
+                "num_train": int(self.labels.shape[0]), "num_classes": self.num_classes,
+                "dataset_identity": self.dataset.identity}
+
+    # ------------------------------------------------------------------ difficulty and budgets
+
+    def difficulty(self, score: str | None = None) -> np.ndarray:
+        """Per-sample difficulty (higher = harder) of a score type (default: the spec's score)."""
+        score = score or self.spec.score
+        return self._memoised(("difficulty", score), lambda: _readonly(
+            np.asarray(self.scores.difficulty(score), dtype=np.float64).copy()))
+
+    def class_difficulty(self, score: str | None = None, winsor: Iterable[float] = (0.0, 0.0)) -> np.ndarray:
+        """Mean (or winsorized mean) difficulty per class (SPEC 1)."""
+        from .difficulty import class_difficulty
+        from .validation import check_winsor
+
+        score, winsor = score or self.spec.score, check_winsor(winsor)
+        return self._memoised(("class_difficulty", score, winsor), lambda: _readonly(np.asarray(
+            class_difficulty(self.difficulty(score), self.labels, winsor=winsor, num_classes=self.num_classes))))
+
+    def budgets(self, prune_rate: float, *, score: str | None = None, winsor: Iterable[float] = (0.0, 0.0),
+                mode: str = "nucs", min_per_class: int = 1) -> np.ndarray:
+        """Per-class counts at `prune_rate` (SPEC 2): 'nucs' (difficulty-driven) or 'uniform'."""
+        from .allocation import allocate_budgets
+        from .validation import check_prune_rate, check_winsor
+
+        rate, winsor = check_prune_rate(prune_rate), check_winsor(winsor)
+        difficulty = (np.ones(self.num_classes) if mode == "uniform"
+                      else self.class_difficulty(score, winsor))
+        key = ("budgets", rate, mode, min_per_class) + (() if mode == "uniform" else (score or self.spec.score, winsor))
+        return self._memoised(key, lambda: _readonly(np.asarray(allocate_budgets(
+            difficulty, self.class_sizes, rate, mode=mode, min_per_class=min_per_class))))
+
+    # ------------------------------------------------------------------ selections
+
+    def _method_inputs(self, method: str, score: str, params: Mapping[str, Any],
+                       backbones: tuple[str, ...] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The inputs `run_method` needs for `method` and a record of where they came from."""
+        from .methods import get_method
+
+        spec = get_method(method)
+        inputs: dict[str, Any] = {"scores": None, "features": None}
+        record: dict[str, Any] = {"score": None, "feature_backbones": None}
+        if spec.needs_scores:
+            inputs["scores"], record["score"] = self.difficulty(score), score
+        if spec.needs_features:
+            if method in MULTI_BACKBONE_METHODS:
+                chosen = tuple(backbones or RAM_APL_BACKBONES)
+                inputs["features"] = [self.features_of("train", b).features for b in chosen]
+            else:
+                chosen = (self.spec.backbone,)
+                inputs["features"] = self.train.features
+            record["feature_backbones"] = list(chosen)
+        if all(p in spec.params for p in HELD_OUT_PARAMS) and not any(p in params for p in HELD_OUT_PARAMS):
+            inputs.update(val_features=self.test.features, val_labels=self.test.labels)
+            record["held_out"] = "test split (oracle upper bound, not a reportable result)"
+        return inputs, record
+
+    def select(self, method: str, prune_rate: float, *, score: str | None = None, seed: int = 0,
+               backbones: Iterable[str] | None = None, **params: Any):
+        """Run a registered selection method; returns its `Selection` (memoised).
+
+        `score` names the difficulty score fed to methods that need one (default: the
+        spec's); `backbones` lists the backbones of multi-backbone methods (RAM-APL).
+        `selection.config["data"]` records the spec, so `Session.from_config` rebuilds it.
+        """
+        from .methods import run_method
+
+        score = score or self.spec.score
+        chosen = tuple(backbones) if backbones is not None else None
+        key = ("select", method, float(prune_rate), score, int(seed), chosen, _frozen(params))
+
+        def compute():
+            inputs, record = self._method_inputs(method, score, params, chosen)
+            selection = run_method(method, prune_rate=prune_rate, labels=self.labels, seed=seed, **inputs, **params)
+            for name in HELD_OUT_PARAMS:
+                if name in inputs:
+                    selection.config["params"][name] = "<test split>"
+            selection.config.update(record)
+            selection.config["data"] = self.data_record()
+            return selection
+        return self._memoised(key, compute)
+
+    def kept_fraction_table(self, method: str, prune_rates: Iterable[float], *, score: str | None = None,
+                            seed: int = 0, **params: Any):
+        """Classes x pruning rates table of the fraction of each class that `method` keeps."""
+        import pandas as pd
+
+        from .analysis import class_kept_fractions
+
+        rates = [float(r) for r in prune_rates]
+        cols = {r: class_kept_fractions(self.select(method, r, score=score, seed=seed, **params).indices,
+                                        self.labels, self.num_classes) for r in rates}
+        table = pd.DataFrame(cols, index=pd.RangeIndex(self.num_classes, name="class"))
+        table.columns = pd.Index(rates, name="prune_rate", dtype=np.float64)
+        return table
+
+    def window_search(self, prune_rate: float, *, score: str | None = None, winsor: Iterable[float] = (0.0, 0.0),
+                      mode: str = "nucs", progress: bool = False, **options: Any):
+        """The KRR endpoint search (SPEC 4) over windows with the budgets of `mode` at `prune_rate`."""
+        from .windows import krr_window_search
+
+        score = score or self.spec.score
+        budgets = self.budgets(prune_rate, score=score, winsor=winsor, mode=mode)
+        key = ("window_search", float(prune_rate), score, tuple(winsor), mode, _frozen(options))
+        return self._memoised(key, lambda: krr_window_search(
+            self.train.features, self.labels, self.difficulty(score), budgets, progress=progress, **options))
+
+    # ------------------------------------------------------------------ training, embeddings
+
+    def probe(self, indices: Any = None, *, seed: int = 0, epochs: int = 30, sample_weights: Any = None,
+              **options: Any):
+        """A linear probe trained on `indices` (all by default) and tested on the test split (memoised)."""
+        from .training import train_linear_probe
+
+        idx = None if indices is None else np.asarray(indices, dtype=np.int64)
+        key = ("probe", None if idx is None else hash(idx.tobytes()), int(seed), int(epochs),
+               None if sample_weights is None else hash(np.asarray(sample_weights, np.float64).tobytes()),
+               _frozen(options))
+        return self._memoised(key, lambda: train_linear_probe(
+            self.train.features, self.labels, self.test.features, self.test.labels, indices=idx,
+            sample_weights=sample_weights, epochs=epochs, seed=seed, device=self.device,
+            num_classes=self.num_classes, **options))
+
+    def embedding(self, method: str = "pca", **params: Any) -> np.ndarray:
+        """2-D coordinates of the training features ('pca' or 'umap'), cached on disk."""
+        from .embedding import get_embedding
+
+        return self._memoised(("embedding", method, _frozen(params)), lambda: get_embedding(
+            self.train.features, method, feature_key=self.train.key, cache_dir=self._cache_root(), **params))
+
+    def _cache_root(self) -> str:
+        from .config import default_cache_dir, resolve_dir
+
+        return str(resolve_dir(self.cache_dir, default_cache_dir()))
+
+    # ------------------------------------------------------------------ provenance
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], **session_options: Any) -> "Session":
+        """The Session a selection's recorded config (`selection.config`) was made on."""
+        data = config.get("data") if isinstance(config, Mapping) else None
+        if not isinstance(data, Mapping) or not isinstance(data.get("spec"), Mapping):
+            raise ValueError("this config has no 'data.spec' section: it was not made by Session.select / "
+                             "`coreset select` of this version")
+        return cls(DataSpec.from_dict(data["spec"]), **session_options)
+
+    def reselect(self, config: Mapping[str, Any]):
+        """Run the selection a recorded config describes again, on this Session."""
+        params = {k: v for k, v in dict(config.get("params", {})).items()
+                  if not (isinstance(v, str) and v.startswith("<"))}
+        backbones = config.get("feature_backbones") if config.get("method") in MULTI_BACKBONE_METHODS else None
+        return self.select(config["method"], config["prune_rate"], score=config.get("score") or None,
+                           seed=config.get("seed", 0), backbones=backbones, **params)
+
+
+def selection_from_config(config: Mapping[str, Any], **session_options: Any):
+    """Rebuild a selection from its recorded config (e.g. the "config" of a coreset JSON)."""
+    return Session.from_config(config, **session_options).reselect(config)
+
+
+def prepare(dataset: str = "cifar10", *, data_dir: str | os.PathLike | None = None,
+            cache_dir: str | os.PathLike | None = None, device: str = "cpu", progress: bool = True,
+            on_progress: ProgressFn | None = None, **spec_fields: Any) -> Session:
+    """Shortcut: `Session(DataSpec(dataset, **spec_fields), ...)` with its data loaded now."""
+    session = Session(DataSpec(dataset, **spec_fields), data_dir=data_dir, cache_dir=cache_dir, device=device,
+                      progress=progress)
+    return session.prepare(on_progress)
