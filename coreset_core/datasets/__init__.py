@@ -6,13 +6,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..config import default_data_dir, resolve_dir
-from .base import CorruptImageError, Dataset, ImageSplit
+from ..config import default_data_dir
+from .base import CorruptImageError, Dataset, ImageSplit, NoImagesError
+from .download import DOWNLOAD_ENV, downloads_allowed
+from .embeddings import EmbeddingsFileError, embeddings_dataset
+from .image_folder import image_folder
 from .long_tail import long_tail_counts, make_long_tailed
-from .sources import cifar10, digits, fashion_mnist, image_folder, imagewoof
+from .sources import cifar10, cifar100, digits, fashion_mnist, imagewoof
+from .tv_sources import food101, imagenet, inat2021_mini
 
-__all__ = ["CorruptImageError", "Dataset", "DatasetInfo", "ImageSplit", "list_datasets", "load_dataset",
-           "long_tail_counts", "make_long_tailed"]
+__all__ = ["CorruptImageError", "DOWNLOAD_ENV", "Dataset", "DatasetInfo", "EmbeddingsFileError", "ImageSplit",
+           "NoImagesError", "downloads_allowed", "list_datasets", "load_dataset", "long_tail_counts",
+           "make_long_tailed"]
 
 
 @dataclass(frozen=True)
@@ -25,24 +30,50 @@ class DatasetInfo:
 
 _LOADERS: dict[str, Callable[[Path], Dataset]] = {
     "cifar10": cifar10,
+    "cifar100": cifar100,
     "fashion-mnist": fashion_mnist,
     "imagewoof": imagewoof,
+    "food101": food101,
+    "inat2021-mini": inat2021_mini,
+    "imagenet": imagenet,
     "digits": digits,
 }
 _SUMMARIES = {
     "cifar10": "CIFAR-10, 50k/10k 32x32 (offline archive or torchvision download)",
     "cifar10-lt": "long-tailed CIFAR-10 (imbalance factor, default 10; seeded)",
+    "cifar100": "CIFAR-100, 100 classes, 50k/10k 32x32 (torchvision's cifar-100-python/ or its download)",
+    "cifar100-lt": "long-tailed CIFAR-100 (imbalance factor, default 10; seeded)",
     "fashion-mnist": "Fashion-MNIST, 60k/10k 28x28 grey (Debian dataset-fashion-mnist or torchvision)",
     "imagewoof": "Imagewoof2, 10 dog breeds at 128 px (ImageNet images: pretrained backbones have seen them)",
+    "food101": "Food-101, 101 dishes, 75,750/25,250 up to 512 px (<data-dir>/food-101 or torchvision download, 5 GB)",
+    "inat2021-mini": "iNaturalist 2021 mini, 10,000 species, 500k train / 100k val "
+                     "(<data-dir>/2021_train_mini + 2021_valid, torchvision layout or download, 50 GB)",
+    "imagenet": "ImageNet-1k, 1.28M/50k (local root <data-dir>/imagenet: torchvision's ImageNet archives or "
+                "prepared folders; no download)",
     "digits": "scikit-learn digits, 1,797 8x8 (fast tests)",
-    "imagefolder:<path>": "your own images, one folder per class",
+    "imagefolder:<path>": "your own images, one folder per class (ids: torchvision ImageFolder's index)",
+    "embeddings:<path>": "your precomputed features: .npz/.parquet with features, labels [is_test, class_names, "
+                         "scores, paths, ids]",
 }
 DEFAULT_IMBALANCE = 10.0
+_NO_DATA_DIR = {"digits"}  # sources that never read the data directory
+_PATH_SOURCES = {"imagefolder:": image_folder, "embeddings:": embeddings_dataset}
 
 
 def list_datasets() -> list[DatasetInfo]:
-    """Every dataset name the registry accepts (`<name>-lt` works for any of them)."""
+    """Every dataset name the registry accepts (`<name>-lt` works for any built-in one)."""
     return [DatasetInfo(name, summary) for name, summary in _SUMMARIES.items()]
+
+
+def _data_folder(data_dir: str | os.PathLike | None) -> Path:
+    """The data directory; an explicitly given one must exist (it is never created by a download attempt)."""
+    if data_dir is None:
+        return default_data_dir()
+    folder = Path(data_dir).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"data directory {folder} does not exist; check the --data-dir / CORESET_DATA_DIR "
+                                "path (create the folder first if torchvision should download into it)")
+    return folder
 
 
 def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, imbalance: float | None = None,
@@ -50,20 +81,20 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, imbala
     """Load a dataset by registry name.
 
     `<name>-lt` gives the long-tailed variant with `imbalance` (default 10) and `seed`;
-    `imagefolder:<path>` loads a class-per-folder tree.
+    `imagefolder:<path>` loads a class-per-folder tree, `embeddings:<path>` a features file.
     """
-    if name.startswith("imagefolder:"):
-        if imbalance is not None:
-            raise ValueError("imbalance applies to the built-in long-tailed names (e.g. cifar10-lt), "
-                             "not to an image folder")
-        return image_folder(name.split(":", 1)[1])
-    folder = resolve_dir(data_dir, default_data_dir())
+    for prefix, loader in _PATH_SOURCES.items():
+        if name.startswith(prefix):
+            if imbalance is not None:
+                raise ValueError(f"imbalance applies to the built-in long-tailed names (e.g. cifar10-lt), "
+                                 f"not to {prefix}<path>")
+            return loader(name[len(prefix):])
     base_name = name[:-3] if name.endswith("-lt") else name
     loader = _LOADERS.get(base_name)
     if loader is None:
         known = ", ".join(_SUMMARIES)
         raise ValueError(f"unknown dataset {name!r}; known datasets: {known} (see `coreset datasets`)")
-    base = loader(folder)
+    base = loader(default_data_dir() if base_name in _NO_DATA_DIR else _data_folder(data_dir))
     if name.endswith("-lt"):
         return make_long_tailed(base, DEFAULT_IMBALANCE if imbalance is None else imbalance, seed)
     if imbalance is not None:
