@@ -117,7 +117,7 @@ def _reference_scores(x, y, *, epochs, seeds, lr, batch_size):
 
 def test_compute_scores_aggregates_epochs_and_seeds(tmp_path):
     x, y = _blobs(n_per_class=50, c=4, d=8, seed=3, spread=3.0)
-    s = compute_scores(x, y, epochs=4, seeds=(0, 1), lr=0.05, batch_size=32, progress=False)
+    s = compute_scores(x, y, epochs=4, min_steps=0, seeds=(0, 1), lr=0.05, batch_size=32, progress=False)
     assert isinstance(s, ScoreSet) and set(s.scores) == set(SCORE_NAMES)
     ref = _reference_scores(x, y, epochs=4, seeds=(0, 1), lr=0.05, batch_size=32)
     for name in ("el2n", "grand", "aum", "forgetting"):
@@ -157,7 +157,7 @@ def test_compute_scores_cache(tmp_path):
 def test_compute_scores_progress_and_validation():
     x, y = _blobs(n_per_class=10, c=3, d=4, seed=5)
     seen = []
-    compute_scores(x, y, epochs=2, seeds=(0, 1), progress=False, on_progress=seen.append)
+    compute_scores(x, y, epochs=2, min_steps=0, seeds=(0, 1), progress=False, on_progress=seen.append)
     assert seen == [0.25, 0.5, 0.75, 1.0]
     with pytest.raises(ValueError, match="repeat"):
         compute_scores(x, y, seeds=(0, 0), progress=False)
@@ -203,7 +203,8 @@ def test_compute_scores_finetune_wiring(tmp_path, monkeypatch):
     monkeypatch.setattr(finetune_mod, "finetune", fake_finetune)
     monkeypatch.setattr(features_mod, "get_features",
                         lambda *a, **k: types.SimpleNamespace(features=frozen, labels=labels))
-    s = compute_scores_finetune(dataset, epochs=2, seeds=(0, 1), cache_dir=tmp_path, device="cpu", progress=False)
+    s = compute_scores_finetune(dataset, epochs=2, min_steps=0, seeds=(0, 1), cache_dir=tmp_path, device="cpu",
+                                progress=False)
     assert [(cl[0], cl[1], cl[2], cl[3]) for cl in calls] == [(0, None, 2, False), (1, None, 2, False)]
     el2n_ref = np.mean([el2n(logits_by[k], labels) for k in logits_by], axis=0)
     np.testing.assert_allclose(s.scores["el2n"], el2n_ref, rtol=1e-6)
@@ -217,6 +218,136 @@ def test_compute_scores_finetune_wiring(tmp_path, monkeypatch):
     np.testing.assert_allclose(s.scores["forgetting"], np.mean(forg, axis=0))
     np.testing.assert_allclose(s.scores["moderate"], moderate_distance(frozen, labels))
     assert s.config["source"] == "finetune" and s.info["path"].startswith(str(tmp_path))
-    again = compute_scores_finetune(dataset, epochs=2, seeds=(0, 1), cache_dir=tmp_path, device="cpu",
+    again = compute_scores_finetune(dataset, epochs=2, min_steps=0, seeds=(0, 1), cache_dir=tmp_path, device="cpu",
                                     progress=False)
     assert again.info["from_cache"] and len(calls) == 2
+
+
+def test_run_length_closed_form():
+    from coreset_core.scores import run_length
+
+    # 240 samples at batch 256: one step per epoch, so the floor of 200 steps gives 200 epochs
+    assert run_length(240, 256, 3, 200) == {"epochs": 3, "min_steps": 200, "effective_epochs": 200,
+                                            "steps_per_epoch": 1, "steps": 200}
+    # 50,000 at batch 256: 196 steps per epoch, 3 epochs = 588 steps are above the floor
+    assert run_length(50_000, 256, 3, 200)["effective_epochs"] == 3
+    # 1,000 at batch 256: 4 steps per epoch, ceil(200 / 4) = 50 epochs; 201 steps need 51
+    assert run_length(1_000, 256, 3, 200)["effective_epochs"] == 50
+    assert run_length(1_000, 256, 3, 201)["effective_epochs"] == 51
+    assert run_length(1_000, 256, 3, 0)["effective_epochs"] == 3
+    with pytest.raises(ValueError, match="min_steps"):
+        run_length(10, 256, 3, -1)
+    with pytest.raises(ValueError, match="epochs"):
+        run_length(10, 256, 0, 5)
+
+
+def test_min_steps_extends_the_run_to_the_reference_length():
+    x, y = _blobs(n_per_class=25, c=4, d=6, seed=8, spread=3.0)  # 100 samples, batch 32: 4 steps per epoch
+    s = compute_scores(x, y, epochs=2, min_steps=20, seeds=(0, 1), lr=0.05, batch_size=32, progress=False)
+    assert (s.config["epochs"], s.config["min_steps"], s.config["effective_epochs"], s.config["steps"]) == (2, 20, 5, 20)
+    ref = _reference_scores(x, y, epochs=5, seeds=(0, 1), lr=0.05, batch_size=32)
+    for name in ("el2n", "grand", "aum", "forgetting"):
+        np.testing.assert_allclose(s.scores[name], ref[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    assert s.train_accuracy.shape == (2, 5)
+
+
+def _digits_240():
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    rng = np.random.default_rng(0)
+    idx = np.concatenate([rng.choice(np.flatnonzero(y == c), 24, replace=False) for c in range(10)])
+    return x[idx].astype(np.float32), y[idx].astype(np.int64)
+
+
+def test_small_real_set_gets_a_trained_head_and_old_default_is_flagged():
+    """240 scikit-learn digits (one step per epoch at batch 256): the old 3-step run stays near chance."""
+    from coreset_core.training.linear import fit_linear_head
+
+    x, y = _digits_240()
+    new = compute_scores(x, y, seeds=(0, 1), progress=False)
+    assert new.config["epochs"] == 3 and new.config["steps"] >= 200
+    # independent: the head trained for the same schedule, evaluated on the training set
+    for row, seed in enumerate((0, 1)):
+        head = fit_linear_head(x, y, epochs=new.config["effective_epochs"], seed=seed)
+        assert new.train_accuracy[row, -1] == pytest.approx(float(np.mean(head.predict(x) == y)))
+    assert new.final_train_accuracy >= 0.9
+    assert new.warnings(y, 10) == []
+    old = compute_scores(x, y, epochs=3, min_steps=0, seeds=(0, 1), progress=False)
+    assert old.config["steps"] == 3 and old.final_train_accuracy < 0.3
+    warned = old.warnings(y, 10)
+    # seeds 0 and 1 reach 17.5 % and 17.9 % (mean 17.7 %, just above 1.5 x chance): the "low" warning
+    assert len(warned) == 1 and "train accuracy is only 17.7%" in warned[0]
+
+
+def test_train_accuracy_is_cached_with_the_scores(tmp_path):
+    x, y = _blobs(n_per_class=30, c=3, d=5, seed=4)
+    key = {"dataset": "blobs", "split": "train", "backbone": "none"}
+    a = compute_scores(x, y, epochs=2, min_steps=10, cache_key=key, cache_dir=tmp_path, progress=False)
+    b = compute_scores(x, y, epochs=2, min_steps=10, cache_key=key, cache_dir=tmp_path, progress=False)
+    assert b.info["from_cache"] and a.train_accuracy.shape == (1, 10)
+    np.testing.assert_array_equal(a.train_accuracy, b.train_accuracy)
+    assert b.info["train_accuracy"] == a.train_accuracy.tolist() and b.config == a.config
+    c = compute_scores(x, y, epochs=2, min_steps=12, cache_key=key, cache_dir=tmp_path, progress=False)
+    assert not c.info["from_cache"] and c.info["path"] != a.info["path"]
+
+
+def _score_set(accuracy, n):
+    return ScoreSet({"el2n": np.zeros(n)}, {}, {}, None if accuracy is None else np.array([[0.0, accuracy]]))
+
+
+def test_warnings_thresholds():
+    y = np.repeat(np.arange(10), 10)  # balanced: chance = 0.1
+    assert "near chance" in _score_set(0.15, 100).warnings(y, 10)[0]      # <= 1.5 x chance
+    assert "only 16.0%" in _score_set(0.16, 100).warnings(y, 10)[0]       # above, but < (1 + 0.1) / 2
+    assert len(_score_set(0.549, 100).warnings(y, 10)) == 1
+    assert _score_set(0.55, 100).warnings(y, 10) == []
+    assert _score_set(None, 100).warnings(y, 10) == []                     # no head: nothing to judge
+    # imbalanced: chance is the largest class's share (60 of 100), the constant guess's accuracy
+    yi = np.array([0] * 60 + [1] * 20 + [2] * 20)
+    assert "near chance" in _score_set(0.70, 100).warnings(yi)[0]
+    assert "near chance" in _score_set(0.79, 100).warnings(yi)[0]   # < (1 + 0.6) / 2 and <= 1.5 x 0.6
+    assert _score_set(0.80, 100).warnings(yi) == []
+    # a 90 % majority: 1.5 x chance is above 100 %, yet a head at 96 % is not warned about ((1 + 0.9) / 2 = 95 %)
+    y9 = np.array([0] * 90 + [1] * 10)
+    assert _score_set(0.96, 100).warnings(y9) == [] and len(_score_set(0.94, 100).warnings(y9)) == 1
+    with pytest.raises(ValueError, match="one class id per scored sample"):
+        _score_set(0.9, 100).warnings(y[:-1])
+
+
+def test_warnings_small_classes():
+    y = np.array([0] * 10 + [1] * 4 + [3] * 5)  # class 1 has 4, class 2 none (with num_classes=4)
+    out = _score_set(1.0, y.size).warnings(y, 4, class_names=["a", "b", "c", "d"])
+    assert len(out) == 1 and "2 class(es)" in out[0] and "b, c: 4, 0" in out[0]
+    assert _score_set(1.0, y.size).warnings(y) != []  # class 1 still has 4 when C is inferred (3 classes)
+    assert _score_set(1.0, 15).warnings(np.repeat([0, 1, 2], 5)) == []
+
+
+def test_finetune_scores_respect_min_steps(tmp_path, monkeypatch):
+    import importlib
+    import types
+
+    import coreset_core.features as features_mod
+    from coreset_core.scores import compute_scores_finetune
+
+    finetune_mod = importlib.import_module("coreset_core.training.finetune")
+    n, c = 30, 3
+    labels = np.arange(n) % c
+    split = type("Split", (), {"labels": labels, "__len__": lambda self: n})()
+    dataset = types.SimpleNamespace(identity="fake@2", num_classes=c, default_resolution=32, train=split)
+    epochs_run = []
+
+    def fake_finetune(ds, indices, *, seed, epochs, epoch_callback, **kwargs):
+        epochs_run.append(epochs)
+        rng = np.random.default_rng(seed)
+        for e in range(1, epochs + 1):
+            out = (rng.normal(size=(n, c)).astype(np.float32), np.ones(n, np.float32))
+            epoch_callback(finetune_mod.FinetuneEpoch(e, 1.0, 0.1, 0.0, None, lambda out=out: out))
+
+    monkeypatch.setattr(finetune_mod, "finetune", fake_finetune)
+    monkeypatch.setattr(features_mod, "get_features",
+                        lambda *a, **k: types.SimpleNamespace(features=np.ones((n, 2), np.float32), labels=labels))
+    # 30 images at batch 8: 4 steps per epoch; 2 epochs = 8 steps < 18, so ceil(18 / 4) = 5 epochs
+    s = compute_scores_finetune(dataset, epochs=2, min_steps=18, batch_size=8, cache_dir=tmp_path, device="cpu",
+                                progress=False)
+    assert epochs_run == [5] and s.config["effective_epochs"] == 5 and s.train_accuracy.shape == (1, 5)
