@@ -84,6 +84,19 @@ def _atomic_write(path: Path, write) -> Path:
     return path
 
 
+def is_writable(folder: str | os.PathLike) -> bool:
+    """Whether cache files can be written in `folder` (created if missing): checked before long work."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-probe.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+        return True
+    except OSError:
+        return False
+
+
 def save(path: Path, key: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Path:
     """Write `arrays` (and the key) atomically to `path`."""
     payload = {_KEY_FIELD: np.array(_canonical(key)), **{k: np.asarray(v) for k, v in arrays.items()}}
