@@ -67,9 +67,10 @@ def list_datasets() -> list[DatasetInfo]:
 
 def _data_folder(data_dir: str | os.PathLike | None) -> Path:
     """The data directory; an explicitly given one must exist (it is never created by a download attempt)."""
-    if data_dir is None:
-        return default_data_dir()
-    folder = Path(data_dir).expanduser()
+    given = data_dir if data_dir is not None else os.environ.get("CORESET_DATA_DIR")
+    if not given:
+        return default_data_dir()  # the default folder may be created by a download
+    folder = Path(given).expanduser()
     if not folder.is_dir():
         raise FileNotFoundError(f"data directory {folder} does not exist; check the --data-dir / CORESET_DATA_DIR "
                                 "path (create the folder first if torchvision should download into it)")

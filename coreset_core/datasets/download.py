@@ -70,7 +70,7 @@ def guarded_download(root: Path, what: str, fetch: Callable[[], T], offline_hint
         return fetch()
     except Exception as exc:
         _remove_new(root, before, created_root, list(prune))
-        reason = f"{type(exc).__name__}: {exc}"
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())
         reason = reason if len(reason) <= 300 else reason[:300] + "..."
         raise FileNotFoundError(
             f"{what} is not in {root} and torchvision could not download it ({reason}); {offline_hint}"
