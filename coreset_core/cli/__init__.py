@@ -12,6 +12,7 @@ SUBCOMMAND_MODULES = [
     "data",       # datasets, backbones, features
     "selection",  # score, select, methods
     "experiments",  # train, sweep, results
+    "export",     # export a selection's kept samples
 ]
 
 
