@@ -149,12 +149,12 @@ def _check_labels(path: Path, labels: np.ndarray, n: int, class_names: list[str]
         raise _fail(path, f"labels must hold one entry per features row ({n}), got shape {labels.shape}")
     if not np.issubdtype(labels.dtype, np.number):
         raise _fail(path, f"labels must be integer class ids 0..C-1, got {labels.dtype} values such as "
-                          f"{labels[0]!r}; encode names with numpy.unique(names, return_inverse=True) and store "
+                          f"{labels[0].item()!r}; encode names with numpy.unique(names, return_inverse=True) and store "
                           "the names as class_names")
     try:
         labels = as_int_array(labels, "labels", "class ids 0..C-1")
     except ValueError as exc:
-        raise _fail(path, f"{exc} (e.g. {labels[0]!r}); labels must be whole numbers 0..C-1") from None
+        raise _fail(path, f"{exc} (e.g. {labels.flat[0].item()!r}); labels must be whole numbers 0..C-1") from None
     lo, hi = int(labels.min()), int(labels.max())
     if lo < 0:
         raise _fail(path, f"labels must be class ids 0..C-1, found {lo}")
