@@ -154,7 +154,9 @@ def _check_labels(path: Path, labels: np.ndarray, n: int, class_names: list[str]
     try:
         labels = as_int_array(labels, "labels", "class ids 0..C-1")
     except ValueError as exc:
-        raise _fail(path, f"{exc} (e.g. {labels.flat[0].item()!r}); labels must be whole numbers 0..C-1") from None
+        finite = labels[np.isfinite(labels)]
+        odd = labels[~np.isfinite(labels)] if finite.size < labels.size else finite[finite != np.round(finite)]
+        raise _fail(path, f"{exc} (e.g. {odd.flat[0].item()!r}); labels must be whole numbers 0..C-1") from None
     lo, hi = int(labels.min()), int(labels.max())
     if lo < 0:
         raise _fail(path, f"labels must be class ids 0..C-1, found {lo}")
