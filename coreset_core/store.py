@@ -1,79 +1,122 @@
-"""The results database: one SQLite row per training run.
+"""The results database: one SQLite row per training run, and the row type itself.
 
-A row holds everything needed to say how a number was made: the run's full config as
-canonical JSON, the same fields as indexed columns (dataset, imbalance, backbone,
-resolution, method, params, pruning rate, seed, training mode and hyper-parameters, code
-version), how many samples each class kept, the metrics (accuracy, balanced accuracy,
-per-class accuracy) and the timings.
+A row (`ResultRow`, built by `build_row` and nowhere else) holds everything needed to
+say how a number was made: the run's full config as canonical JSON, the same fields as
+indexed columns (the data setting, method, params, pruning rate, seed, training mode and
+hyper-parameters, code version), how many samples each class kept, the metrics
+(accuracy, balanced accuracy, per-class accuracy) and the timings. The schema `COLUMNS`
+is derived from `ResultRow`'s fields, so the two cannot drift apart.
 
 `run_id` is a hash of the canonical config JSON and is the primary key, so storing the
 same run twice keeps the first row (``INSERT ... ON CONFLICT DO NOTHING``): re-running a
 sweep never duplicates rows. The database runs in WAL mode with a busy timeout, every
 write is one short ``BEGIN IMMEDIATE`` transaction on its own connection, so several
-processes (parallel sweep workers, two sweeps started by hand) can write at once
-without losing or corrupting rows. `ResultsStore` holds only its path: it pickles, and
-each worker opens its own connection.
+processes can write at once without losing or corrupting rows. `ResultsStore` holds only
+its path: it pickles. A path that is not a results database (a directory, a text file,
+random bytes) is refused up front with a message naming the file and the fix.
 
 `accuracy_table` turns the rows into the paper's layout: methods x pruning rates,
 "mean ± std" over seeds, with the full-data accuracy in a 0 % column.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
+import socket
 import sqlite3
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from .config import default_cache_dir
+import numpy as np
 
-#: Schema of the `runs` table: column -> SQL type. Columns can be added later (the store
-#: adds missing ones on open); never rename or remove one.
-COLUMNS: dict[str, str] = {
-    "run_id": "TEXT PRIMARY KEY",
-    "config_json": "TEXT NOT NULL",
+from .config import CODE_VERSION, default_cache_dir
+from .jsonable import to_jsonable
+
+#: The full-data baseline's method name: train on every sample (prune rate 0).
+FULL_DATA = "full"
+#: Arrays and lists longer than this are summarised (shape and dtype) in a row's JSON extras.
+MAX_JSON_ITEMS = 64
+#: The first 16 bytes of every SQLite 3 database file.
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _col(sql: str, default: Any = None) -> Any:
+    return field(default=default, metadata={"sql": sql})
+
+
+@dataclass
+class ResultRow:
+    """One training run's row of the `runs` table (the field names are the column names).
+
+    Fields ending in `_json` hold lists or dicts (stored as JSON text); the others are
+    plain numbers and strings. Build rows with `build_row`; `ResultRow.from_record` reads
+    a stored row back (JSON decoded).
+    """
+
+    run_id: str = field(metadata={"sql": "TEXT PRIMARY KEY"})
+    config_json: str = field(metadata={"sql": "TEXT NOT NULL"})
     # identity of the experiment (also inside config_json)
-    "dataset": "TEXT",
-    "imbalance": "REAL",
-    "data_seed": "INTEGER",
-    "backbone": "TEXT",
-    "resolution": "INTEGER",
-    "limit_n": "INTEGER",
-    "test_limit": "INTEGER",
-    "method": "TEXT",
-    "params_json": "TEXT",
-    "prune_rate": "REAL",
-    "seed": "INTEGER",
-    "mode": "TEXT",
-    "epochs": "INTEGER",
-    "lr": "REAL",
-    "batch_size": "INTEGER",
-    "score": "TEXT",
-    "score_epochs": "INTEGER",
-    "code_version": "TEXT",
+    dataset: str | None = _col("TEXT")
+    imbalance: float | None = _col("REAL")
+    data_seed: int | None = _col("INTEGER")
+    backbone: str | None = _col("TEXT")
+    resolution: int | None = _col("INTEGER")
+    limit_n: int | None = _col("INTEGER")
+    test_limit: int | None = _col("INTEGER")
+    method: str | None = _col("TEXT")
+    params_json: Any = _col("TEXT")
+    prune_rate: float | None = _col("REAL")
+    seed: int | None = _col("INTEGER")
+    mode: str | None = _col("TEXT")
+    epochs: int | None = _col("INTEGER")
+    lr: float | None = _col("REAL")
+    batch_size: int | None = _col("INTEGER")
+    score: str | None = _col("TEXT")
+    score_epochs: int | None = _col("INTEGER")
+    code_version: str | None = _col("TEXT")
     # what the run produced
-    "num_train": "INTEGER",
-    "num_kept": "INTEGER",
-    "class_sizes_json": "TEXT",
-    "class_kept_json": "TEXT",
-    "accuracy": "REAL",
-    "balanced_accuracy": "REAL",
-    "per_class_accuracy_json": "TEXT",
-    "selection_info_json": "TEXT",
-    "train_config_json": "TEXT",
-    "data_config_json": "TEXT",
+    num_train: int | None = _col("INTEGER")
+    num_kept: int | None = _col("INTEGER")
+    class_sizes_json: Any = _col("TEXT")
+    class_kept_json: Any = _col("TEXT")
+    accuracy: float | None = _col("REAL")
+    balanced_accuracy: float | None = _col("REAL")
+    per_class_accuracy_json: Any = _col("TEXT")
+    selection_info_json: Any = _col("TEXT")
+    train_config_json: Any = _col("TEXT")
+    data_config_json: Any = _col("TEXT")
     # timings (seconds) and provenance
-    "prepare_seconds": "REAL",
-    "selection_seconds": "REAL",
-    "train_seconds": "REAL",
-    "total_seconds": "REAL",
-    "device": "TEXT",
-    "host": "TEXT",
-    "created_at": "TEXT",
-}
+    prepare_seconds: float | None = _col("REAL")
+    selection_seconds: float | None = _col("REAL")
+    train_seconds: float | None = _col("REAL")
+    total_seconds: float | None = _col("REAL")
+    device: str | None = _col("TEXT")
+    host: str | None = _col("TEXT")
+    created_at: str | None = _col("TEXT")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> "ResultRow":
+        """A row from a stored record (`ResultsStore.get`): JSON text columns decoded."""
+        values = {}
+        for f in dataclasses.fields(cls):
+            value = record.get(f.name)
+            if f.name.endswith("_json") and isinstance(value, str):
+                value = json.loads(value)
+            values[f.name] = value
+        return cls(**values)
+
+
+#: Schema of the `runs` table: column -> SQL type, in `ResultRow`'s field order. Columns can be
+#: added later (the store adds missing ones on open); never rename or remove one.
+COLUMNS: dict[str, str] = {f.name: f.metadata["sql"] for f in dataclasses.fields(ResultRow)}
 
 _INDEXES = {
     "idx_runs_setting": ("dataset", "imbalance", "backbone", "mode"),
@@ -91,7 +134,48 @@ SETTING_COLUMNS = ("dataset", "imbalance", "data_seed", "backbone", "resolution"
 #: Order in which the paper's tables list the methods; others follow alphabetically.
 PAPER_METHOD_ORDER = ("random", "el2n", "moderate", "ccs", "d2", "bws", "nucs", "nucs-o")
 
-FULL_DATA = "full"
+
+def _finite_or_none(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def build_row(config: Any, *, data: Mapping[str, Any], labels: np.ndarray, indices: np.ndarray, result: Any,
+              selection_info: Mapping[str, Any], timings: Mapping[str, float]) -> ResultRow:
+    """The one place a `ResultRow` is made.
+
+    `config` is a `coreset_core.sweep.RunConfig`; `data` the session's `data_record()`
+    (resolution, number of classes, ...); `labels` the training labels and `indices` the
+    kept positions; `result` the trainer's result (`metrics`, `config`); `timings` the
+    `prepare`, `selection`, `train` and `total` seconds.
+    """
+    spec = config.spec
+    num_classes = int(data.get("num_classes") or int(labels.max()) + 1)
+    metrics = dict(result.metrics or {})
+    train_config = to_jsonable(dict(result.config or {}), max_items=MAX_JSON_ITEMS)
+    identity = config.identity()
+    return ResultRow(
+        run_id=config.run_id, config_json=config.canonical_json(), dataset=spec.dataset, imbalance=spec.imbalance,
+        data_seed=spec.data_seed, backbone=spec.backbone, resolution=data.get("resolution", spec.resolution),
+        limit_n=spec.limit, test_limit=spec.test_limit, method=config.method,
+        params_json=identity["params"], prune_rate=config.prune_rate, seed=config.seed, mode=config.mode,
+        epochs=config.epochs, lr=config.lr if config.lr is not None else train_config.get("lr"),
+        batch_size=config.batch_size if config.batch_size is not None else train_config.get("batch_size"),
+        score=spec.score, score_epochs=spec.score_epochs, code_version=CODE_VERSION,
+        num_train=int(labels.shape[0]), num_kept=int(indices.size),
+        class_sizes_json=np.bincount(labels, minlength=num_classes).tolist(),
+        class_kept_json=np.bincount(labels[indices], minlength=num_classes).tolist(),
+        accuracy=_finite_or_none(metrics.get("accuracy")),
+        balanced_accuracy=_finite_or_none(metrics.get("balanced_accuracy")),
+        per_class_accuracy_json=to_jsonable(metrics.get("per_class_accuracy")),
+        selection_info_json=to_jsonable(dict(selection_info), max_items=MAX_JSON_ITEMS),
+        train_config_json=train_config, data_config_json=to_jsonable(dict(data), max_items=MAX_JSON_ITEMS),
+        prepare_seconds=float(timings["prepare"]), selection_seconds=float(timings["selection"]),
+        train_seconds=float(getattr(result, "train_seconds", None) or timings["train"]),
+        total_seconds=float(timings["total"]), device=config.device, host=socket.gethostname(),
+        created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
 
 def default_db_path() -> Path:
@@ -100,28 +184,50 @@ def default_db_path() -> Path:
 
 
 def _to_sql(value: Any) -> Any:
-    """Python/numpy values -> what sqlite3 stores (containers become JSON text)."""
+    """Python/numpy values -> what sqlite3 stores (containers become JSON text, NaN/inf NULL)."""
     if value is None or isinstance(value, (str, bytes)):
         return value
+    value = to_jsonable(value)
     if isinstance(value, bool):
         return int(value)
-    if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, sort_keys=True, default=_json_default)
-    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy scalar
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, (int, float)):
+    if value is None or isinstance(value, (int, float, str)):
         return value
-    return json.dumps(value, sort_keys=True, default=_json_default)
+    return json.dumps(value, sort_keys=True, allow_nan=False)
 
 
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    return str(value)
+def _not_a_store(path: Path, problem: str) -> ValueError:
+    return ValueError(f"results database {path}: {problem}; point --db at a new file name (it is created) or at "
+                      "a results database written by `coreset train` / `coreset sweep`")
+
+
+def check_db_path(path: str | os.PathLike) -> Path:
+    """`path` as a Path, refused (ValueError naming the file and the fix) unless it is a new file or SQLite."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise ValueError(f"results database {path} is a directory; give a file name inside it, e.g. "
+                         f"--db {path / 'results.sqlite'}")
+    if path.is_file() and path.stat().st_size > 0:
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(len(SQLITE_MAGIC))
+        except OSError as exc:
+            raise _not_a_store(path, f"cannot be read ({exc.strerror})") from None
+        if head != SQLITE_MAGIC:
+            kind = "a text file" if _looks_like_text(head) else "not an SQLite file"
+            raise _not_a_store(path, f"this is {kind}, not an SQLite database")
+    elif path.exists() and not path.is_file():
+        raise _not_a_store(path, "this is not a regular file")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise ValueError(f"results database {path}: its folder {path.parent} is a file; choose another --db path")
+    return path
+
+
+def _looks_like_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(ch >= 32 or ch in (9, 10, 13) for ch in head)
 
 
 class ResultsStore:
@@ -133,10 +239,17 @@ class ResultsStore:
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *, timeout: float = 60.0):
-        self.path = Path(path).expanduser() if path is not None else default_db_path()
+        self.path = check_db_path(path if path is not None else default_db_path())
         self.timeout = float(timeout)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._init_schema()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"results database {self.path}: cannot create its folder ({exc.strerror}); "
+                             "choose a --db path in a writable folder") from None
+        try:
+            self._init_schema()
+        except sqlite3.DatabaseError as exc:  # corrupt beyond the header, or an unrelated `runs` table
+            raise _not_a_store(self.path, f"SQLite could not use it ({exc})") from None
 
     def __repr__(self) -> str:
         return f"ResultsStore({str(self.path)!r})"
@@ -167,7 +280,10 @@ class ResultsStore:
                 raise
 
     def _init_schema(self) -> None:
-        with self._connect() as con:
+        with self._connect() as con:  # read-only look first: a foreign database is left untouched
+            present = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
+            if present and "run_id" not in present:
+                raise sqlite3.DatabaseError("its `runs` table has no run_id column (another program's table)")
             mode = _retry(lambda: con.execute("PRAGMA journal_mode=WAL").fetchone(), self.timeout)
             if not mode or str(mode[0]).lower() != "wal":
                 raise RuntimeError(f"could not switch {self.path} to WAL mode (got {mode}); is it on a network drive?")
@@ -183,11 +299,11 @@ class ResultsStore:
                 con.execute(f"CREATE INDEX IF NOT EXISTS {index} ON runs ({', '.join(columns)})")
 
     # -- writing -------------------------------------------------------------------
-    def add(self, row: Mapping[str, Any]) -> bool:
+    def add(self, row: ResultRow | Mapping[str, Any]) -> bool:
         """Store one run; False (and nothing written) if its `run_id` is already stored."""
         return self.add_many([row]) == 1
 
-    def add_many(self, rows: Iterable[Mapping[str, Any]]) -> int:
+    def add_many(self, rows: Iterable[ResultRow | Mapping[str, Any]]) -> int:
         """Store several runs in one transaction; returns how many were new."""
         prepared = [self._prepare(row) for row in rows]
         if not prepared:
@@ -203,10 +319,12 @@ class ResultsStore:
         return added
 
     @staticmethod
-    def _prepare(row: Mapping[str, Any]) -> dict[str, Any]:
+    def _prepare(row: ResultRow | Mapping[str, Any]) -> dict[str, Any]:
+        if isinstance(row, ResultRow):
+            row = row.to_dict()
         missing = [k for k in REQUIRED if row.get(k) in (None, "")]
         if missing:
-            raise ValueError(f"a results row needs {missing}; build rows with coreset_core.sweep.run_one")
+            raise ValueError(f"a results row needs {missing}; build rows with coreset_core.store.build_row")
         unknown = sorted(set(row) - set(COLUMNS))
         if unknown:
             raise ValueError(f"unknown results column(s) {unknown}; known columns: {', '.join(COLUMNS)}")
@@ -235,6 +353,11 @@ class ResultsStore:
             con.row_factory = sqlite3.Row
             row = con.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
             return dict(row) if row is not None else None
+
+    def get_row(self, run_id: str) -> ResultRow | None:
+        """One stored row as a `ResultRow` (JSON columns decoded), or None."""
+        record = self.get(run_id)
+        return None if record is None else ResultRow.from_record(record)
 
     def to_frame(self, **where: Any):
         """All rows (optionally only those whose columns equal `where`) as a pandas DataFrame."""

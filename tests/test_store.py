@@ -193,3 +193,58 @@ def test_formatting_helpers():
     assert format_cell(81.234, 0.456) == "81.2 ± 0.5"
     assert format_cell(81.234, float("nan")) == "81.2"
     assert format_cell(float("nan"), 1.0) == "-"
+
+
+# -- the row type and bad database paths (issue 9 item 4, issue 10 item 9) -----------------------
+def test_columns_are_the_result_row_fields_and_rows_round_trip(tmp_path):
+    import dataclasses
+
+    from coreset_core.store import ResultRow
+
+    assert list(COLUMNS) == [f.name for f in dataclasses.fields(ResultRow)]
+    assert COLUMNS["run_id"] == "TEXT PRIMARY KEY" and COLUMNS["accuracy"] == "REAL"
+    row = ResultRow(run_id="r1", config_json="{}", method="random", accuracy=float("nan"),
+                    class_kept_json=np.array([2, 0, 1]), per_class_accuracy_json=[0.5, None, 1.0],
+                    selection_info_json={"curve": np.arange(3.0), "k": np.int64(4)})
+    store = ResultsStore(tmp_path / "r.sqlite")
+    assert store.add(row)
+    back = store.get_row("r1")
+    assert isinstance(back, ResultRow) and back.method == "random"
+    assert back.accuracy is None  # NaN is stored as NULL, never as invalid JSON/REAL
+    assert back.class_kept_json == [2, 0, 1] and back.per_class_accuracy_json == [0.5, None, 1.0]
+    assert back.selection_info_json == {"curve": [0.0, 1.0, 2.0], "k": 4}
+    assert store.get_row("nope") is None
+
+
+@pytest.mark.parametrize("kind", ["text", "random bytes", "directory", "foreign table"])
+def test_a_path_that_is_not_a_results_database_is_refused_by_name(tmp_path, kind):
+    path = tmp_path / "results.db"
+    if kind == "text":
+        path.write_text("run_id,accuracy\nabc,0.5\n")
+    elif kind == "random bytes":
+        path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        with sqlite3.connect(path) as con:
+            con.execute("CREATE TABLE runs (name TEXT, value REAL)")
+    before = path.read_bytes() if path.is_file() else None
+    with pytest.raises(ValueError) as info:
+        ResultsStore(path)
+    message = str(info.value)
+    assert str(path) in message and "--db" in message
+    assert (path.read_bytes() if path.is_file() else None) == before  # the file was not touched
+    if kind == "directory":
+        assert str(path / "results.sqlite") in message
+
+
+def test_cli_reports_a_bad_db_without_a_traceback(tmp_path, capsys):
+    from coreset_core.cli import main
+
+    bad = tmp_path / "notes.txt"
+    bad.write_text("my notes\n")
+    for argv in (["results", "--db", str(bad)], ["sweep", "--dataset", "digits", "--methods", "random",
+                                                 "--db", str(bad), "--dry-run"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: results database") and str(bad) in err and "Traceback" not in err
