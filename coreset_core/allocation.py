@@ -157,16 +157,22 @@ def allocate_budgets_for_total(difficulty: Any, class_sizes: Any, total: int, mo
         raise ValueError(f"total budget must be in [0, {n_total}] (the number of samples), got {total}")
     if isinstance(min_per_class, (bool, np.bool_)) or int(min_per_class) != min_per_class or min_per_class < 0:
         raise ValueError(f"min_per_class must be a non-negative integer, got {min_per_class!r}")
+    return _allocate(diff, sizes, total, mode, int(min_per_class))
+
+
+def _allocate(difficulty: np.ndarray, sizes: np.ndarray, total: int, mode: str, min_per_class: int) -> np.ndarray:
+    """`allocate_budgets_for_total` on validated inputs (a class of size 0 simply gets 0)."""
     if mode == "nucs":
-        weights = diff * sizes
+        weights = difficulty * sizes
         if weights.sum() <= 0.0:  # all classes have zero difficulty: uniform proportions
             weights = sizes.astype(np.float64)
     else:
         weights = sizes.astype(np.float64)
     x = _water_fill(total, weights, sizes)
     n = _round_exact(x, sizes, total)
-    n = _apply_min_per_class(n, sizes, total, int(min_per_class))
-    assert int(n.sum()) == total and np.all(n >= 0) and np.all(n <= sizes)
+    n = _apply_min_per_class(n, sizes, total, min_per_class)
+    if int(n.sum()) != total or np.any(n < 0) or np.any(n > sizes):
+        raise RuntimeError(f"allocation returned counts {n.tolist()} for total {total} and sizes {sizes.tolist()}")
     return n
 
 

@@ -70,10 +70,14 @@ def class_difficulty(scores: Any, labels: Any, *, winsor: Any = (0.0, 0.0),
     `float64` array of shape `(C,)`, one difficulty per class.
     """
     labels = check_labels(labels, num_classes)
-    n = labels.shape[0]
-    scores = check_scores(scores, n, non_negative=True)
+    scores = check_scores(scores, labels.shape[0], non_negative=True)
     lo, hi = check_winsor(winsor)
     c = int(labels.max()) + 1 if num_classes is None else int(num_classes)
+    return _class_difficulty(scores, labels, c, lo, hi)
+
+
+def _class_difficulty(scores: np.ndarray, labels: np.ndarray, c: int, lo: float, hi: float) -> np.ndarray:
+    """`class_difficulty` on validated inputs: float64 scores, int64 labels 0..c-1 (all present)."""
     counts = np.bincount(labels, minlength=c)
     if lo == 0.0 and hi == 0.0:
         # q(0) = min and q(1) = max: clipping is the identity

@@ -7,13 +7,58 @@ import numpy as np
 
 
 def as_int_array(values: Any, name: str, hint: str = "") -> np.ndarray:
-    """`values` as int64, accepting floats only when every value is a finite whole number."""
+    """`values` as int64, accepting floats only when every value is a finite whole number within +-2**53."""
     arr = np.asarray(values)
     if not np.issubdtype(arr.dtype, np.integer):
-        if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+        if (np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))
+                and (arr.size == 0 or np.abs(arr).max() <= 2.0 ** 53)):
             return arr.astype(np.int64)
         raise ValueError(f"{name} must be integer {hint or 'values'}, got dtype {arr.dtype}")
+    if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{name} holds values beyond the int64 range (up to {int(arr.max())})")
     return arr.astype(np.int64, copy=False)
+
+
+_MAX_LISTED = 10  # classes / positions named in a message at most
+
+
+def _first_position(mask: np.ndarray) -> int:
+    return int(np.argmax(mask))
+
+
+def check_label_ids(labels: Any, *, num_classes: int | None = None, name: str = "labels") -> np.ndarray:
+    """Labels as a non-empty 1-D int64 array of class ids in `0..C-1` (classes may be absent).
+
+    `C` is `num_classes` when given, else bounded by the number of labels: a label `>= N`
+    cannot belong to a set whose every class has a sample. The range is checked before any
+    per-class array is built, so one stray huge label costs neither memory nor a long message.
+    """
+    arr = np.asarray(labels)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty: there is nothing to select from")
+    arr = as_int_array(arr, name, "class ids 0..C-1 (encode class names with e.g. "
+                       "numpy.unique(..., return_inverse=True))")
+    if arr.min() < 0:
+        i = _first_position(arr < 0)
+        raise ValueError(f"{name}[{i}] = {int(arr[i])} is negative: labels must be class ids 0..C-1")
+    if num_classes is not None:
+        c = int(num_classes)
+        if c < 1:
+            raise ValueError(f"num_classes must be >= 1, got {num_classes!r}")
+        if arr.max() >= c:
+            i = _first_position(arr >= c)
+            raise ValueError(f"{name}[{i}] = {int(arr[i])} is out of range for num_classes={c} (class ids "
+                             f"0..{c - 1}); fix that label or pass the right num_classes")
+    elif arr.max() >= arr.size:
+        i = _first_position(arr >= arr.size)
+        raise ValueError(
+            f"{name}[{i}] = {int(arr[i])} is not a class id: {arr.size} samples can hold at most {arr.size} "
+            f"classes (ids 0..{arr.size - 1}, every class with a sample); fix that label or relabel with "
+            "numpy.unique(labels, return_inverse=True)"
+        )
+    return arr
 
 
 def check_labels(labels: Any, num_classes: int | None = None) -> np.ndarray:
@@ -22,26 +67,51 @@ def check_labels(labels: Any, num_classes: int | None = None) -> np.ndarray:
     `num_classes` (when given) is the number of classes `C`; a class with no sample is an
     error because per-class budgets and windows are undefined for it.
     """
-    arr = np.asarray(labels)
-    if arr.ndim != 1:
-        raise ValueError(f"labels must be a 1-D array, got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError("labels is empty: there is nothing to select from")
-    arr = as_int_array(arr, "labels", "class ids 0..C-1 (encode class names with e.g. "
-                       "numpy.unique(..., return_inverse=True))")
-    if arr.min() < 0:
-        raise ValueError(f"labels must be class ids 0..C-1, found negative label {int(arr.min())}")
+    arr = check_label_ids(labels, num_classes=num_classes)
     c = int(arr.max()) + 1 if num_classes is None else int(num_classes)
-    if arr.max() >= c:
-        raise ValueError(f"label {int(arr.max())} is out of range for num_classes={c}")
+    if c > arr.size:
+        raise ValueError(f"num_classes={c} exceeds the {arr.size} samples, so some class has no samples; "
+                         "pass the right num_classes")
     counts = np.bincount(arr, minlength=c)
     empty = np.flatnonzero(counts == 0)
     if empty.size:
+        listed = ", ".join(str(v) for v in empty[:_MAX_LISTED].tolist())
+        more = f" and {empty.size - _MAX_LISTED} more" if empty.size > _MAX_LISTED else ""
         raise ValueError(
-            f"class(es) {empty.tolist()} have no samples; relabel the classes to 0..C-1 "
-            "without gaps or pass the correct num_classes"
+            f"{empty.size} class(es) have no samples ({listed}{more}); class ids must be 0..C-1 without gaps: "
+            "relabel with numpy.unique(labels, return_inverse=True) or pass the correct num_classes"
         )
     return arr
+
+
+def check_indices(indices: Any, n: int, *, name: str = "indices", allow_empty: bool = False) -> np.ndarray:
+    """Sample positions as a 1-D int64 array of distinct values in `[0, n)`."""
+    idx = np.asarray(indices)
+    if idx.ndim != 1 or (idx.size == 0 and not allow_empty):
+        raise ValueError(f"{name} must be a {'' if allow_empty else 'non-empty '}1-D array of sample positions, "
+                         f"got shape {idx.shape}")
+    if idx.size == 0:
+        return idx.astype(np.int64)
+    idx = as_int_array(idx, name, "sample positions")
+    bad = (idx < 0) | (idx >= n)
+    if bad.any():
+        i = _first_position(bad)
+        raise ValueError(f"{name}[{i}] = {int(idx[i])} is not a position in [0, {n})")
+    if np.unique(idx).size != idx.size:
+        raise ValueError(f"{name} contain duplicates; a coreset is a set of distinct samples")
+    return idx
+
+
+def check_sample_weights(sample_weights: Any, n: int) -> np.ndarray:
+    """Per-sample loss weights as float32: finite, non-negative, not all zero, one per sample."""
+    w = np.asarray(sample_weights, dtype=np.float64)
+    if w.ndim != 1 or w.shape[0] != n:
+        raise ValueError(f"sample_weights must hold one weight per training sample ({n}), got shape {w.shape}")
+    if not np.all(np.isfinite(w)) or w.min() < 0:
+        raise ValueError("sample_weights must be finite and non-negative")
+    if not np.any(w > 0):
+        raise ValueError("sample_weights are all zero: nothing would be learned")
+    return w.astype(np.float32)
 
 
 def check_scores(scores: Any, n: int, *, name: str = "scores", non_negative: bool = False) -> np.ndarray:
@@ -79,17 +149,36 @@ def check_prune_rate(prune_rate: Any) -> float:
     return rate
 
 
+#: Largest feature magnitude accepted: squared distances and ridge sums of larger values overflow float64.
+MAX_FEATURE_MAGNITUDE = 1e150
+
+
 def check_features(features: Any, n: int, *, name: str = "features") -> np.ndarray:
-    """Features as a finite 2-D float array with `n` rows."""
+    """Features as a finite 2-D float array with `n` rows and at least one column.
+
+    Magnitudes above `MAX_FEATURE_MAGNITUDE` (1e150, only reachable in float64) are refused:
+    distances and normal equations would overflow. Every float32 value is accepted; the
+    methods compute distances so that they do not overflow.
+    """
     arr = np.asarray(features)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array (samples x dims), got shape {arr.shape}")
     if arr.shape[0] != n:
         raise ValueError(f"{name} has {arr.shape[0]} rows but labels has {n}: they must match one to one")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} have 0 columns (shape {arr.shape}): every sample needs at least one feature; "
+                         "extract them with `coreset features`")
     if not np.issubdtype(arr.dtype, np.floating):
+        if not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_):
+            raise ValueError(f"{name} must be numbers, got dtype {arr.dtype}")
         arr = arr.astype(np.float32)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN/inf values; re-extract the features (delete the cache entry)")
+    if arr.size and float(np.finfo(arr.dtype).max) > MAX_FEATURE_MAGNITUDE:
+        peak = float(np.max(np.abs(arr)))
+        if peak > MAX_FEATURE_MAGNITUDE:
+            raise ValueError(f"{name} reach {peak:.3g} in magnitude; values above {MAX_FEATURE_MAGNITUDE:.0e} "
+                             "overflow distance computations: rescale them (e.g. divide by their maximum)")
     return arr
 
 

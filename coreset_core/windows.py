@@ -119,6 +119,7 @@ def _check_ridge(ridge: Any) -> float:
 
 
 def _prepare(scores: Any, labels: Any, budgets: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Validated `(scores, labels, class_sizes, budgets)`: the public functions' edge."""
     b = np.asarray(budgets)
     if b.ndim != 1 or b.size == 0:
         raise ValueError(f"budgets must be a 1-D array with one count per class, got shape {b.shape}")
@@ -137,10 +138,7 @@ def window_select(scores: Any, labels: Any, budgets: Any, endpoint: float) -> np
     common window end `k` in `[0, 1]` (1 keeps the hardest `n_c` of every class, 0 the easiest).
     """
     scores, labels, sizes, budgets = _prepare(scores, labels, budgets)
-    k = _check_endpoints([endpoint])
-    order, offsets = class_sorted_order(scores, labels, sizes.shape[0])
-    starts = window_starts(sizes, budgets, k)[0]
-    return np.sort(order[_window_positions(offsets, starts, budgets)])
+    return _window_candidates(scores, labels, sizes, budgets, _check_endpoints([endpoint])).indices(0)
 
 
 @dataclass
@@ -167,7 +165,12 @@ def window_candidates(scores: Any, labels: Any, budgets: Any, endpoints: Any = N
     Windows move monotonically with `k`, so identical coresets are always neighbours.
     """
     scores, labels, sizes, budgets = _prepare(scores, labels, budgets)
-    ks = _check_endpoints(endpoints)
+    return _window_candidates(scores, labels, sizes, budgets, _check_endpoints(endpoints))
+
+
+def _window_candidates(scores: np.ndarray, labels: np.ndarray, sizes: np.ndarray, budgets: np.ndarray,
+                       ks: np.ndarray) -> WindowCandidates:
+    """`window_candidates` on validated inputs (`ks` ascending and unique)."""
     order, offsets = class_sorted_order(scores, labels, sizes.shape[0])
     starts = window_starts(sizes, budgets, ks)
     new = np.ones(ks.shape[0], dtype=bool)
@@ -295,67 +298,39 @@ class _NumpyBackend:
                 alpha = scipy.linalg.solve(k, y, assume_a="sym")
         return xc.T @ alpha
 
-    # -- prediction
-    def count_correct(self, ws: list[np.ndarray], rows: np.ndarray | None, y: np.ndarray,
-                      progress: bool, timings: dict[str, float], stats: dict[str, int]) -> np.ndarray:
+    # -- prediction (driven by `_count_correct`)
+    def pack(self, ws: list[np.ndarray]) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, np.ndarray]:
+        """float32 `[W_1 ... W_g]` and biases of a group of endpoints, plus each one's largest
+        column norm and largest |bias| (float64) for the error bound."""
         d, c = self.d, self.c
-        e_all = len(ws)
-        correct = np.zeros(e_all, dtype=np.int64)
-        n_eval = y.shape[0]
-        per_group = max(1, min(e_all, _MAX_COLS // c))
-        uncertain: list[list[np.ndarray]] = [[] for _ in range(e_all)]
-        t0 = time.perf_counter()
-        bar = _bar(progress, -(-e_all // per_group) * n_eval, "KRR predict")
-        for g0 in range(0, e_all, per_group):
-            grp = list(range(g0, min(e_all, g0 + per_group)))
-            ge = len(grp)
-            w32 = np.empty((d, ge * c), dtype=np.float32)
-            for j, e in enumerate(grp):
-                w32[:, j * c: (j + 1) * c] = ws[e][:d]
-            b32 = np.stack([ws[e][d] for e in grp]).astype(np.float32)  # (ge, c)
-            wn = np.array([np.sqrt((ws[e][:d] ** 2).sum(axis=0)).max() for e in grp])
-            bm = np.array([np.abs(ws[e][d]).max() for e in grp])
-            tolfac = 2.0 * (d + 8) * _U32 * 1.001
-            step = int(np.clip(_PRED_FLOATS // (ge * c), 64, 16384))
-            out = np.empty((min(step, n_eval), ge * c), dtype=np.float32)
-            ei = np.arange(ge)[None, :]
-            for s in range(0, n_eval, step):
-                sl_rows = slice(s, min(n_eval, s + step))
-                xb = self.x[sl_rows] if rows is None else self.x[rows[sl_rows]]
-                if xb.dtype != np.float32:
-                    xb = xb.astype(np.float32)
-                k = xb.shape[0]
-                o = out[:k]
-                np.matmul(xb, w32, out=o)
-                o3 = o.reshape(k, ge, c)
-                o3 += b32
-                yb = y[sl_rows]
-                ri = np.arange(k)[:, None]
-                ty = o3[ri, ei, yb[:, None]].astype(np.float64)
-                o3[ri, ei, yb[:, None]] = -np.inf
-                margin = ty - o3.max(axis=2)
-                xn = np.sqrt(np.einsum("ij,ij->i", xb, xb, dtype=np.float64))
-                tol = tolfac * (xn[:, None] * wn[None, :] + bm[None, :])
-                correct[g0: g0 + ge] += (margin > tol).sum(axis=0)
-                ur, ue = np.nonzero(np.abs(margin) <= tol)
-                for j in np.unique(ue):
-                    uncertain[g0 + j].append(s + ur[ue == j])
-                bar.update(k)
-        bar.close()
-        t1 = time.perf_counter()
-        n_unc = 0
-        for e in range(e_all):
-            if not uncertain[e]:
-                continue
-            loc = np.concatenate(uncertain[e])
-            n_unc += loc.size
-            src = loc if rows is None else rows[loc]
-            p = self.x[src].astype(np.float64) @ ws[e][:d] + ws[e][d]
-            correct[e] += int((np.argmax(p, axis=1) == y[loc]).sum())
-        timings["predict"] = timings.get("predict", 0.0) + (t1 - t0)
-        timings["recheck"] = timings.get("recheck", 0.0) + (time.perf_counter() - t1)
-        stats["rechecked"] = stats.get("rechecked", 0) + n_unc
-        return correct
+        w32 = np.empty((d, len(ws) * c), dtype=np.float32)
+        for j, w in enumerate(ws):
+            w32[:, j * c: (j + 1) * c] = w[:d]
+        b32 = np.stack([w[d] for w in ws]).astype(np.float32)  # (g, c)
+        wn = np.array([np.sqrt((w[:d] ** 2).sum(axis=0)).max() for w in ws])
+        bm = np.array([np.abs(w[d]).max() for w in ws])
+        return (w32, b32), wn, bm
+
+    def margins(self, packed: tuple[np.ndarray, np.ndarray], rows: np.ndarray | None, s: int, e: int,
+                y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """float32 top-2 margins `score_y - max_{j != y} score_j` (k x g, as float64) of the
+        evaluation rows `s:e`, and the float64 norms of those rows."""
+        w32, b32 = packed
+        ge, c = b32.shape
+        xb = self.x[s:e] if rows is None else self.x[rows[s:e]]
+        if xb.dtype != np.float32:
+            xb = xb.astype(np.float32)
+        k = xb.shape[0]
+        o3 = (xb @ w32).reshape(k, ge, c)
+        o3 += b32
+        ri, ei, yi = np.arange(k)[:, None], np.arange(ge)[None, :], y[:, None]
+        ty = o3[ri, ei, yi].astype(np.float64)
+        o3[ri, ei, yi] = -np.inf
+        return ty - o3.max(axis=2), np.sqrt(np.einsum("ij,ij->i", xb, xb, dtype=np.float64))
+
+    def predict64(self, src: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """float64 argmax predictions of the rows `src`."""
+        return np.argmax(self.x[src].astype(np.float64) @ w[: self.d] + w[self.d], axis=1)
 
 
 class _TorchBackend:
@@ -419,80 +394,52 @@ class _TorchBackend:
         alpha = t.cholesky_solve(y, chol) if int(info) == 0 else t.linalg.solve(k, y)
         return xc.T @ alpha
 
-    def count_correct(self, ws, rows, y, progress, timings, stats):
+    def pack(self, ws):
         t = self.torch
-        prev_prec = t.get_float32_matmul_precision()
-        prev_tf32 = t.backends.cuda.matmul.allow_tf32
-        t.set_float32_matmul_precision("highest")
-        t.backends.cuda.matmul.allow_tf32 = False
-        try:
-            return self._count(ws, rows, y, progress, timings, stats)
-        finally:
-            t.set_float32_matmul_precision(prev_prec)
-            t.backends.cuda.matmul.allow_tf32 = prev_tf32
+        d = self.d
+        w32 = t.cat([w[:d] for w in ws], dim=1).to(t.float32)
+        b32 = t.stack([w[d] for w in ws]).to(t.float32)
+        wn = t.stack([w[:d].pow(2).sum(0).sqrt().max() for w in ws]).cpu().numpy()
+        bm = t.stack([w[d].abs().max() for w in ws]).cpu().numpy()
+        return (w32, b32), wn, bm
 
-    def _count(self, ws, rows, y, progress, timings, stats):
+    def margins(self, packed, rows, s, e, y):
         t = self.torch
-        d, c = self.d, self.c
-        e_all = len(ws)
-        n_eval = y.shape[0]
-        correct = np.zeros(e_all, dtype=np.int64)
-        per_group = max(1, min(e_all, _MAX_COLS // c))
-        uncertain: list[list[Any]] = [[] for _ in range(e_all)]
-        y_t = self._t(y)
-        rows_t = None if rows is None else self._t(rows)
-        t0 = time.perf_counter()
-        bar = _bar(progress, -(-e_all // per_group) * n_eval, "KRR predict")
-        for g0 in range(0, e_all, per_group):
-            grp = list(range(g0, min(e_all, g0 + per_group)))
-            ge = len(grp)
-            w32 = t.cat([ws[e][:d] for e in grp], dim=1).to(t.float32)
-            b32 = t.stack([ws[e][d] for e in grp]).to(t.float32)
-            wn = t.stack([ws[e][:d].pow(2).sum(0).sqrt().max() for e in grp])
-            bm = t.stack([ws[e][d].abs().max() for e in grp])
-            tolfac = 2.0 * (d + 8) * _U32 * 1.001
-            step = int(np.clip(_PRED_FLOATS // (ge * c), 64, 16384))
-            acc = t.zeros(ge, dtype=t.int64, device=self.dev)
-            for s in range(0, n_eval, step):
-                e_ = min(n_eval, s + step)
-                xb = self.x[s:e_] if rows_t is None else self.x.index_select(0, rows_t[s:e_])
-                xb = xb.to(t.float32)
-                k = xb.shape[0]
-                o3 = (xb @ w32).view(k, ge, c)
-                o3 += b32
-                yi = y_t[s:e_].view(k, 1, 1).expand(k, ge, 1)
-                ty = o3.gather(2, yi).squeeze(2).to(t.float64)
-                o3.scatter_(2, yi, float("-inf"))
-                margin = ty - o3.amax(dim=2).to(t.float64)
-                xn = xb.to(t.float64).pow(2).sum(1).sqrt()
-                tol = tolfac * (xn[:, None] * wn[None, :] + bm[None, :])
-                acc += (margin > tol).sum(0)
-                unc = (margin.abs() <= tol).nonzero()
-                if unc.shape[0]:
-                    unc = unc.cpu().numpy()
-                    for j in np.unique(unc[:, 1]):
-                        uncertain[g0 + j].append(s + unc[unc[:, 1] == j, 0])
-                bar.update(k)
-            correct[g0: g0 + ge] += acc.cpu().numpy()
-        bar.close()
-        t1 = time.perf_counter()
-        n_unc = 0
-        for e in range(e_all):
-            if not uncertain[e]:
-                continue
-            loc = np.concatenate(uncertain[e])
-            n_unc += loc.size
-            src = loc if rows is None else rows[loc]
-            p = self.x.index_select(0, self._t(src)).to(t.float64) @ ws[e][:d] + ws[e][d]
-            correct[e] += int((p.argmax(1) == self._t(y[loc])).sum())
-        timings["predict"] = timings.get("predict", 0.0) + (t1 - t0)
-        timings["recheck"] = timings.get("recheck", 0.0) + (time.perf_counter() - t1)
-        stats["rechecked"] = stats.get("rechecked", 0) + n_unc
-        return correct
+        w32, b32 = packed
+        ge, c = b32.shape
+        xb = self.x[s:e] if rows is None else self.x.index_select(0, self._t(rows[s:e]))
+        xb = xb.to(t.float32)
+        k = xb.shape[0]
+        with _exact_float32(t):
+            o3 = (xb @ w32).view(k, ge, c)
+        o3 += b32
+        yi = self._t(y).view(k, 1, 1).expand(k, ge, 1)
+        ty = o3.gather(2, yi).squeeze(2).to(t.float64)
+        o3.scatter_(2, yi, float("-inf"))
+        margin = ty - o3.amax(dim=2).to(t.float64)
+        return margin.cpu().numpy(), xb.to(t.float64).pow(2).sum(1).sqrt().cpu().numpy()
+
+    def predict64(self, src, w):
+        x = self.x.index_select(0, self._t(src)).to(self.torch.float64)
+        return (x @ w[: self.d] + w[self.d]).argmax(1).cpu().numpy()
 
     def sync(self):
         if self.dev.type == "cuda":
             self.torch.cuda.synchronize(self.dev)
+
+
+@contextlib.contextmanager
+def _exact_float32(torch):
+    """True float32 products (no TF32) for the duration, so that the float32 error bound holds."""
+    prev_prec = torch.get_float32_matmul_precision()
+    prev_tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.set_float32_matmul_precision("highest")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(prev_prec)
+        torch.backends.cuda.matmul.allow_tf32 = prev_tf32
 
 
 class _NullBar:
@@ -580,125 +527,170 @@ def krr_window_search(features: Any, labels: Any, scores: Any, budgets: Any, *, 
     -------
     :class:`WindowSearchResult`.
     """
-    t_start = time.perf_counter()
     scores, labels, sizes, budgets = _prepare(scores, labels, budgets)
-    n = labels.shape[0]
-    c = sizes.shape[0]
-    features = check_features(features, n)
+    features = check_features(features, labels.shape[0])
+    return _krr_window_search(features, labels, scores, sizes, budgets, endpoints=endpoints, ridge=ridge,
+                              eval_subsample=eval_subsample, seed=seed, device=device, progress=progress)
+
+
+def _krr_window_search(features: np.ndarray, labels: np.ndarray, scores: np.ndarray, sizes: np.ndarray,
+                       budgets: np.ndarray, *, endpoints: Any = None, ridge: float = 1.0, eval_subsample: Any = None,
+                       seed: int = 0, device: str = "cpu", progress: bool = False) -> WindowSearchResult:
+    """`krr_window_search` on validated arrays (the selection methods' entry; parameters are checked here)."""
+    t_start = time.perf_counter()
     lam = _check_ridge(ridge)
-    m = int(budgets.sum())
-    if m == 0:
+    ks = _check_endpoints(endpoints)
+    if int(budgets.sum()) == 0:
         raise ValueError("budgets are all zero: the coreset would be empty")
-    cand = window_candidates(scores, labels, budgets, endpoints)
-    ks, dist = cand.endpoints, cand.distinct
-    e_all = dist.shape[0]
-    backend = _make_backend(device, features, c, lam)
-    d = features.shape[1]
-    form = "dual" if m < d + 1 else "primal"
-    timings: dict[str, float] = {}
-    stats: dict[str, int] = {}
-
-    if eval_subsample is None:
+    rows = None if eval_subsample is None else stratified_subsample(labels, eval_subsample, seed)
+    if rows is not None and rows.shape[0] == labels.shape[0]:
         rows = None
-        y_eval = labels
-    else:
-        rows = stratified_subsample(labels, eval_subsample, seed)
-        if rows.shape[0] == n:
-            rows = None
-            y_eval = labels
-        else:
-            y_eval = labels[rows]
-    n_eval = n if rows is None else rows.shape[0]
-    timings["plan"] = time.perf_counter() - t_start
-
-    ws: list[Any] = []
-    t_gram = t_solve = 0.0
-    order, offsets = cand.order, cand.offsets
-    lab_sorted = labels[order]
-    bar = _bar(progress, e_all, f"KRR fit ({form})")
-    if form == "dual":
-        for e in range(e_all):
-            t0 = time.perf_counter()
-            pos = _window_positions(offsets, cand.starts[dist[e]], budgets)
-            ws.append(backend.solve_dual(order[pos], lab_sorted[pos]))
-            t_solve += time.perf_counter() - t0
-            bar.update(1)
-        stats["gram_rows"] = m * e_all
-    else:
-        # every sample is in the windows of the distinct endpoints a <= e < b
-        t0 = time.perf_counter()
-        starts_d = cand.starts[dist]  # (E, C)
-        ends_d = starts_d + budgets[None, :]
-        pos_in_class = np.arange(n, dtype=np.int64) - offsets[lab_sorted]
-        a = (ends_d[:, lab_sorted] <= pos_in_class[None, :]).sum(axis=0)
-        b = (starts_d[:, lab_sorted] <= pos_in_class[None, :]).sum(axis=0)
-        live = np.flatnonzero(a < b)
-        key = a[live] * (e_all + 1) + b[live]
-        srt = np.argsort(key, kind="stable")  # stable: keeps the class grouping inside a run
-        live, key = live[srt], key[srt]
-        cut = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1], [True])))
-        groups: dict[int, list[tuple[int, int, int]]] = {}
-        for g0, g1 in zip(cut[:-1], cut[1:]):
-            ga, gb = divmod(int(key[g0]), e_all + 1)
-            groups.setdefault(ga, []).append((gb, int(g0), int(g1)))
-        stats["gram_rows"] = int(live.size)
-        g_run, bt_run = backend.zeros_gram()
-        pending: dict[int, tuple[Any, Any]] = {}
-        t_gram += time.perf_counter() - t0
-        for e in range(e_all):
-            t0 = time.perf_counter()
-            if e in pending:
-                g2, bt2 = pending.pop(e)
-                backend.gram_sub(g_run, bt_run, g2, bt2)
-            scratch = None  # runs alive at this endpoint only: summed aside, never subtracted
-            for gb, g0, g1 in groups.get(e, []):  # runs [e, gb)
-                sel = live[g0:g1]
-                idx, lab = order[sel], lab_sorted[sel]
-                if gb >= e_all:  # stays to the last endpoint
-                    backend.gram_into(g_run, bt_run, idx, lab)
-                elif gb == e + 1:
-                    if scratch is None:
-                        scratch = backend.zeros_gram()
-                    backend.gram_into(scratch[0], scratch[1], idx, lab)
-                else:  # add now, subtract at gb
-                    g_new, bt_new = backend.zeros_gram()
-                    backend.gram_into(g_new, bt_new, idx, lab)
-                    g_run += g_new
-                    bt_run += bt_new
-                    if gb in pending:
-                        gp, btp = pending[gb]
-                        gp += g_new  # in place
-                        btp += bt_new
-                    else:
-                        pending[gb] = (g_new, bt_new)
-            t1 = time.perf_counter()
-            ws.append(backend.solve(g_run, bt_run, scratch))
-            t2 = time.perf_counter()
-            t_gram += t1 - t0
-            t_solve += t2 - t1
-            bar.update(1)
-    bar.close()
+    backend = _make_backend(device, features, sizes.shape[0], lam)
+    cand = _window_candidates(scores, labels, sizes, budgets, ks)
+    form = "dual" if int(budgets.sum()) < features.shape[1] + 1 else "primal"
+    timings: dict[str, float] = {"plan": time.perf_counter() - t_start}
+    stats: dict[str, int] = {}
+    fit = _fit_dual if form == "dual" else _fit_primal
+    ws = fit(backend, cand, labels, timings, stats, progress)
     if hasattr(backend, "sync"):
         backend.sync()
-    timings["gram"] = t_gram
-    timings["solve"] = t_solve
-
-    correct_d = backend.count_correct(ws, rows, y_eval, progress, timings, stats)
-    correct = correct_d[cand.group]
+    y_eval = labels if rows is None else labels[rows]
+    correct = _count_correct(backend, ws, rows, y_eval, timings, stats, progress)[cand.group]
     best = int(np.flatnonzero(correct == correct.max())[-1])  # ties: larger k
     timings["total"] = time.perf_counter() - t_start
-    return WindowSearchResult(
-        best_endpoint=float(ks[best]),
-        endpoints=ks,
-        accuracies=correct / float(n_eval),
-        indices=cand.indices(best),
-        timings=timings,
-        correct=correct,
-        num_eval=n_eval,
-        form=form,
-        num_distinct=e_all,
-        stats=stats,
-    )
+    return WindowSearchResult(best_endpoint=float(ks[best]), endpoints=ks, accuracies=correct / float(y_eval.shape[0]),
+                              indices=cand.indices(best), timings=timings, correct=correct,
+                              num_eval=int(y_eval.shape[0]), form=form, num_distinct=int(cand.distinct.shape[0]),
+                              stats=stats)
+
+
+def _fit_dual(backend, cand: WindowCandidates, labels: np.ndarray, timings: dict[str, float],
+              stats: dict[str, int], progress: bool) -> list[Any]:
+    """`W` of every distinct coreset from its own `m x m` system (coreset smaller than `d + 1`)."""
+    t0 = time.perf_counter()
+    lab_sorted = labels[cand.order]
+    ws = []
+    bar = _bar(progress, cand.distinct.shape[0], "KRR fit (dual)")
+    for i in cand.distinct:
+        pos = _window_positions(cand.offsets, cand.starts[i], cand.budgets)
+        ws.append(backend.solve_dual(cand.order[pos], lab_sorted[pos]))
+        bar.update(1)
+    bar.close()
+    stats["gram_rows"] = int(cand.budgets.sum()) * int(cand.distinct.shape[0])
+    timings["gram"], timings["solve"] = 0.0, time.perf_counter() - t0
+    return ws
+
+
+def _runs(cand: WindowCandidates, lab_sorted: np.ndarray) -> tuple[np.ndarray, dict[int, list[tuple[int, int, int]]]]:
+    """Samples grouped by the run `[a, b)` of distinct endpoints whose windows hold them.
+
+    Returns `(live, groups)`: `live` the positions (in `cand.order`) of samples in at least
+    one window, sorted by run (class grouping kept inside a run), and `groups[a]` the list of
+    `(b, start, stop)` slices of `live` whose run starts at `a`.
+    """
+    e_all = cand.distinct.shape[0]
+    starts_d = cand.starts[cand.distinct]  # (E, C)
+    ends_d = starts_d + cand.budgets[None, :]
+    pos_in_class = np.arange(lab_sorted.shape[0], dtype=np.int64) - cand.offsets[lab_sorted]
+    a = (ends_d[:, lab_sorted] <= pos_in_class[None, :]).sum(axis=0)
+    b = (starts_d[:, lab_sorted] <= pos_in_class[None, :]).sum(axis=0)
+    live = np.flatnonzero(a < b)
+    key = a[live] * (e_all + 1) + b[live]
+    srt = np.argsort(key, kind="stable")  # stable: keeps the class grouping inside a run
+    live, key = live[srt], key[srt]
+    cut = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1], [True])))
+    groups: dict[int, list[tuple[int, int, int]]] = {}
+    for g0, g1 in zip(cut[:-1], cut[1:]):
+        ga, gb = divmod(int(key[g0]), e_all + 1)
+        groups.setdefault(ga, []).append((gb, int(g0), int(g1)))
+    return live, groups
+
+
+def _fit_primal(backend, cand: WindowCandidates, labels: np.ndarray, timings: dict[str, float],
+                stats: dict[str, int], progress: bool) -> list[Any]:
+    """`W` of every distinct coreset from running normal-equation sums (see the module docstring)."""
+    t0 = time.perf_counter()
+    e_all = cand.distinct.shape[0]
+    lab_sorted = labels[cand.order]
+    live, groups = _runs(cand, lab_sorted)
+    stats["gram_rows"] = int(live.size)
+    g_run, bt_run = backend.zeros_gram()
+    pending: dict[int, tuple[Any, Any]] = {}  # sums to subtract when their run ends
+    t_solve = 0.0
+    ws = []
+    bar = _bar(progress, e_all, "KRR fit (primal)")
+    for e in range(e_all):
+        if e in pending:
+            backend.gram_sub(g_run, bt_run, *pending.pop(e))
+        scratch = None  # runs alive at this endpoint only: summed aside, never subtracted
+        for gb, g0, g1 in groups.get(e, []):  # runs [e, gb)
+            sel = live[g0:g1]
+            idx, lab = cand.order[sel], lab_sorted[sel]
+            if gb >= e_all:  # stays to the last endpoint
+                backend.gram_into(g_run, bt_run, idx, lab)
+            elif gb == e + 1:
+                scratch = scratch or backend.zeros_gram()
+                backend.gram_into(scratch[0], scratch[1], idx, lab)
+            else:  # add now, subtract at gb
+                g_new, bt_new = backend.zeros_gram()
+                backend.gram_into(g_new, bt_new, idx, lab)
+                g_run += g_new
+                bt_run += bt_new
+                if gb in pending:
+                    g_pend, bt_pend = pending[gb]
+                    g_pend += g_new  # in place
+                    bt_pend += bt_new
+                else:
+                    pending[gb] = (g_new, bt_new)
+        t1 = time.perf_counter()
+        ws.append(backend.solve(g_run, bt_run, scratch))
+        t_solve += time.perf_counter() - t1
+        bar.update(1)
+    bar.close()
+    timings["solve"] = t_solve
+    timings["gram"] = time.perf_counter() - t0 - t_solve
+    return ws
+
+
+def _count_correct(backend, ws: list[Any], rows: np.ndarray | None, y: np.ndarray, timings: dict[str, float],
+                   stats: dict[str, int], progress: bool) -> np.ndarray:
+    """Correct float64 argmax predictions of every `W` on the evaluation rows (both backends).
+
+    All endpoints of a group are predicted by one fused float32 product per block of rows.
+    The float32 error of every score is at most `(d + 8) u (||x|| ||w_j|| + |b_j|)`; a top-2
+    margin within twice that bound is re-predicted in float64, any other decides in float32.
+    """
+    d, c = backend.d, backend.c
+    e_all, n_eval = len(ws), y.shape[0]
+    correct = np.zeros(e_all, dtype=np.int64)
+    per_group = max(1, min(e_all, _MAX_COLS // c))
+    uncertain: list[list[np.ndarray]] = [[] for _ in range(e_all)]
+    tolfac = 2.0 * (d + 8) * _U32 * 1.001
+    t0 = time.perf_counter()
+    bar = _bar(progress, -(-e_all // per_group) * n_eval, "KRR predict")
+    for g0 in range(0, e_all, per_group):
+        packed, wn, bm = backend.pack(ws[g0: g0 + per_group])
+        step = int(np.clip(_PRED_FLOATS // (wn.shape[0] * c), 64, 16384))
+        for s in range(0, n_eval, step):
+            e = min(n_eval, s + step)
+            margin, xn = backend.margins(packed, rows, s, e, y[s:e])
+            tol = tolfac * (xn[:, None] * wn[None, :] + bm[None, :])
+            correct[g0: g0 + wn.shape[0]] += (margin > tol).sum(axis=0)
+            ur, ue = np.nonzero(np.abs(margin) <= tol)
+            for j in np.unique(ue):
+                uncertain[g0 + j].append(s + ur[ue == j])
+            bar.update(e - s)
+    bar.close()
+    t1 = time.perf_counter()
+    n_unc = 0
+    for j, parts in enumerate(uncertain):
+        if parts:
+            loc = np.concatenate(parts)
+            n_unc += loc.size
+            correct[j] += int((backend.predict64(loc if rows is None else rows[loc], ws[j]) == y[loc]).sum())
+    timings["predict"], timings["recheck"] = t1 - t0, time.perf_counter() - t1
+    stats["rechecked"] = n_unc
+    return correct
 
 
 __all__ = [

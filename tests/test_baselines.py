@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 
 from coreset_core.allocation import allocate_budgets_for_total
-from coreset_core.methods import d2, kcenter, moderate, ram_apl
-from coreset_core.methods import random as rnd
+from coreset_core.methods import common, kcenter, moderate, ram_apl
 from coreset_core.methods.registry import get_method, run_method
 from coreset_core.validation import budget_for
 
 MINE = ["random", "random-classwise", "el2n", "el2n-classwise", "moderate", "moderate-classwise", "ccs", "d2",
         "kcenter", "kcenter-classwise", "ram-apl", "bws"]
 SEEDED = ["random", "random-classwise", "ccs", "kcenter", "kcenter-classwise"]
-CLASSWISE = ["random-classwise", "el2n-classwise", "moderate-classwise", "d2", "kcenter-classwise", "ram-apl", "bws"]
+# d2 keeps the same fraction per class with class_budgets="proportional" (tests/test_d2.py covers its default)
+CLASSWISE = ["random-classwise", "el2n-classwise", "moderate-classwise", "kcenter-classwise", "ram-apl", "bws"]
 
 
 def make_data(n_per_class=(60, 35, 20, 9), d=6, seed=0):
@@ -81,11 +81,23 @@ def test_classwise_counts_are_the_uniform_allocation(method, budget):
     np.testing.assert_array_equal(np.bincount(labels[idx], minlength=4), uniform_counts(labels, budget))
 
 
-def test_budget_out_of_range_is_a_value_error():
+@pytest.mark.parametrize("method", MINE)
+def test_bad_inputs_stop_at_the_public_edge(method):
+    """run_method validates once; the registered functions trust their (validated) inputs."""
     labels, scores, features = make_data()
-    for method in ["random", "el2n", "moderate", "kcenter"]:
-        with pytest.raises(ValueError, match="budget"):
-            call(method, labels, scores, features, labels.size + 1)
+    with pytest.raises(ValueError, match="prune_rate"):
+        run_method(method, prune_rate=1.0, labels=labels, scores=scores, features=features)
+    bad = labels.copy()
+    bad[7] = 10 ** 9
+    with pytest.raises(ValueError, match=r"labels\[7\] = 1000000000"):
+        run_method(method, prune_rate=0.5, labels=bad, scores=scores, features=features)
+    spec = get_method(method)
+    if spec.needs_scores:
+        with pytest.raises(ValueError, match="must match"):
+            run_method(method, prune_rate=0.5, labels=labels, scores=scores[:-1], features=features)
+    if spec.needs_features:
+        with pytest.raises(ValueError, match="0 columns"):
+            run_method(method, prune_rate=0.5, labels=labels, scores=scores, features=features[:, :0])
 
 
 # ----------------------------------------------------------------------------- random
@@ -265,64 +277,6 @@ def test_kcenter_classwise_is_farthest_point_per_class():
         assert set(idx[labels[idx] == c]) == set(expected)
 
 
-# ----------------------------------------------------------------------------- D2
-
-
-def brute_d2(scores, x, budget, k, gamma):
-    n = len(scores)
-    dmat = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
-    np.fill_diagonal(dmat, np.inf)
-    nbrs = [list(np.argsort(dmat[i])[:min(k, n - 1)]) for i in range(n)]
-    s = np.array([scores[i] + sum(math.exp(-dmat[i, j]) * scores[j] for j in nbrs[i]) for i in range(n)])
-    chosen = []
-    for _ in range(budget):
-        masked = s.copy()
-        masked[chosen] = -np.inf
-        i = int(np.argmax(masked))
-        chosen.append(i)
-        for j in nbrs[i]:
-            if j not in chosen:
-                s[j] -= math.exp(-gamma * dmat[i, j]) * s[i]
-    return chosen
-
-
-@pytest.mark.parametrize("gamma", [0.1, 1.0])
-def test_d2_matches_dense_brute_force(gamma):
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(80, 3))
-    scores = rng.gamma(2.0, 1.0, size=80)
-    order = d2.d2_select(scores, x, 30, k=5, gamma=gamma)
-    assert list(order) == brute_d2(scores, x, 30, 5, gamma)
-    labels = np.zeros(80, dtype=np.int64)
-    idx = call("d2", labels, scores, x, 30, gamma=gamma, mode="global")
-    np.testing.assert_array_equal(idx, np.sort(brute_d2(scores, x, 30, 5, gamma)))
-
-
-def test_d2_class_mode_runs_per_class():
-    labels, scores, features = make_data()
-    idx = call("d2", labels, scores, features, 40, k=4, gamma=0.5)
-    for c, n_c in enumerate(uniform_counts(labels, 40)):
-        members = np.flatnonzero(labels == c)
-        expected = members[brute_d2(scores[members], features[members], n_c, 4, 0.5)]
-        assert set(idx[labels[idx] == c]) == set(expected)
-
-
-def test_d2_knn_graph_excludes_self_and_handles_duplicates():
-    x = np.array([[0.0], [0.0], [1.0], [3.0], [7.0]])
-    nbr, dist = d2.knn_graph(x, 2)
-    assert all(i not in nbr[i] for i in range(5))
-    np.testing.assert_array_equal(nbr[0], [1, 2])
-    np.testing.assert_allclose(dist[4], [4.0, 6.0])
-
-
-def test_d2_bad_params_and_pca_option():
-    labels, scores, features = make_data(d=12)
-    with pytest.raises(ValueError, match="mode"):
-        call("d2", labels, scores, features, 10, mode="bogus")
-    idx = call("d2", labels, scores, features, 30, pca_dims=4)
-    assert idx.size == 30
-
-
 # ----------------------------------------------------------------------------- RAM-APL
 
 
@@ -356,6 +310,38 @@ def test_ram_apl_averages_backbones():
     assert sel.info["num_backbones"] == 2
 
 
+def _ranks_by_hand(x):
+    """1-based rank of each |x_i - mean| in plain Python (ties: lower index)."""
+    mean = sum(x) / len(x)
+    order = sorted(range(len(x)), key=lambda i: ((x[i] - mean) ** 2, i))
+    ranks = [0] * len(x)
+    for r, i in enumerate(order, start=1):
+        ranks[i] = r
+    return ranks
+
+
+def test_ram_apl_exact_ties_in_rank_sums_go_to_the_lower_index():
+    # one class, three 1-D backbones: APL is 0 everywhere and the score orders by the rank sum
+    rng = np.random.default_rng(3)
+    n, m = 50, 3
+    feats = [rng.normal(size=n) for _ in range(m)]
+    ranks = [_ranks_by_hand(f.tolist()) for f in feats]
+    rank_sum = [sum(r[i] for r in ranks) for i in range(n)]
+    labels = np.zeros(n, dtype=np.int64)
+    per_backbone_floats = [sum(r[i] / n for r in ranks) for i in range(n)]  # the old, rounding-prone sum
+    tie_values = sorted({v for v in rank_sum if rank_sum.count(v) > 1})
+    old_would_break = 0
+    for v in tie_values:
+        tied = [i for i in range(n) if rank_sum[i] == v]
+        budget = sum(1 for w in rank_sum if w < v) + 1  # keeps exactly one of the tied samples
+        expected = sorted(range(n), key=lambda i: (rank_sum[i], i))[:budget]
+        sel = run_method("ram-apl", prune_rate=1 - budget / n, labels=labels, features=[f[:, None] for f in feats])
+        assert sel.indices.size == budget
+        assert sorted(sel.indices.tolist()) == sorted(expected), f"tie at rank sum {v} between {tied}"
+        old_would_break += min(per_backbone_floats[i] for i in tied) < per_backbone_floats[tied[0]]
+    assert old_would_break > 0  # the case exercises ties that per-backbone float sums break wrongly
+
+
 def test_ram_apl_weights_formula():
     w1, w2 = ram_apl.ram_apl_weights(0.5)
     assert w1 == pytest.approx(0.6) and w2 == pytest.approx(0.4)
@@ -386,9 +372,15 @@ def test_bws_is_the_krr_best_uniform_window():
 
 def test_class_members_and_uniform_counts():
     labels = np.array([2, 0, 1, 2, 2, 0])
-    members = rnd.class_members(labels)
+    members = common.class_members(labels)
     assert [m.tolist() for m in members] == [[1, 5], [2], [0, 3, 4]]
-    np.testing.assert_array_equal(rnd.uniform_class_counts(labels, 3), uniform_counts(labels, 3))
+    np.testing.assert_array_equal(common.uniform_class_counts(labels, 3), uniform_counts(labels, 3))
+
+
+def test_hardest_first_ties_by_lower_index():
+    scores = np.array([1.0, 3.0, 3.0, 0.5, 3.0])
+    assert common.hardest_first(scores).tolist() == [1, 2, 4, 0, 3]
+    assert common.hardest_first(scores, np.array([4, 3, 2])).tolist() == [2, 4, 3]
 
 
 def test_el2n_easy_keeps_exactly_the_lowest_scores():

@@ -10,8 +10,8 @@
    `<= 0`). When all remaining scores are equal, everything is in bin 0.
 3. **Budgets**: visit the bins from the smallest (ties: lower bin index), each taking
    `min(size, remaining // bins_left)`, where `bins_left` counts the bin being visited and
-   the ones after it (empty bins included; they take 0). This water-filling always hands
-   out exactly `B` when the bins hold at least `B` samples.
+   the ones after it (empty bins included; they take 0): `common.equal_counts`, the rule D2
+   Pruning uses for its class counts. It hands out exactly `B` when the bins hold `B`.
 4. **Sampling**: inside each bin (bins in index order), a uniform random subset of its
    budget, from one `numpy.random.default_rng(seed)`.
 
@@ -23,8 +23,7 @@ import math
 
 import numpy as np
 
-from .el2n import hardest_first
-from .random import check_budget
+from .common import equal_counts, hardest_first
 from .registry import register
 
 
@@ -38,21 +37,6 @@ def ccs_strata(scores: np.ndarray, strata: int) -> np.ndarray:
     return np.minimum(np.floor((scores - lo) / width).astype(np.int64), strata - 1)
 
 
-def ccs_bin_budgets(sizes: np.ndarray, budget: int) -> np.ndarray:
-    """Per-bin budgets: bins visited smallest first, each `min(size, remaining // bins_left)`."""
-    sizes = np.asarray(sizes, dtype=np.int64)
-    out = np.zeros_like(sizes)
-    remaining = int(budget)
-    order = np.argsort(sizes, kind="stable")
-    for i, b in enumerate(order):
-        take = min(int(sizes[b]), remaining // (sizes.size - i))
-        out[b] = take
-        remaining -= take
-    if remaining != 0:
-        raise RuntimeError(f"CCS strata hold {int(sizes.sum())} samples, fewer than the budget {budget}")
-    return out
-
-
 @register(
     "ccs",
     description="Coverage-centric selection: drop the hardest beta*N, split the remaining score range into "
@@ -61,8 +45,7 @@ def ccs_bin_budgets(sizes: np.ndarray, budget: int) -> np.ndarray:
     allocation="global",
 )
 def ccs(labels, budget, *, scores, features=None, seed=0, beta=0.0, strata=50):
-    n = np.asarray(labels).shape[0]
-    budget = check_budget(budget, n)
+    n = labels.shape[0]
     beta = float(beta)
     if not (0.0 <= beta < 1.0):
         raise ValueError(f"ccs: beta (fraction of hardest samples dropped) must be in [0, 1), got {beta}")
@@ -75,11 +58,10 @@ def ccs(labels, budget, *, scores, features=None, seed=0, beta=0.0, strata=50):
             f"ccs: budget {budget} exceeds the {n - dropped} samples left after dropping the hardest "
             f"floor(beta*N) = {dropped}; lower beta or the budget (raise the pruning rate)"
         )
-    scores = np.asarray(scores, dtype=np.float64)
     pool = np.sort(hardest_first(scores)[dropped:])
     bins = ccs_strata(scores[pool], strata)
     sizes = np.bincount(bins, minlength=strata)
-    per_bin = ccs_bin_budgets(sizes, budget)
+    per_bin = equal_counts(sizes, budget)
     rng = np.random.default_rng(seed)
     kept = []
     for b in range(strata):

@@ -46,7 +46,7 @@ import numpy as np
 
 from ..validation import check_features, check_labels
 from .moderate import moderate_per_class
-from .random import uniform_class_counts
+from .common import distance_ready, uniform_class_counts
 
 
 @dataclass
@@ -96,8 +96,10 @@ def nearest_coreset(features: np.ndarray, coreset: np.ndarray, block: int = 4096
 
     Brute force by blocks of rows: `|c|^2 - 2 x.c` (the `|x|^2` term is the same for every
     `c`), the product in the features' dtype (float32 stays float32), the rest in float64;
-    memory `block x len(coreset)`.
+    memory `block x len(coreset)`. Features too large for float32 squares are first scaled by a
+    power of two (`common.distance_ready`), which leaves every argmin unchanged.
     """
+    features = distance_ready(features)
     dt = features.dtype if features.dtype in (np.float32, np.float64) else np.float64
     core = np.ascontiguousarray(features[coreset], dtype=dt)
     csq = np.einsum("ij,ij->i", core, core, dtype=np.float64)

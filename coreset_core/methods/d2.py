@@ -1,100 +1,166 @@
 """D2 Pruning (Maharana et al., ICLR 2024): message passing on a k-NN graph of the features.
 
-1. **Graph**: each sample's `k` nearest neighbours in feature space (Euclidean; brute
-   force in float32 by blocked matrix products, never an `N x N` matrix), the sample
-   itself excluded (with exact duplicates its own entry is still the one removed, or the
-   farthest of the `k + 1` found when it is not among them). The distances `d_ij` of the
-   neighbours found are then recomputed exactly in float64. Only the `N x k` neighbour
-   table is kept.
-2. **Forward message passing**: `s'_i = s_i + sum_{j in kNN(i)} exp(-d_ij) * s_j`.
-3. **Reverse message passing (greedy)**: repeat `B` times: take `i* = argmax s'` over the
-   samples not yet selected (ties: lower index), then for every `j` among **i*'s own k
-   nearest neighbours** (its out-neighbours: the row of `i*` in the k-NN table, as the
-   authors' `GraphDensitySampler` does with `indices[selected]`) that is not yet selected:
-   `s'_j -= exp(-gamma * d(i*, j)) * s'_{i*}`. The argmax is kept in a heap with lazy
-   deletion (an entry is live while its value equals the current `s'`), so the loop costs
-   `O((N + B k) log N)`.
+Follows the authors' code on its README's CIFAR path (SPEC section 6):
 
-`mode="class"` (default, the paper's class-balanced setting) builds the graph inside each
-class and selects `n_c` per class with the uniform allocation; `mode="global"` builds one
-graph over all samples and selects `B` overall. `pca_dims` (default `None`: the full
-features) optionally projects the features onto their top principal components (seeded
-randomized subspace iteration, numpy) before the graph is built; the distances are then
-those of the projection (faster graphs for `mode="global"` on large sets).
-Deterministic given the inputs (`seed` only seeds the PCA).
+1. **Graph**: each sample's `k` nearest neighbours (Euclidean, the sample itself excluded,
+   ties to the lower index). Distances are exact float64 (`sqrt(sum((x_i - x_j)^2))`); the
+   float32 matrix products that find the candidates carry a rigorous error bound, and every
+   sample that could be among the `k` nearest within that bound is re-measured in float64,
+   so the neighbours are those of the float64 distances. Memory: blocks of rows, never an
+   `N x N` matrix. `graph="symmetric"` (default, the authors' `compute_graph_density`):
+   every edge `i -> j` of the k-NN lists also counts as `j -> i`, so `N(i)` is the union of
+   i's own list and the samples that list `i`. `graph="directed"` (their precomputed-graph
+   path): `N(i)` is i's own k nearest only.
+2. **Forward message passing**: `s'_i = s_i + sum_{j in N(i)} exp(-d_ij) * w(s_j)` with
+   `w(s) = max(s, 1e-7)` on the symmetric graph (the authors clamp the score in the edge
+   weight so that every edge counts) and `w(s) = s` on the directed one (their precomputed
+   path has no clamp).
+3. **Reverse message passing (greedy)**: repeat `B` times: take `i* = argmax s'` over the
+   samples not yet selected (ties: lower index), then lower every not yet selected graph
+   neighbour `j` of `i*`: `s'_j -= exp(-gamma * d(i*, j)) * s'_{i*}` (`gamma` = 0.1, the
+   authors' CIFAR setting). A max-heap with lazy deletion makes it `O((N + B k) log N)`.
+
+Optional hard cutoff `beta` (the authors' `--mis-ratio`): the `floor(beta * N)` hardest
+samples (highest score; ties: lower index counts harder) are dropped first; the budget `B`
+is unchanged.
+
+`mode="class"` (default) builds the graph and runs the greedy loop inside each class; the
+per-class counts are `class_budgets="equal"` (default: equal counts water-filled from the
+smallest class, the authors' `bin_allocate`, see `common.equal_counts`) or
+`"proportional"` (the same fraction in every class, the shared uniform allocation).
+`mode="global"` builds one graph over all samples and selects `B` overall. A class with at
+most `k` samples gets the complete graph on its members (the authors draw at random there).
+`pca_dims` (default `None`) optionally projects the features onto their top principal
+components first (seeded randomized subspace iteration); the distances are then those of the
+projection. Deterministic given the inputs (`seed` only seeds the PCA).
 """
 from __future__ import annotations
 
 import heapq
+import math
+from dataclasses import dataclass
 
 import numpy as np
 
-from .random import check_budget, class_members, uniform_class_counts
+from .common import class_members, distance_ready, equal_counts, hardest_first, uniform_counts
 from .registry import register
 
+SCORE_FLOOR = 1e-7  #: the authors' epsilon: scores are clamped below at this in symmetric edge weights
+_U32 = 2.0 ** -24
 
-def _knn_candidates(x: np.ndarray, kk: int, block: int = 1024) -> np.ndarray:
-    """Indices of the `kk + 1` nearest rows of every row (itself normally included), nearest first.
 
-    Blocked brute force in float32: `|x_j|^2 - 2 x_i.x_j` from one matrix product per block
-    of rows, then `argpartition`; memory `block x n` floats. (About twice as fast here as
-    scikit-learn's brute-force `NearestNeighbors`, which finds the same neighbours.)
+@dataclass(frozen=True)
+class Graph:
+    """Adjacency lists in CSR form: the neighbours of `i` are `nbr[ptr[i]:ptr[i+1]]` (ascending)."""
+
+    ptr: np.ndarray
+    nbr: np.ndarray
+    dist: np.ndarray  #: float64 distance of every edge
+
+    @property
+    def src(self) -> np.ndarray:
+        return np.repeat(np.arange(self.ptr.size - 1), np.diff(self.ptr))
+
+
+def _exact_distances(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """float64 `|x_r - x_c|` for every pair, in chunks."""
+    out = np.empty(rows.size, dtype=np.float64)
+    step = max(1, 4_000_000 // max(1, x.shape[1]))
+    for a in range(0, rows.size, step):
+        diff = x[cols[a:a + step]].astype(np.float64) - x[rows[a:a + step]].astype(np.float64)
+        out[a:a + step] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    return out
+
+
+def _candidates(x: np.ndarray, kk: int) -> tuple[np.ndarray, np.ndarray]:
+    """`(rows, cols)`: for every row, all samples that may be among its `kk` nearest (self excluded).
+
+    Squared distances up to the row's constant, `g_ij = |x_j|^2 - 2 x_i.x_j`, come from a
+    float32 product with error below `tol_ij = 2 (d + 8) u (|x_i| + |x_j|)^2 + d 2^-140`. With
+    `U_i` the largest `g + tol` among the `kk` smallest `g`, some `kk` samples are truly within
+    `U_i`, so every true neighbour has `g - tol <= U_i`: those are the candidates.
     """
-    n = x.shape[0]
-    xf = np.ascontiguousarray(x, dtype=np.float32)
-    sq = np.einsum("ij,ij->i", xf, xf)
-    out = np.empty((n, kk + 1), dtype=np.int64)
+    xs = distance_ready(x)
+    x32 = np.ascontiguousarray(xs, dtype=np.float32)
+    norms = np.sqrt(np.einsum("ij,ij->i", xs, xs, dtype=np.float64))
+    sq = np.einsum("ij,ij->i", x32, x32)
+    n, d = x32.shape
+    block = max(16, min(512, (1 << 24) // n))  # rows per product: a few block x n arrays in memory
+    tol_factor = np.float32(2.0 * (d + 8) * _U32)
+    floor = np.float32(d * 2.0 ** -140)
+    rows_out, cols_out = [], []
     for a in range(0, n, block):
         b = min(n, a + block)
-        g = xf[a:b] @ xf.T
+        g = x32[a:b] @ x32.T
         g *= -2.0
         g += sq[None, :]
-        cand = np.argpartition(g, kk, axis=1)[:, :kk + 1] if kk + 1 < n else np.tile(np.arange(n), (b - a, 1))
-        order = np.argsort(np.take_along_axis(g, cand, 1), axis=1, kind="stable")
-        out[a:b] = np.take_along_axis(cand, order, 1)
-    return out
+        r = np.arange(b - a)
+        g[r, np.arange(a, b)] = np.inf  # never its own neighbour
+        tol = (norms[a:b, None] + norms[None, :]).astype(np.float32)
+        tol *= tol
+        tol *= tol_factor
+        tol += floor
+        near = np.argpartition(g, kk - 1, axis=1)[:, :kk]
+        upper = (np.take_along_axis(g, near, 1) + np.take_along_axis(tol, near, 1)).max(axis=1)
+        g -= tol
+        rr, cc = np.nonzero(g <= upper[:, None])
+        rows_out.append(rr + a)
+        cols_out.append(cc)
+    return np.concatenate(rows_out), np.concatenate(cols_out)
 
 
 def knn_graph(features: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """`(neighbours, distances)`, each `n x k'` with `k' = min(k, n - 1)`, self excluded.
 
-    Rows are sorted by (exact float64 distance, index).
+    Rows are sorted by (float64 distance, index): the `k'` nearest of the exact float64 distances.
     """
     x = np.asarray(features)
     n = x.shape[0]
     kk = min(int(k), n - 1)
     if kk <= 0:
         return np.zeros((n, 0), dtype=np.int64), np.zeros((n, 0), dtype=np.float64)
-    ind = _knn_candidates(x, kk)
-    is_self = ind == np.arange(n)[:, None]
-    keep = ~is_self
-    no_self = ~is_self.any(axis=1)
-    keep[no_self, -1] = False
-    nbr = ind[keep].reshape(n, kk).astype(np.int64)
-    dist = np.empty((n, kk), dtype=np.float64)
-    step = max(1, 2_000_000 // max(1, kk * x.shape[1]))
-    for a in range(0, n, step):
-        b = min(n, a + step)
-        diff = x[nbr[a:b]].astype(np.float64) - x[a:b, None, :].astype(np.float64)
-        dist[a:b] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
-    order = np.lexsort((nbr, dist), axis=1)
-    return np.take_along_axis(nbr, order, 1), np.take_along_axis(dist, order, 1)
+    rows, cols = _candidates(x, kk)
+    dist = _exact_distances(x, rows, cols)
+    order = np.lexsort((cols, dist, rows))
+    rows, cols, dist = rows[order], cols[order], dist[order]
+    first = np.searchsorted(rows, np.arange(n))
+    pick = (first[:, None] + np.arange(kk)[None, :]).reshape(-1)
+    return cols[pick].reshape(n, kk).astype(np.int64), dist[pick].reshape(n, kk)
 
 
-def forward_pass(scores: np.ndarray, nbr: np.ndarray, dist: np.ndarray) -> np.ndarray:
-    """`s'_i = s_i + sum_{j in kNN(i)} exp(-d_ij) s_j`."""
-    scores = np.asarray(scores, dtype=np.float64)
-    if nbr.shape[1] == 0:
-        return scores.copy()
-    return scores + (np.exp(-dist) * scores[nbr]).sum(axis=1)
+def build_graph(features: np.ndarray, k: int, graph: str) -> Graph:
+    """The k-NN graph of `features`: `graph="directed"` (own lists) or `"symmetric"` (edges both ways)."""
+    nbr, dist = knn_graph(features, k)
+    n, kk = nbr.shape
+    src = np.repeat(np.arange(n, dtype=np.int64), kk)
+    dst, w = nbr.reshape(-1), dist.reshape(-1)
+    if graph == "symmetric":
+        key = np.concatenate([src * n + dst, dst * n + src])
+        both = np.concatenate([w, w])
+        key, first = np.unique(key, return_index=True)  # sorted by (source, neighbour)
+        src, dst, w = key // n, key % n, both[first]
+    else:
+        order = np.lexsort((dst, src))
+        src, dst, w = src[order], dst[order], w[order]
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(src, minlength=n), out=ptr[1:])
+    return Graph(ptr, dst.astype(np.int64), w.astype(np.float64))
 
 
-def reverse_greedy(s_prime: np.ndarray, nbr: np.ndarray, dist: np.ndarray, budget: int, gamma: float) -> np.ndarray:
+def forward_pass(scores: np.ndarray, g: Graph, floor: float | None) -> np.ndarray:
+    """`s'_i = s_i + sum_{j in N(i)} exp(-d_ij) * max(s_j, floor)` (no clamp when `floor` is None)."""
+    s = np.asarray(scores, dtype=np.float64)
+    sj = s[g.nbr] if floor is None else np.maximum(s[g.nbr], floor)
+    return s + np.bincount(g.src, weights=np.exp(-g.dist) * sj, minlength=s.size)
+
+
+def reverse_greedy(s_prime: np.ndarray, g: Graph, budget: int, gamma: float) -> np.ndarray:
     """Positions selected by the greedy reverse message passing, in selection order."""
-    s = s_prime.astype(np.float64).tolist()
+    s = np.asarray(s_prime, dtype=np.float64).tolist()
     n = len(s)
-    nbr_l = nbr.tolist()
-    w_l = np.exp(-float(gamma) * dist).tolist()
+    bounds = g.ptr.tolist()
+    nbr_l = g.nbr.tolist()
+    w_l = np.exp(-float(gamma) * g.dist).tolist()
     selected = [False] * n
     heap = [(-v, i) for i, v in enumerate(s)]
     heapq.heapify(heap)
@@ -106,9 +172,10 @@ def reverse_greedy(s_prime: np.ndarray, nbr: np.ndarray, dist: np.ndarray, budge
         selected[i] = True
         out.append(i)
         si = s[i]
-        for j, w in zip(nbr_l[i], w_l[i]):
+        for e in range(bounds[i], bounds[i + 1]):
+            j = nbr_l[e]
             if not selected[j]:
-                s[j] -= w * si
+                s[j] -= w_l[e] * si
                 heapq.heappush(heap, (-s[j], j))
     return np.asarray(out, dtype=np.int64)
 
@@ -119,8 +186,6 @@ def _reduce(features: np.ndarray, pca_dims: int | None, seed: int) -> np.ndarray
     if pca_dims is None or int(pca_dims) >= min(x.shape):
         return x
     dims = int(pca_dims)
-    if dims < 1:
-        raise ValueError(f"d2: pca_dims must be a positive integer or None, got {pca_dims}")
     xc = x.astype(np.float64) - x.mean(axis=0, dtype=np.float64)
     q = np.random.default_rng(seed).standard_normal((x.shape[1], min(x.shape[1], dims + 10)))
     for _ in range(4):
@@ -130,34 +195,56 @@ def _reduce(features: np.ndarray, pca_dims: int | None, seed: int) -> np.ndarray
     return (xc @ (q @ vt[:dims].T)).astype(np.float32 if x.dtype == np.float32 else np.float64)
 
 
-def d2_select(scores: np.ndarray, features: np.ndarray, budget: int, *, k: int, gamma: float) -> np.ndarray:
+def d2_select(scores: np.ndarray, features: np.ndarray, budget: int, *, k: int = 5, gamma: float = 0.1,
+              graph: str = "symmetric") -> np.ndarray:
     """D2 on one set of samples: positions (into `scores`) of the `budget` selected, in selection order."""
-    nbr, dist = knn_graph(features, k)
-    return reverse_greedy(forward_pass(scores, nbr, dist), nbr, dist, budget, gamma)
+    g = build_graph(features, k, graph)
+    s_prime = forward_pass(scores, g, SCORE_FLOOR if graph == "symmetric" else None)
+    return reverse_greedy(s_prime, g, budget, gamma)
+
+
+def _check_params(k, gamma, mode, graph, class_budgets, beta, pca_dims) -> None:
+    if int(k) < 1:
+        raise ValueError(f"d2: k (neighbours in the graph) must be >= 1, got {k}")
+    if not (math.isfinite(float(gamma)) and float(gamma) >= 0):
+        raise ValueError(f"d2: gamma must be a finite number >= 0, got {gamma}")
+    for name, value, allowed in (("mode", mode, ("class", "global")), ("graph", graph, ("symmetric", "directed")),
+                                 ("class_budgets", class_budgets, ("equal", "proportional"))):
+        if value not in allowed:
+            raise ValueError(f"d2: {name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+    if not (0.0 <= float(beta) < 1.0):
+        raise ValueError(f"d2: beta (fraction of hardest samples dropped first) must be in [0, 1), got {beta}")
+    if pca_dims is not None and int(pca_dims) < 1:
+        raise ValueError(f"d2: pca_dims must be a positive integer or None, got {pca_dims}")
 
 
 @register(
     "d2",
-    description="D2 pruning: k-NN graph message passing (difficulty + density), then greedy selection that "
-                "lowers the neighbours of each pick; per class with equal fractions (mode='class') or global.",
+    description="D2 pruning: symmetric k-NN graph message passing (difficulty + density), then greedy selection "
+                "that lowers the neighbours of each pick; per class with equal class counts (water-filled from "
+                "the smallest class) by default, or global.",
     needs_scores=True,
     needs_features=True,
     allocation="classwise",
 )
-def d2(labels, budget, *, scores, features, seed=0, k=5, gamma=0.1, mode="class", pca_dims=None):
-    labels = np.asarray(labels)
+def d2(labels, budget, *, scores, features, seed=0, k=5, gamma=0.1, mode="class", graph="symmetric",
+       class_budgets="equal", beta=0.0, pca_dims=None):
+    _check_params(k, gamma, mode, graph, class_budgets, beta, pca_dims)
     n = labels.shape[0]
-    budget = check_budget(budget, n)
-    if int(k) < 1:
-        raise ValueError(f"d2: k (neighbours in the graph) must be >= 1, got {k}")
-    if mode not in ("class", "global"):
-        raise ValueError(f"d2: mode must be 'class' or 'global', got {mode!r}")
-    scores = np.asarray(scores, dtype=np.float64)
+    dropped = int(math.floor(float(beta) * n))
+    if budget > n - dropped:
+        raise ValueError(f"d2: budget {budget} exceeds the {n - dropped} samples left after dropping the hardest "
+                         f"floor(beta*N) = {dropped}; lower beta or the budget (raise the pruning rate)")
+    pool = np.sort(hardest_first(scores)[dropped:])
     x = _reduce(features, pca_dims, seed)
+    info = {"mode": mode, "graph": graph, "dropped": dropped}
     if mode == "global":
-        return np.sort(d2_select(scores, x, budget, k=k, gamma=gamma)), {"mode": mode}
-    kept = []
-    for members, n_c in zip(class_members(labels), uniform_class_counts(labels, budget)):
-        if n_c:
-            kept.append(members[d2_select(scores[members], x[members], int(n_c), k=k, gamma=gamma)])
-    return np.sort(np.concatenate(kept)).astype(np.int64), {"mode": mode}
+        kept = pool[d2_select(scores[pool], x[pool], budget, k=k, gamma=gamma, graph=graph)]
+        return np.sort(kept), info
+    members = [m[np.isin(m, pool, assume_unique=True)] for m in class_members(labels)]
+    sizes = np.array([m.size for m in members], dtype=np.int64)
+    counts = equal_counts(sizes, budget) if class_budgets == "equal" else uniform_counts(sizes, budget)
+    kept = [m[d2_select(scores[m], x[m], int(n_c), k=k, gamma=gamma, graph=graph)]
+            for m, n_c in zip(members, counts) if n_c]
+    info.update(class_budgets=class_budgets, class_counts=counts.tolist())
+    return np.sort(np.concatenate(kept)).astype(np.int64), info

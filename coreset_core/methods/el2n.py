@@ -16,18 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .random import check_budget, class_members, uniform_class_counts
+from .common import class_members, hardest_first, uniform_class_counts
 from .registry import register
-
-
-def hardest_first(scores: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
-    """`idx` (default all) ordered by descending score, ties by ascending index."""
-    scores = np.asarray(scores, dtype=np.float64)
-    if idx is None:
-        idx = np.arange(scores.shape[0])
-    idx = np.asarray(idx)
-    # lexsort: last key is primary. Sort by -score, then by index.
-    return idx[np.lexsort((idx, -scores[idx]))]
 
 
 @register(
@@ -37,7 +27,6 @@ def hardest_first(scores: np.ndarray, idx: np.ndarray | None = None) -> np.ndarr
     allocation="global",
 )
 def el2n_global(labels, budget, *, scores, features=None, seed=0):
-    budget = check_budget(budget, np.asarray(labels).shape[0])
     return np.sort(hardest_first(scores)[:budget]).astype(np.int64)
 
 
@@ -48,8 +37,6 @@ def el2n_global(labels, budget, *, scores, features=None, seed=0):
     allocation="classwise",
 )
 def el2n_classwise(labels, budget, *, scores, features=None, seed=0):
-    labels = np.asarray(labels)
-    budget = check_budget(budget, labels.shape[0])
     counts = uniform_class_counts(labels, budget)
     kept = [hardest_first(scores, members)[:n_c] for members, n_c in zip(class_members(labels), counts)]
     return np.sort(np.concatenate(kept)).astype(np.int64)
@@ -63,5 +50,4 @@ def el2n_classwise(labels, budget, *, scores, features=None, seed=0):
     allocation="global",
 )
 def el2n_easy(labels, budget, *, scores, features=None, seed=0):
-    budget = check_budget(budget, np.asarray(labels).shape[0])
     return np.sort(hardest_first(scores)[::-1][:budget]).astype(np.int64)

@@ -30,7 +30,7 @@ import heapq
 
 import numpy as np
 
-from .random import check_budget, class_members, uniform_class_counts
+from .common import class_members, distance_ready, uniform_class_counts
 from .registry import register
 
 
@@ -103,11 +103,9 @@ def farthest_point_order(features: np.ndarray, budget: int, first: int, *, block
     allocation="global",
 )
 def kcenter_global(labels, budget, *, scores=None, features, seed=0):
-    n = np.asarray(labels).shape[0]
-    budget = check_budget(budget, n)
     rng = np.random.default_rng(seed)
-    first = int(rng.integers(n))
-    return np.sort(farthest_point_order(features, budget, first)).astype(np.int64)
+    first = int(rng.integers(labels.shape[0]))
+    return np.sort(farthest_point_order(distance_ready(features), budget, first)).astype(np.int64)
 
 
 @register(
@@ -117,10 +115,8 @@ def kcenter_global(labels, budget, *, scores=None, features, seed=0):
     allocation="classwise",
 )
 def kcenter_classwise(labels, budget, *, scores=None, features, seed=0):
-    labels = np.asarray(labels)
-    budget = check_budget(budget, labels.shape[0])
     rng = np.random.default_rng(seed)
-    feats = np.asarray(features)
+    feats = distance_ready(features)
     kept = []
     for members, n_c in zip(class_members(labels), uniform_class_counts(labels, budget)):
         first = int(rng.integers(members.size))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .random import check_budget, class_members, uniform_class_counts
+from .common import class_members, uniform_class_counts
 from .registry import register
 
 
@@ -64,8 +64,6 @@ def moderate_per_class(labels: np.ndarray, features: np.ndarray, counts: np.ndar
     allocation="global",
 )
 def moderate_global(labels, budget, *, scores=None, features, seed=0):
-    labels = np.asarray(labels)
-    budget = check_budget(budget, labels.shape[0])
     dist = moderate_distances(labels, features)
     return np.sort(band_around_median(dist, np.arange(labels.shape[0]), budget)).astype(np.int64)
 
@@ -78,6 +76,4 @@ def moderate_global(labels, budget, *, scores=None, features, seed=0):
     allocation="classwise",
 )
 def moderate_classwise(labels, budget, *, scores=None, features, seed=0):
-    labels = np.asarray(labels)
-    budget = check_budget(budget, labels.shape[0])
     return moderate_per_class(labels, features, uniform_class_counts(labels, budget))

@@ -1,10 +1,11 @@
-"""NUCS (Zhang et al.): non-uniform class-wise coreset selection, plus its ablation and oracle.
+"""NUCS (Zhang et al.): non-uniform class-wise coreset selection, and its oracle.
 
 * ``nucs``: class difficulty (winsorized mean of the scores) -> difficulty-proportional
   class budgets (water-filling, exact rounding) -> one common window endpoint chosen by
   ridge regression (KRR) on frozen features, scored on the whole training set.
-* ``nucs-uniform``: the same with the same fraction kept in every class (the paper's
-  uniform-allocation ablation; with the KRR endpoint search this is BWS-like windows).
+* ``nucs-uniform`` (the paper's uniform-allocation ablation) is the same search with the
+  same fraction in every class, which is BWS: it is registered as an alias of ``bws``
+  (`coreset_core.methods.bws`).
 * ``nucs-o``: the oracle. Same candidates, but each is scored by training a linear probe on
   the candidate coreset's features and measuring accuracy on held-out data
   (`val_features`, `val_labels`). The CLI passes the test split, so NUCS-O is an upper
@@ -18,47 +19,23 @@ from typing import Any
 import numpy as np
 
 from ..allocation import allocate_budgets_for_total
-from ..difficulty import class_difficulty
-from ..validation import as_int_array, check_features
-from ..windows import krr_window_search, window_candidates
+from ..difficulty import _class_difficulty
+from ..validation import check_features, check_label_ids, check_winsor
+from ..windows import _check_endpoints, _krr_window_search, _window_candidates
+from .common import one_backbone
 from .registry import register
 
 
-def _single_features(features: Any) -> np.ndarray:
-    if isinstance(features, (list, tuple)):
-        raise ValueError("NUCS uses the features of one backbone; pass a single (N, d) array, not a list")
-    return features
-
-
 def _class_budgets(labels: np.ndarray, budget: int, scores: np.ndarray, winsor: Any, mode: str,
-                   min_per_class: int) -> tuple[np.ndarray, np.ndarray]:
-    c = int(labels.max()) + 1
-    difficulty = class_difficulty(scores, labels, winsor=winsor, num_classes=c)
-    sizes = np.bincount(labels, minlength=c)
-    return difficulty, allocate_budgets_for_total(difficulty, sizes, budget, mode, min_per_class)
+                   min_per_class: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`(class difficulty, class sizes, class budgets)` of validated inputs."""
+    lo, hi = check_winsor(winsor)
+    sizes = np.bincount(labels)
+    difficulty = _class_difficulty(scores, labels, sizes.size, lo, hi)
+    return difficulty, sizes, allocate_budgets_for_total(difficulty, sizes, budget, mode, min_per_class)
 
 
-def _krr(labels, budget, scores, features, seed, *, mode, winsor, endpoints, ridge, min_per_class,
-         eval_subsample, device):
-    features = _single_features(features)
-    difficulty, budgets = _class_budgets(labels, budget, scores, winsor, mode, min_per_class)
-    res = krr_window_search(features, labels, scores, budgets, endpoints=endpoints, ridge=ridge,
-                            eval_subsample=eval_subsample, seed=seed, device=device)
-    info = {
-        "budgets": budgets,
-        "class_difficulty": difficulty,
-        "endpoints": res.endpoints,
-        "accuracies": res.accuracies,
-        "best_endpoint": res.best_endpoint,
-        "allocation_mode": mode,
-        "krr_form": res.form,
-        "eval_size": res.num_eval,
-        "timings": res.timings,
-    }
-    return res.indices, info
-
-
-@register("nucs", needs_scores=True, needs_features=True, allocation="classwise",
+@register("nucs", needs_scores=True, needs_features=True, allocation="classwise", non_negative_scores=True,
           description="NUCS: class budgets proportional to class difficulty x size, and one difficulty "
                       "window endpoint for all classes chosen by ridge regression (KRR) on frozen features")
 def nucs(labels, budget, *, scores, features, seed, winsor=(0.0, 0.0), endpoints=None, ridge=1.0,
@@ -67,17 +44,21 @@ def nucs(labels, budget, *, scores, features, seed, winsor=(0.0, 0.0), endpoints
     (default 0, 0.05, ..., 1); `ridge`: KRR lambda; `eval_subsample`: evaluate the KRR on a seeded
     stratified subsample (int or fraction) instead of the whole training set; `device`: 'cpu',
     'torch' or 'cuda'."""
-    return _krr(labels, budget, scores, features, seed, mode="nucs", winsor=winsor, endpoints=endpoints,
-                ridge=ridge, min_per_class=min_per_class, eval_subsample=eval_subsample, device=device)
-
-
-@register("nucs-uniform", needs_scores=True, needs_features=True, allocation="classwise",
-          description="NUCS ablation: the same fraction in every class, KRR-chosen difficulty window")
-def nucs_uniform(labels, budget, *, scores, features, seed, winsor=(0.0, 0.0), endpoints=None, ridge=1.0,
-                 min_per_class=1, eval_subsample=None, device="cpu"):
-    """NUCS with uniform class budgets (the paper's allocation ablation); parameters as `nucs`."""
-    return _krr(labels, budget, scores, features, seed, mode="uniform", winsor=winsor, endpoints=endpoints,
-                ridge=ridge, min_per_class=min_per_class, eval_subsample=eval_subsample, device=device)
+    features = one_backbone(features, "nucs")
+    difficulty, sizes, budgets = _class_budgets(labels, budget, scores, winsor, "nucs", min_per_class)
+    res = _krr_window_search(features, labels, scores, sizes, budgets, endpoints=endpoints, ridge=ridge,
+                             eval_subsample=eval_subsample, seed=seed, device=device)
+    info = {
+        "budgets": budgets,
+        "class_difficulty": difficulty,
+        "endpoints": res.endpoints,
+        "accuracies": res.accuracies,
+        "best_endpoint": res.best_endpoint,
+        "allocation_mode": "nucs",
+        "krr_form": res.form,
+        "eval_size": res.num_eval,
+    }
+    return res.indices, info
 
 
 # ----------------------------------------------------------------------------- oracle
@@ -114,32 +95,26 @@ def _check_val(val_features: Any, val_labels: Any, d: int, c: int) -> tuple[np.n
             "nucs-o needs held-out data: pass val_features=(M, d) features and val_labels=(M,) labels "
             "(the CLI uses the test split; NUCS-O is the oracle upper bound, not a deployable method)"
         )
-    y = np.asarray(val_labels)
-    if y.ndim != 1 or y.size == 0:
-        raise ValueError(f"val_labels must be a non-empty 1-D array, got shape {y.shape}")
-    y = as_int_array(y, "val_labels", "class ids 0..C-1")
-    if y.min() < 0 or y.max() >= c:
-        raise ValueError(f"val_labels must be class ids in 0..{c - 1} like the training labels")
+    y = check_label_ids(val_labels, num_classes=c, name="val_labels")
     x = check_features(val_features, y.shape[0], name="val_features")
     if x.shape[1] != d:
         raise ValueError(f"val_features have {x.shape[1]} dims but the training features have {d}")
     return x, y
 
 
-@register("nucs-o", needs_scores=True, needs_features=True, allocation="classwise",
+@register("nucs-o", needs_scores=True, needs_features=True, allocation="classwise", non_negative_scores=True,
           description="NUCS-O oracle: NUCS candidates scored by a linear probe's held-out accuracy "
                       "(needs val_features/val_labels; an upper bound for the KRR proxy)")
 def nucs_o(labels, budget, *, scores, features, seed, val_features=None, val_labels=None, winsor=(0.0, 0.0),
            endpoints=None, min_per_class=1, probe_epochs=100, budget_mode="nucs"):
     """NUCS-O. `val_features`, `val_labels`: held-out data (required); `probe_epochs`: L-BFGS
     iterations of the probe; `budget_mode`: 'nucs' or 'uniform' (NUCS-O(uniform) ablation)."""
-    features = _single_features(features)
-    c = int(labels.max()) + 1
-    vx, vy = _check_val(val_features, val_labels, features.shape[1], c)
+    features = one_backbone(features, "nucs-o")
+    vx, vy = _check_val(val_features, val_labels, features.shape[1], int(labels.max()) + 1)
     if int(probe_epochs) < 1:
         raise ValueError(f"probe_epochs must be >= 1, got {probe_epochs!r}")
-    difficulty, budgets = _class_budgets(labels, budget, scores, winsor, budget_mode, min_per_class)
-    cand = window_candidates(scores, labels, budgets, endpoints)
+    difficulty, sizes, budgets = _class_budgets(labels, budget, scores, winsor, budget_mode, min_per_class)
+    cand = _window_candidates(scores, labels, sizes, budgets, _check_endpoints(endpoints))
     acc_distinct = np.empty(cand.distinct.shape[0])
     for j, i in enumerate(cand.distinct):
         idx = cand.indices(int(i))

@@ -3,14 +3,16 @@
 `features` is a list of `N x d_m` arrays, one per backbone (a single array is one
 backbone). For each backbone `m`, with `mu_c` the mean feature of class `c`:
 
-- **RAM** (RAnking Mean): `d_i = |f_i - mu_{y_i}|` (Euclidean); `RAM_i = rank_i / N_c`,
-  where `rank_i` is the 1-based rank of `d_i` among the distances of class `y_i`
-  (1 = closest to the mean, ties by the lower sample index), so `RAM` lies in `(0, 1]`
-  and the class's most central sample has `1 / N_c`.
+- **RAM** (RAnking Mean): `d_i = |f_i - mu_{y_i}|` (Euclidean); `rank_i` is the 1-based
+  rank of `d_i` among the distances of class `y_i` (1 = closest to the mean, ties by the
+  lower sample index), and `RAM_i = rank_i / N_c` lies in `(0, 1]`.
 - **APL** (Accuracy of Pseudo Labels, used as an error): `1` if the nearest-class-mean
   prediction `argmin_c |f_i - mu_c|` (ties: lower class) differs from `y_i`, else `0`.
 
-Both are averaged over the backbones. With the selection ratio `p = B / N`:
+Both are averaged over the `M` backbones from integer sums, divided once
+(`RAM_i = sum_m rank_m,i / (M N_c)`, `APL_i = sum_m err_m,i / M`), so that equal rank sums
+give bit-identical scores and exact ties fall to the lower index (summing per-backbone
+floats `r1 / N_c + r2 / N_c` breaks such ties by rounding). With `p = B / N`:
 `W1 = a + (1 - a) / (1 + exp(b * (p - 0.5)))` (`a = 0.2`, `b = 1`), `W2 = 1 - W1`, and
 `score = W1 * RAM + W2 * APL`. Each class keeps its `n_c` lowest scores (ties: lower
 index): representative, correctly pseudo-labelled samples first, with hardness mattering
@@ -21,22 +23,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from .random import check_budget, class_members, uniform_class_counts
+from .common import class_members, uniform_class_counts
 from .registry import register
 
 
 def _backbone_terms(labels: np.ndarray, members: list[np.ndarray], features: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray]:
-    """`(RAM, APL)` of one backbone."""
+    """`(rank, error)` of one backbone: the integer rank of the distance to the class mean
+    (1 = closest, ties: lower index) and 1 where the nearest class mean is another class."""
     f = np.asarray(features)
-    n, c = labels.shape[0], len(members)
+    n = labels.shape[0]
     means = np.stack([f[m].mean(axis=0, dtype=np.float64) for m in members])
-    ram = np.empty(n, dtype=np.float64)
+    rank = np.empty(n, dtype=np.int64)
     for idx in members:
         diff = f[idx].astype(np.float64) - means[labels[idx[0]]]
         d = np.einsum("ij,ij->i", diff, diff)
-        order = idx[np.lexsort((idx, d))]
-        ram[order] = np.arange(1, idx.size + 1) / idx.size
+        rank[idx[np.lexsort((idx, d))]] = np.arange(1, idx.size + 1)
     pred = np.empty(n, dtype=np.int64)
     msq = np.einsum("ij,ij->i", means, means)
     step = max(1, 4_000_000 // max(1, f.shape[1]))
@@ -44,7 +46,7 @@ def _backbone_terms(labels: np.ndarray, members: list[np.ndarray], features: np.
         block = f[a:a + step].astype(np.float64)
         # |f - mu_c|^2 up to the per-row constant |f|^2
         pred[a:a + step] = np.argmin(msq[None, :] - 2.0 * block @ means.T, axis=1)
-    return ram, (pred != labels).astype(np.float64)
+    return rank, (pred != labels).astype(np.int64)
 
 
 def ram_apl_weights(p: float, a: float = 0.2, b: float = 1.0) -> tuple[float, float]:
@@ -57,17 +59,17 @@ def ram_apl_scores(labels: np.ndarray, features, p: float, *, a: float = 0.2, b:
     """Per-sample RAM-APL score (lower = kept first) at selection ratio `p`."""
     labels = np.asarray(labels)
     feats = list(features) if isinstance(features, (list, tuple)) else [features]
-    if not feats:
-        raise ValueError("ram-apl: features is an empty list; pass one feature array per backbone")
     members = class_members(labels)
-    ram = np.zeros(labels.shape[0])
-    apl = np.zeros(labels.shape[0])
+    rank_sum = np.zeros(labels.shape[0], dtype=np.int64)
+    err_sum = np.zeros(labels.shape[0], dtype=np.int64)
     for f in feats:
         r, e = _backbone_terms(labels, members, f)
-        ram += r
-        apl += e
+        rank_sum += r
+        err_sum += e
+    m = len(feats)
+    sizes = np.bincount(labels)[labels]
     w1, w2 = ram_apl_weights(p, a, b)
-    return w1 * ram / len(feats) + w2 * apl / len(feats)
+    return w1 * (rank_sum / (m * sizes)) + w2 * (err_sum / m)
 
 
 @register(
@@ -78,9 +80,7 @@ def ram_apl_scores(labels: np.ndarray, features, p: float, *, a: float = 0.2, b:
     allocation="classwise",
 )
 def ram_apl(labels, budget, *, scores=None, features, seed=0, a=0.2, b=1.0):
-    labels = np.asarray(labels)
     n = labels.shape[0]
-    budget = check_budget(budget, n)
     p = budget / n
     score = ram_apl_scores(labels, features, p, a=a, b=b)
     counts = uniform_class_counts(labels, budget)

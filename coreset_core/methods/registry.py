@@ -1,21 +1,30 @@
-"""The registry of selection methods and the `select` entry point.
+"""The registry of selection methods and the `run_method` / `select` entry points.
 
-A method is a small function registered under a stable name. It receives validated
-inputs and the total budget `B`, and returns the kept indices (optionally with a dict of
-method-specific extras such as the KRR accuracy curve). `run_method` wraps every call:
-it validates the inputs, computes `B = round((1 - prune_rate) * N)`, checks that the
-method returned exactly `B` unique indices, and records the full config so that a result
-always says how it was made.
+A method is a small function registered under a stable name. `run_method` is the public
+edge (scikit-learn's way): it validates the labels, scores, features and the pruning rate
+once, computes `B = round((1 - prune_rate) * N)`, calls the method, checks that it
+returned exactly `B` distinct indices, and records the full config so that a result always
+says how it was made. A registered method trusts its array inputs (int64 labels `0..C-1`
+with every class present, float64 scores, finite 2-D features, `1 <= B <= N`) and
+validates only its own parameters. It returns the kept indices, optionally with a dict of
+method-specific extras (`info`, e.g. the KRR accuracy curve); `info` is part of the record
+and must be a deterministic function of the inputs (no wall-clock timings:
+`Selection.timings` holds those).
 """
 from __future__ import annotations
 
 import inspect
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
+from ..jsonable import to_jsonable
 from ..validation import budget_for, check_features, check_labels, check_prune_rate, check_scores
+
+#: Arrays and sequences longer than this are recorded in a config by shape only.
+CONFIG_MAX_ITEMS = 1000
 
 
 @dataclass(frozen=True)
@@ -31,15 +40,24 @@ class MethodSpec:
     allocation: str
     #: parameter name -> default value (from the function signature).
     params: dict[str, Any] = field(default_factory=dict)
+    #: the scores must be non-negative difficulties (checked by `run_method`).
+    non_negative_scores: bool = False
+    #: for a second name of a method: the name it is an alias of.
+    alias_of: str | None = None
 
 
 @dataclass
 class Selection:
-    """A selection with everything needed to reproduce and explain it."""
+    """A selection with everything needed to reproduce and explain it.
+
+    `indices` (sorted), `config` (method, rate, seed, budget, parameters) and `info` (the
+    method's extras) are the record; `timings` (wall-clock seconds) is not part of it.
+    """
 
     indices: np.ndarray
     config: dict[str, Any]
     info: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
 
     def class_counts(self, labels: np.ndarray, num_classes: int | None = None) -> np.ndarray:
         """Number of kept samples per class."""
@@ -53,7 +71,8 @@ _RESERVED = {"labels", "budget", "scores", "features", "seed"}
 
 
 def register(name: str, *, description: str, needs_scores: bool = False, needs_features: bool = False,
-             allocation: str = "classwise") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+             allocation: str = "classwise", non_negative_scores: bool = False
+             ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator registering `fn(labels, budget, *, scores, features, seed, **params)` as `name`.
 
     Parameters after the reserved ones become the method's documented parameters, with
@@ -68,10 +87,23 @@ def register(name: str, *, description: str, needs_scores: bool = False, needs_f
             for p in inspect.signature(fn).parameters.values()
             if p.name not in _RESERVED and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
         }
-        _REGISTRY[name] = MethodSpec(name, fn, description, needs_scores, needs_features, allocation, params)
+        _REGISTRY[name] = MethodSpec(name, fn, description, needs_scores, needs_features, allocation, params,
+                                     non_negative_scores)
         return fn
 
     return deco
+
+
+def register_alias(name: str, of: str, note: str = "") -> MethodSpec:
+    """Register `name` as a second name of the registered method `of` (same function and parameters)."""
+    if name in _REGISTRY:
+        raise ValueError(f"method {name!r} is registered twice")
+    target = get_method(of)
+    description = f"Alias of {of!r} (one method, two names){': ' + note if note else ''}. {target.description}"
+    spec = MethodSpec(name, target.fn, description, target.needs_scores, target.needs_features, target.allocation,
+                      dict(target.params), target.non_negative_scores, alias_of=of)
+    _REGISTRY[name] = spec
+    return spec
 
 
 def get_method(name: str) -> MethodSpec:
@@ -83,7 +115,7 @@ def get_method(name: str) -> MethodSpec:
 
 
 def list_methods() -> list[str]:
-    """Names of all registered selection methods, sorted."""
+    """Names of all registered selection methods (aliases included), sorted."""
     return sorted(_REGISTRY)
 
 
@@ -92,43 +124,56 @@ def method_specs() -> list[MethodSpec]:
     return [_REGISTRY[n] for n in list_methods()]
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return f"<array shape={list(value.shape)}>"
-    if isinstance(value, (list, tuple)) and value and isinstance(value[0], np.ndarray):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if isinstance(value, tuple):
-        return list(value)
-    return value
+def _recorded(value: Any) -> Any:
+    return to_jsonable(value, max_items=CONFIG_MAX_ITEMS)
+
+
+#: Kept for `coreset_core.sweep`, which imports it from here; use `coreset_core.jsonable.to_jsonable`.
+_jsonable = _recorded
+
+
+def _validated_inputs(spec: MethodSpec, n: int, scores: Any, features: Any) -> tuple[Any, Any]:
+    """`(scores, features)` checked for what `spec` needs (passed through as None when unused)."""
+    if spec.needs_scores:
+        if scores is None:
+            raise ValueError(f"method {spec.name!r} needs difficulty scores (scores=...); "
+                             "compute them with `coreset score`")
+        scores = check_scores(scores, n, non_negative=spec.non_negative_scores)
+    else:
+        scores = None
+    if spec.needs_features:
+        if features is None:
+            raise ValueError(f"method {spec.name!r} needs features (features=...); "
+                             "extract them with `coreset features`")
+        if isinstance(features, (list, tuple)):
+            if not features:
+                raise ValueError(f"method {spec.name!r}: features is an empty list; pass one (N, d) array "
+                                 "per backbone")
+            features = [check_features(f, n, name=f"features[{i}]") for i, f in enumerate(features)]
+        else:
+            features = check_features(features, n)
+    else:
+        features = None
+    return scores, features
 
 
 def run_method(method: str, *, prune_rate: float, labels: Any, scores: Any = None, features: Any = None,
                seed: int = 0, **params: Any) -> Selection:
     """Run a registered method and return its `Selection` (indices, config, extras)."""
     spec = get_method(method)
-    labels = check_labels(labels)
-    n = labels.shape[0]
-    rate = check_prune_rate(prune_rate)
     unknown = set(params) - set(spec.params)
     if unknown:
         raise ValueError(
             f"method {method!r} has no parameter(s) {sorted(unknown)}; its parameters are {sorted(spec.params)}"
         )
-    if spec.needs_scores:
-        if scores is None:
-            raise ValueError(f"method {method!r} needs difficulty scores (scores=...); compute them with `coreset score`")
-        scores = check_scores(scores, n)
-    if spec.needs_features:
-        if features is None:
-            raise ValueError(f"method {method!r} needs features (features=...); extract them with `coreset features`")
-        if isinstance(features, (list, tuple)):
-            features = [check_features(f, n, name=f"features[{i}]") for i, f in enumerate(features)]
-        else:
-            features = check_features(features, n)
+    rate = check_prune_rate(prune_rate)
+    labels = check_labels(labels)
+    n = labels.shape[0]
+    scores, features = _validated_inputs(spec, n, scores, features)
     budget = budget_for(rate, n)
+    start = time.perf_counter()
     out = spec.fn(labels, budget, scores=scores, features=features, seed=int(seed), **params)
+    seconds = time.perf_counter() - start
     indices, info = (out if isinstance(out, tuple) else (out, {}))
     indices = np.asarray(indices, dtype=np.int64)
     if indices.shape != (budget,) or np.unique(indices).size != budget or indices.min(initial=0) < 0 \
@@ -143,10 +188,11 @@ def run_method(method: str, *, prune_rate: float, labels: Any, scores: Any = Non
         "seed": int(seed),
         "budget": budget,
         "num_samples": n,
-        "params": {**spec.params, **{k: _jsonable(v) for k, v in params.items()}},
+        "params": _recorded({**spec.params, **params}),
     }
-    config["params"] = {k: _jsonable(v) for k, v in config["params"].items()}
-    return Selection(np.sort(indices), config, info)
+    if spec.alias_of is not None:
+        config["alias_of"] = spec.alias_of
+    return Selection(np.sort(indices), config, dict(info), {"select": seconds})
 
 
 def select(method: str, *, prune_rate: float, labels: Any, scores: Any = None, features: Any = None,
