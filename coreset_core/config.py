@@ -39,11 +39,15 @@ def default_data_dir() -> Path:
 
 
 def default_cache_dir() -> Path:
-    """Where features, scores, embeddings and results are cached (`CORESET_CACHE_DIR`)."""
+    """Where features, scores, embeddings and results are cached: `CORESET_CACHE_DIR`, else
+    `cache/` in a source checkout, else `~/.cache/coreset-studio/cache` (installed from a wheel:
+    never inside site-packages)."""
     env = os.environ.get("CORESET_CACHE_DIR")
     if env:
         return Path(env).expanduser()
-    return PROJECT_ROOT / "cache"
+    if (PROJECT_ROOT / "pyproject.toml").is_file():
+        return PROJECT_ROOT / "cache"
+    return Path.home() / ".cache" / "coreset-studio" / "cache"
 
 
 def resolve_dir(path: str | os.PathLike | None, default: Path) -> Path:

@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from studio_process import alive, descendants, free_port, listening, socket_owners, wait_health
 
 from coreset_core import studio
 
@@ -90,83 +91,6 @@ def test_find_app_uses_the_checkout():
 
 # ---------------------------------------------------------------- a real studio
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _hex_address(text: str) -> str:
-    """/proc/net/tcp{,6} address ("0100007F" or 32 hex digits, 32-bit words in host order) as text."""
-    raw = bytes.fromhex(text)
-    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))  # little-endian words (x86, arm)
-    return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, words)
-
-
-def listening(port: int) -> list[tuple[str, int]]:
-    """(address, socket inode) of every socket listening on TCP `port`, from the kernel's tables."""
-    found = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        if not Path(table).exists():
-            continue
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            addr, hex_port = fields[1].split(":")
-            if fields[3] == "0A" and int(hex_port, 16) == port:  # 0A = LISTEN
-                found.append((_hex_address(addr), int(fields[9])))
-    return found
-
-
-def socket_owners(inode: int) -> set[int]:
-    """PIDs holding the socket with this inode open."""
-    owners = set()
-    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
-        try:
-            if any(os.readlink(fd) == f"socket:[{inode}]" for fd in fd_dir.iterdir()):
-                owners.add(int(fd_dir.parent.name))
-        except OSError:  # a process that ended or is not ours
-            continue
-    return owners
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below `pid` (children, grandchildren, ...), from /proc/<pid>/stat."""
-    parent_of = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            parent_of[int(stat.parent.name)] = int(fields[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {p for p, pp in parent_of.items() if pp in frontier} - found
-        found |= frontier
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def wait_health(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> urllib.request.http.client.HTTPResponse:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"the studio exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return r
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer within {timeout} s:\n{log.read_text()[-3000:]}")
-
-
 def start(cmd: list[str], tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     env = {**os.environ, "CORESET_STUDIO_DATASET": "digits", "CORESET_CACHE_DIR": str(tmp_path / "cache")}
     log = tmp_path / "studio.log"
@@ -202,7 +126,7 @@ def launcher() -> list[str]:
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_started_studio_listens_on_loopback_only_and_dies_with_its_pid(tmp_path, sig):
-    port = _free_port()
+    port = free_port()
     proc, log = start(launcher() + ["--server.port", str(port), "--server.fileWatcherType", "none"], tmp_path)
     try:
         health = wait_health(f"http://127.0.0.1:{port}/_stcore/health", proc, log)
@@ -227,7 +151,7 @@ def test_started_studio_listens_on_loopback_only_and_dies_with_its_pid(tmp_path,
 @pytest.mark.timeout(120)
 def test_without_exec_the_launcher_forwards_the_stop_signal_to_its_child(tmp_path):
     """The path for systems without exec (Windows): a child process, and SIGTERM passed on to it."""
-    port = _free_port()
+    port = free_port()
     code = ("import os, sys\nfrom coreset_core import studio\n"
             f"cmd = studio.streamlit_command(studio.find_app(), '127.0.0.1', ['--server.port', '{port}'])\n"
             "sys.exit(studio._run_child(cmd, dict(os.environ)))\n")
