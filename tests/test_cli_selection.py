@@ -25,7 +25,7 @@ def test_score_prints_path_and_class_table(cache_dir, capsys):
     header = next(i for i, line in enumerate(lines) if line.startswith("class"))
     assert lines[header].split() == ["class", "N_c", "el2n", "aum(max-s)", "forgetting", "grand", "moderate"]
     rows = [line.split() for line in lines[header + 1:header + 11]]
-    assert [r[0] for r in rows] == [str(i) for i in range(10)]
+    assert [r[0] for r in rows] == [str(i) for i in range(10)]  # the class names of digits are its numbers
     assert sum(int(r[1]) for r in rows) == 300
 
 
@@ -51,8 +51,9 @@ def test_select_json_reproduces_facade_select(cache_dir, tmp_path, capsys):
     scores = compute_scores(train.features, train.labels, cache_key=train.key, cache_dir=cache_dir, progress=False)
     cfg = doc["config"]
     assert cfg["method"] == "nucs" and cfg["prune_rate"] == 0.8 and cfg["seed"] == 2 and cfg["score"] == "el2n"
-    assert cfg["data"]["dataset"] == "digits" and cfg["data"]["resolution"] == 32 and cfg["data"]["limit"] == 300
-    assert cfg["data"]["backbone"] == "efficientnet_lite0"
+    spec = cfg["data"]["spec"]
+    assert spec["dataset"] == "digits" and spec["resolution"] == 32 and spec["limit"] == 300
+    assert spec["backbone"] == "efficientnet_lite0" and cfg["data"]["resolution"] == 32
     params = {k: v for k, v in cfg["params"].items() if v is not None}
     expected = coreset_core.select(cfg["method"], prune_rate=cfg["prune_rate"], labels=train.labels,
                                    scores=scores.difficulty(cfg["score"]), features=train.features,
@@ -73,7 +74,7 @@ def test_select_json_reproduces_facade_select(cache_dir, tmp_path, capsys):
     assert len(info["endpoints"]) == len(info["accuracies"]) == 21 and info["best_endpoint"] in info["endpoints"]
 
     # the JSON's config alone rebuilds the same coreset
-    from coreset_core.pipeline import selection_from_config
+    from coreset_core.session import selection_from_config
 
     assert selection_from_config(cfg, cache_dir=cache_dir).indices.tolist() == doc["indices"]
 
@@ -99,3 +100,56 @@ def test_methods_lists_every_registered_method(capsys):
     for spec in method_specs():
         assert f"{spec.name}  [" in out and spec.description in out
     assert "winsor=(0.0, 0.0)" in out
+    assert "cw-erm  [reweighting" in out  # the reweighting method is listed too
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--limit", "0"], "limit"), (["--limit", "-5"], "limit"), (["--resolution", "0"], "resolution"),
+    (["--resolution", "10000"], "outside"), (["--dataset", "imagefolder:"], "needs a path"),
+    (["--dataset", "digits", "--imbalance", "5"], "digits-lt"), (["--method", "nope"], "unknown method"),
+    (["--prune-rate", "1.5"], "prune"),
+])
+def test_bad_select_options_fail_fast_with_the_fix(extra, message, tmp_path, capsys):
+    argv = ["select", "--dataset", "digits", "--cache-dir", str(tmp_path), "--quiet", "--prune-rate", "0.5", *extra]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.rglob("*.npz"))  # refused before any feature was extracted
+
+
+def test_out_pointing_at_a_directory_is_refused_before_selecting(tmp_path, capsys):
+    argv = ["select", "--dataset", "digits", "--cache-dir", str(tmp_path / "c"), "--quiet", "--prune-rate", "0.5",
+            "--out", str(tmp_path)]
+    assert main(argv) == 2
+    assert "is a directory" in capsys.readouterr().err and not (tmp_path / "c").exists()
+
+
+def test_batch_size_must_be_positive(capsys):
+    with pytest.raises(SystemExit):
+        main(["features", "--dataset", "digits", "--batch-size", "0"])
+    assert "whole number >= 1" in capsys.readouterr().err
+
+
+def test_cuda_without_a_gpu_is_refused(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    argv = ["select", "--dataset", "digits", "--cache-dir", str(tmp_path), "--quiet", "--prune-rate", "0.5",
+            "--device", "cuda"]
+    assert main(argv) == 2
+    assert "no CUDA GPU" in capsys.readouterr().err
+
+
+def test_select_output_is_byte_identical_between_runs_and_skips_the_test_split(cache_dir, tmp_path, capsys):
+    outs = []
+    for name in ("a.json", "b.json"):
+        argv = ["select", *DATA, "--cache-dir", str(cache_dir), "--quiet", "--method", "nucs-uniform",
+                "--prune-rate", "0.7", "--out", str(tmp_path / name)]
+        assert main(argv) == 0
+        outs.append((tmp_path / name).read_bytes())
+    assert outs[0] == outs[1]
+    fresh = tmp_path / "fresh-cache"
+    argv = ["select", *DATA, "--cache-dir", str(fresh), "--quiet", "--method", "random", "--prune-rate", "0.5"]
+    assert main(argv) == 0
+    written = [p.name for p in fresh.rglob("*") if p.is_file()]
+    assert any("-train-" in name for name in written) and not any("-test-" in name for name in written)

@@ -59,8 +59,10 @@ def run_score(args: argparse.Namespace) -> int:
     scores = session.scores
     source = "read from cache" if scores.info["from_cache"] else "computed"
     spec = session.spec
+    cfg = scores.config
     print(f"{session.dataset.name}: scores of {len(scores)} training samples ({spec.backbone}, "
-          f"{spec.score_epochs} epoch(s), seeds {list(spec.score_seeds)}) {source} in {scores.info['seconds']:.2f} s")
+          f"{cfg.get('effective_epochs', spec.score_epochs)} epoch(s) = {cfg.get('steps', '?')} optimiser steps, "
+          f"seeds {list(spec.score_seeds)}) {source} in {scores.info['seconds']:.2f} s -> {scores.info.get('path')}")
     _print_score_health(session)
     means = scores.class_means(session.labels, session.num_classes)
     header = ["class", "N_c"] + [n if n != "aum" else "aum(max-s)" for n in SCORE_NAMES]
@@ -77,8 +79,7 @@ def _print_score_health(session) -> None:
     acc = np.asarray(scores.info.get("train_accuracy", []), dtype=float)
     if acc.size:
         print(f"score head train accuracy (last epoch, mean over seeds): {acc.reshape(-1, acc.shape[-1])[:, -1].mean():.3f}")
-    warnings = getattr(scores, "warnings", None)
-    for text in (warnings(session.labels, session.num_classes) if callable(warnings) else []):
+    for text in scores.warnings(session.labels, session.num_classes):
         print(f"warning: {text}")
 
 
