@@ -20,7 +20,7 @@ from typing import Any, Callable, Hashable, Iterable, Mapping
 
 import numpy as np
 
-from .spec import DataSpec
+from .spec import FILE_SCORE, DataSpec
 
 #: Backbones whose features RAM-APL averages over by default (SPEC 6: "for each of several backbones").
 RAM_APL_BACKBONES: tuple[str, ...] = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
@@ -233,7 +233,19 @@ class Session:
         """Per-sample difficulty (higher = harder) of a score type (default: the spec's score)."""
         score = score or self.spec.score
         return self._memoised(("difficulty", score), lambda: _readonly(
+            self._file_scores() if score == FILE_SCORE else
             np.asarray(self.scores.difficulty(score), dtype=np.float64).copy()))
+
+    def _file_scores(self) -> np.ndarray:
+        """The embeddings file's own `scores` column (higher = harder) for the training positions."""
+        from .validation import check_scores
+
+        shipped = self.dataset.train_scores
+        if shipped is None:
+            raise ValueError(f"{self.spec.dataset} ships no scores, so score {FILE_SCORE!r} is not available; "
+                             "choose el2n, aum, forgetting, grand or moderate")
+        n = self.labels.shape[0]
+        return check_scores(np.asarray(shipped, dtype=np.float64)[:n], n, name="the file's scores").copy()
 
     def class_difficulty(self, score: str | None = None, winsor: Iterable[float] = (0.0, 0.0)) -> np.ndarray:
         """Mean (or winsorized mean) difficulty per class (SPEC 1)."""

@@ -29,6 +29,10 @@ DEFAULT_SCORE_EPOCHS = 3
 RESOLUTION_RANGE = (16, 1024)
 #: Prefixes of datasets named by a path (`imagefolder:<path>`, `embeddings:<path>`).
 PATH_PREFIXES = ("imagefolder:", "embeddings:")
+EMBEDDINGS_PREFIX = "embeddings:"
+#: The backbone and score names of an embeddings file: its own features and its own `scores` column.
+FILE_BACKBONE = "file"
+FILE_SCORE = "file"
 
 
 def _positive_int_or_none(name: str, value: Any, fix: str) -> int | None:
@@ -75,9 +79,23 @@ def _check_imbalance(dataset: str, imbalance: Any) -> float | None:
 def _check_score(score: Any) -> str:
     from .scores import SCORE_NAMES
 
-    if score not in SCORE_NAMES:
-        raise ValueError(f"unknown score {score!r}; choose one of {', '.join(SCORE_NAMES)}")
+    if score not in SCORE_NAMES + (FILE_SCORE,):
+        raise ValueError(f"unknown score {score!r}; choose one of {', '.join(SCORE_NAMES)} "
+                         f"(or {FILE_SCORE!r}: the scores column of an embeddings file)")
     return str(score)
+
+
+def _check_backbone(dataset: str, backbone: Any) -> str:
+    if not isinstance(backbone, str) or not backbone.strip():
+        raise ValueError(f"backbone must be a backbone name, got {backbone!r}; see `coreset backbones`")
+    if dataset.startswith(EMBEDDINGS_PREFIX):
+        if backbone not in (DEFAULT_BACKBONE, FILE_BACKBONE):
+            raise ValueError(f"an embeddings file carries its own features, so backbone {backbone!r} does not "
+                             "apply; leave --backbone out")
+        return FILE_BACKBONE
+    if backbone == FILE_BACKBONE:
+        raise ValueError("backbone 'file' means an embeddings file's own features; use an embeddings:<path> dataset")
+    return backbone
 
 
 def _check_seeds(seeds: Any) -> tuple[int, ...]:
@@ -121,8 +139,7 @@ class DataSpec:
                 or str(self.data_seed).strip().lstrip("-").isdigit() is False or int(self.data_seed) < 0:
             raise ValueError(f"data_seed must be a whole number >= 0, got {self.data_seed!r}")
         put("data_seed", int(self.data_seed))
-        if not isinstance(self.backbone, str) or not self.backbone.strip():
-            raise ValueError(f"backbone must be a backbone name, got {self.backbone!r}; see `coreset backbones`")
+        put("backbone", _check_backbone(self.dataset, self.backbone))
         resolution = _positive_int_or_none("resolution", self.resolution,
                                            f"use a size in pixels from {RESOLUTION_RANGE[0]} to {RESOLUTION_RANGE[1]}, "
                                            "or leave it out for the dataset's default")

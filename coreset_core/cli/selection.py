@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..spec import FILE_SCORE
 from .common import add_data_args, check_output_file, print_table, session_from_args
 
 
@@ -119,14 +120,14 @@ def run_select(args: argparse.Namespace) -> int:
     session = session_from_args(args)
     t0 = time.perf_counter()
     labels = session.labels
-    if get_method(args.method).needs_scores:
+    if get_method(args.method).needs_scores and session.spec.score != FILE_SCORE:
         _print_score_health(session)
     t1 = time.perf_counter()
     selection = session.select(args.method, args.prune_rate, seed=args.seed, backbones=backbones, **params)
     t2 = time.perf_counter()
-    doc = selection_document(selection, labels=labels, class_names=session.class_names, ids=session.ids,
-                             paths=session.paths)
     cfg = selection.config
+    doc = selection_document(selection, labels=labels, class_names=session.class_names, ids=session.ids,
+                             paths=session.paths, scores=session.difficulty(cfg["score"]) if cfg.get("score") else None)
     score_txt = f", score {cfg['score']}" if cfg.get("score") else ""
     print(f"{session.dataset.name}: {args.method} keeps {doc['num_selected']} of {labels.shape[0]} training samples "
           f"(prune rate {cfg['prune_rate']:g}{score_txt}, {session.spec.backbone} features)")
@@ -145,7 +146,7 @@ def run_select(args: argparse.Namespace) -> int:
     print(f"time: data + scores {t1 - t0:.2f} s, selection {t2 - t1:.2f} s")
     if args.out:
         out = Path(args.out)
-        write_bytes_atomic(out, (json.dumps(doc, indent=1) + "\n").encode())
+        write_bytes_atomic(out, (json.dumps(doc, separators=(",", ":")) + "\n").encode())
         print(f"wrote {out} (original ids of the kept samples; export them with `coreset export {out} ...`)")
     return 0
 
