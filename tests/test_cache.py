@@ -56,3 +56,11 @@ def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # temp file removed
     assert np.array_equal(cache.load(path, key, ("x",))["x"], np.zeros(3))  # old entry intact
+
+
+def test_is_writable(tmp_path):
+    assert cache.is_writable(tmp_path / "new" / "deeper")  # created on the way
+    assert (tmp_path / "new" / "deeper").is_dir() and list((tmp_path / "new" / "deeper").iterdir()) == []
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert not cache.is_writable(blocker / "sub")  # below a regular file nothing can be created

@@ -72,3 +72,96 @@ def test_long_tailed_features_slice_the_base(cifar10, cifar_features):
     for p in inside:
         row = int(np.flatnonzero(base_pos == p)[0])
         np.testing.assert_allclose(fs.features[row], cifar_features[0].features[p], rtol=1e-4, atol=1e-4)
+
+
+# -- sharded, resumable extraction (issue 13 item 2) and unwritable caches (issue 10 item 3) ---------------------
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from coreset_core.datasets import load_dataset
+
+    return load_dataset("digits")
+
+
+SHARD_OPTS = dict(resolution=32, batch_size=4, limit=24, progress=False)
+
+
+@pytest.fixture(scope="module")
+def direct(digits):
+    """An independent, unsharded extraction of the same 24 images with the same batches."""
+    from coreset_core.backbones import load_backbone
+    from coreset_core.features import extract
+
+    return extract(digits.train, load_backbone("efficientnet_lite0"), resolution=32, count=24, batch_size=4,
+                   progress=False)
+
+
+def test_interrupted_extraction_resumes_after_the_last_shard(digits, direct, tmp_path):
+    from coreset_core.features import SHARD_KIND
+
+    computed = []
+
+    def stop_after_two(start, stop):
+        computed.append((start, stop))
+        if len(computed) == 2:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        get_features(digits, "train", cache_dir=tmp_path, shard_size=8, on_shard=stop_after_two, **SHARD_OPTS)
+    assert computed == [(0, 8), (8, 16)]
+    assert len(list((tmp_path / SHARD_KIND).glob("*.npz"))) == 2  # both finished shards were saved
+    resumed = []
+    fs = get_features(digits, "train", cache_dir=tmp_path, shard_size=8,
+                      on_shard=lambda a, b: resumed.append((a, b)), **SHARD_OPTS)
+    assert resumed == [(16, 24)]  # only the missing shard was computed
+    assert not fs.from_cache and fs.cached
+    whole = get_features(digits, "train", cache_dir=tmp_path / "other", shard_size=4096, **SHARD_OPTS)
+    assert np.array_equal(fs.features, whole.features)  # bit for bit
+    assert np.array_equal(fs.features, direct)
+    assert list((tmp_path / SHARD_KIND).glob("*.npz")) == []  # shards are dropped once the whole entry is saved
+    again = get_features(digits, "train", cache_dir=tmp_path, shard_size=8, **SHARD_OPTS)
+    assert again.from_cache and np.array_equal(again.features, fs.features)
+
+
+def test_extract_shard_hands_work_to_get_features(digits, direct, tmp_path):
+    """A shard computed elsewhere (a worker) is found by get_features, which computes only the rest."""
+    from coreset_core.features import extract_shard, shard_ranges
+
+    assert shard_ranges(40, 16, 8) == [(0, 16), (16, 32), (32, 40)]
+    assert shard_ranges(40, 10, 8) == [(0, 16), (16, 32), (32, 40)]  # rounded up to whole batches
+    part = extract_shard(digits, "train", 8, 16, resolution=32, batch_size=4, cache_dir=tmp_path)
+    assert part.shape == (8, 1280)
+    computed = []
+    fs = get_features(digits, "train", cache_dir=tmp_path, shard_size=8,
+                      on_shard=lambda a, b: computed.append((a, b)), **SHARD_OPTS)
+    assert computed == [(0, 8), (16, 24)]
+    assert np.array_equal(fs.features[8:16], part)
+    assert np.array_equal(fs.features, direct)
+    with pytest.raises(ValueError, match="0 <= start < stop"):
+        extract_shard(digits, "train", 30, 20, cache_dir=tmp_path)
+
+
+def test_unwritable_cache_returns_the_features_with_a_warning(digits, direct, tmp_path):
+    from coreset_core.features import CacheNotWrittenWarning
+
+    blocked = tmp_path / "cache-is-a-file"
+    blocked.write_text("not a directory")  # nothing can be created below it (holds for root too)
+    with pytest.warns(CacheNotWrittenWarning, match="not writable.*NOT cached.*--cache-dir"):
+        fs = get_features(digits, "train", cache_dir=blocked, shard_size=8, **SHARD_OPTS)
+    assert not fs.cached
+    assert np.array_equal(fs.features, direct)
+    assert blocked.read_text() == "not a directory"
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(limit=0), "limit must be"), (dict(limit=-5), "limit must be"), (dict(batch_size=0), "batch_size"),
+    (dict(resolution=0), "resolution must be"), (dict(resolution=10_000), "resolution must be"),
+])
+def test_bad_extraction_arguments_fail_before_work(digits, tmp_path, kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        get_features(digits, "train", cache_dir=tmp_path, progress=False, **kwargs)
+    assert not (tmp_path / "features").exists()
