@@ -1,0 +1,79 @@
+"""Shared by the sweep and Ray engine tests: a small real data set, a cheap runner, a process census."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+#: Environment variable that marks every process a test's driver starts (children inherit it).
+TAG_VAR = "CORESET_TEST_PROCESS_TAG"
+
+
+def write_digits_embeddings(path: Path) -> Path:
+    """scikit-learn's real 8x8 digits as an `embeddings:` file (64 pixel features, no backbone needed)."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    np.savez(path, features=bunch.data.astype(np.float32), labels=bunch.target.astype(np.int64),
+             class_names=np.array([f"digit-{i}" for i in range(10)]))
+    return path
+
+
+def small_grid(**fields) -> list:
+    """27 configs: random and el2n x 4 pruning rates x 3 seeds, plus full data per seed (cifar10-lt, limit 300)."""
+    from coreset_core.spec import DataSpec
+    from coreset_core.sweep import plan_sweep
+
+    return plan_sweep(DataSpec("cifar10-lt", limit=300), ["random", "el2n"], [0.7, 0.8, 0.9, 0.95], [0, 1, 2],
+                      **fields)
+
+
+def fake_runner(config, *, cache_dir=None, data_dir=None) -> dict:
+    """A cheap deterministic "run": accuracy from the config, optional sleep (FAKE_RUN_SLEEP)."""
+    time.sleep(float(os.environ.get("FAKE_RUN_SLEEP", "0")))
+    if config.method == "broken":
+        raise RuntimeError("this method always fails")
+    acc = 0.9 - 0.2 * config.prune_rate + 0.01 * config.seed
+    return {"run_id": config.run_id, "config_json": config.canonical_json(), "dataset": config.spec.dataset,
+            "method": config.method, "prune_rate": config.prune_rate, "seed": config.seed, "mode": config.mode,
+            "epochs": config.epochs, "params_json": json.dumps(config.param_dict, sort_keys=True),
+            "accuracy": acc, "host": f"pid{os.getpid()}"}
+
+
+def tagged_processes(tag: str) -> list[tuple[int, str]]:
+    """(pid, command line) of every live process whose environment carries `TAG_VAR=tag` (Linux /proc)."""
+    needle = f"{TAG_VAR}={tag}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if needle not in fh.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                if fh.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    continue  # a zombie holds no memory; its parent (the test) reaps it
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                found.append((int(entry), fh.read().replace(b"\0", b" ").decode(errors="replace")[:120]))
+        except OSError:
+            continue
+    return found
+
+
+def wait_until_gone(tag: str, timeout: float) -> list[tuple[int, str]]:
+    """Poll until no tagged process is left (returns [] then), or return the survivors after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = tagged_processes(tag)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)
+
+
+def linux_only() -> str | None:
+    return None if sys.platform.startswith("linux") else "the process census reads Linux /proc"
