@@ -22,10 +22,10 @@ INAT_TRAIN, INAT_TEST = "2021_train_mini", "2021_valid"
 
 def _file_split(name: str, kind: str, paths: list[str], labels: list[int] | np.ndarray, where: Path) -> ImageSplit:
     """A split over image files listed in torchvision's order (id = index in that list)."""
-    paths_arr = np.asarray(paths, dtype=str)
-    order = fixed_shuffle(np.arange(len(paths_arr)))
-    return ImageSplit(np.asarray(labels, dtype=np.int64)[order], decode_path(paths_arr), f"{name} {kind} ({where})",
-                      order, ids=order, paths=paths_arr[order])
+    order = fixed_shuffle(np.arange(len(paths)))
+    shuffled = np.asarray(paths, dtype=str)[order]  # one array serves decoding and `paths`
+    return ImageSplit(np.asarray(labels, dtype=np.int64)[order], decode_path(shuffled), f"{name} {kind} ({where})",
+                      ids=order, paths=shuffled)
 
 
 def _listing_identity(name: str, root: Path, *splits: tuple[list[str], np.ndarray]) -> str:
