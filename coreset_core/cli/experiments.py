@@ -1,29 +1,35 @@
-"""`coreset train`, `coreset sweep`, `coreset results`: runs, grids and the results table."""
+"""`coreset train`, `coreset sweep`, `coreset results`: runs, grids and the results table.
+
+The data options are the common ones (`add_data_args`: a `DataSpec`); here `--epochs` and
+`--seed(s)` mean training epochs and run seeds (`--score-epochs` / `--score-seeds` are
+the scoring run's).
+"""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
-from .common import add_data_args
+from .common import add_data_args, positive_int, print_table, spec_from_args
+from .selection import parse_param
 
 _METRICS = ("accuracy", "balanced_accuracy")
 
 
-def _add_training_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-seed", type=int, default=0, help="seed of the long-tailed subsample (default 0)")
-    p.add_argument("--test-limit", type=int, default=None, help="use only the first N test images")
-    p.add_argument("--mode", default="linear", choices=["linear", "finetune"],
+def _add_training_args(p: argparse.ArgumentParser, *, sweep: bool) -> None:
+    g = p.add_argument_group("training")
+    g.add_argument("--mode", default="linear", choices=["linear", "finetune"],
                    help="linear probe on cached frozen features (CPU) or full fine-tuning (GPU)")
-    p.add_argument("--epochs", type=int, default=30, help="training epochs (default 30, the paper's)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the trainer's)")
-    p.add_argument("--batch-size", type=int, default=None, help="batch size (default: the trainer's)")
-    p.add_argument("--score", default="el2n", help="difficulty score used by score-based methods (default el2n)")
-    p.add_argument("--score-epochs", type=int, default=3, help="epochs of the scoring run (default 3)")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="method parameter (repeatable; VALUE parsed as JSON, else a string). In a sweep, "
-                        "METHOD.KEY=VALUE applies to one method only")
+    g.add_argument("--epochs", type=positive_int, default=30, help="training epochs (default 30, the paper's)")
+    g.add_argument("--lr", type=float, default=None, help="learning rate (default: the trainer's)")
+    g.add_argument("--batch-size", type=positive_int, default=None, help="batch size (default: the trainer's)")
+    if sweep:
+        g.add_argument("--param", action="append", default=[], metavar="[METHOD.]KEY=VALUE",
+                       help="method parameter (repeatable; VALUE parsed as JSON, else a string); "
+                            "METHOD.KEY=VALUE applies to one method only")
+    else:
+        g.add_argument("--param", type=parse_param, action="append", default=[], metavar="KEY=VALUE",
+                       help="method parameter (repeatable; VALUE parsed as JSON, else a string)")
     p.add_argument("--db", default=None, help="results database (default <cache dir>/results.sqlite)")
 
 
@@ -34,21 +40,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="selection method (see `coreset methods`), 'full' for all data, or 'cw-erm'")
     p.add_argument("--prune-rate", type=float, default=0.0, help="fraction of the training set removed")
     p.add_argument("--seed", type=int, default=0, help="seed of the selection and of training")
-    _add_training_args(p)
+    _add_training_args(p, sweep=False)
     p.add_argument("--no-store", action="store_true", help="do not write the result to the database")
     p.add_argument("--force", action="store_true", help="run even if this exact run is already stored")
     p.set_defaults(func=run_train)
 
-    p = sub.add_parser("sweep", help="run methods x pruning rates x seeds (resumable, parallel) into the database")
+    p = sub.add_parser("sweep", help="run methods x pruning rates x seeds (resumable) into the database")
     add_data_args(p, dataset_default="cifar10-lt")
     p.add_argument("--methods", default="random,el2n,moderate,ccs,d2,bws,nucs,nucs-o",
                    help="comma-separated method names")
     p.add_argument("--prune-rates", default="0.7,0.8,0.9,0.95", help="comma-separated pruning rates")
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated run seeds (selection and training)")
     p.add_argument("--no-full", action="store_true", help="skip the full-data baseline runs")
-    p.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
+    e = p.add_argument_group("engine")
+    e.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="local: processes on this machine (default); ray: one Ray task per run (pip install ray)")
+    e.add_argument("--workers", type=positive_int, default=None,
+                   help="local engine: parallel worker processes (default 1)")
+    e.add_argument("--address", default=None,
+                   help="ray engine: address of a running cluster (`ray start --head` prints it); "
+                        "without it a local Ray instance is started")
     p.add_argument("--dry-run", action="store_true", help="list the runs (and which are stored) without running")
-    _add_training_args(p)
+    _add_training_args(p, sweep=True)
     p.set_defaults(func=run_sweep_cmd)
 
     p = sub.add_parser("results", help="methods x pruning rates table (mean ± std over seeds) from the database")
@@ -62,42 +75,34 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_results)
 
 
-def _parse_value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def _parse_params(items: list[str], methods: list[str] | None = None) -> tuple[dict, dict[str, dict]]:
-    """KEY=VALUE -> common params; METHOD.KEY=VALUE -> per-method params (sweeps)."""
+def sweep_params(items: list[str], methods: list[str]) -> dict[str, dict[str, Any]]:
+    """`--param` of a sweep -> {method: params}: KEY=VALUE for every method, METHOD.KEY=VALUE for one."""
     common: dict[str, Any] = {}
     per_method: dict[str, dict[str, Any]] = {}
     for item in items:
-        if "=" not in item:
-            raise ValueError(f"--param {item!r} must look like KEY=VALUE (e.g. --param beta=0.1)")
-        key, value = item.split("=", 1)
-        key = key.strip()
-        if methods is not None and "." in key:
-            method, key = key.split(".", 1)
-            if method not in methods:
-                raise ValueError(f"--param {item!r} names method {method!r}, which is not in --methods")
-            per_method.setdefault(method, {})[key] = _parse_value(value)
+        head, sep, raw = item.partition("=")
+        method, dot, key = head.rpartition(".") if "." in head else ("", "", head)
+        try:
+            key, value = parse_param(f"{key}{sep}{raw}")
+        except argparse.ArgumentTypeError as exc:
+            raise ValueError(f"{exc} (in a sweep, METHOD.KEY=VALUE sets it for one method)") from None
+        if not dot:
+            common[key] = value
+        elif method not in methods:
+            raise ValueError(f"--param {item!r} names method {method!r}, which is not in --methods")
         else:
-            common[key] = _parse_value(value)
-    return common, per_method
+            per_method.setdefault(method, {})[key] = value
+    return {m: {**common, **per_method.get(m, {})} for m in methods if common or m in per_method}
 
 
-def _common_settings(args: argparse.Namespace) -> dict[str, Any]:
+def _run_fields(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "checkpoint", None):
-        raise ValueError("--checkpoint is not supported by train/sweep yet: the run config has no checkpoint field")
-    return dict(imbalance=args.imbalance, data_seed=args.data_seed, backbone=args.backbone,
-                resolution=args.resolution, limit=args.limit, test_limit=args.test_limit, mode=args.mode,
-                epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, score=args.score,
-                score_epochs=args.score_epochs, device=args.device)
+        raise ValueError("--checkpoint is not supported by train/sweep: a run config has no checkpoint field")
+    return dict(mode=args.mode, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, device=args.device)
 
 
 def _store(args: argparse.Namespace):
+    """The results store of --db (else <cache dir>/results.sqlite); a bad path stops here."""
     from pathlib import Path
 
     from ..store import ResultsStore
@@ -114,33 +119,32 @@ def _pct(v: Any) -> str:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from ..session import Session
     from ..sweep import RunConfig, run_one
 
-    params, _ = _parse_params(args.param)
-    config = RunConfig(args.dataset, args.method, args.prune_rate, args.seed, params, **_common_settings(args))
+    config = RunConfig(spec_from_args(args), args.method, args.prune_rate, args.seed, dict(args.param),
+                       **_run_fields(args))
     store = None if args.no_store else _store(args)
+    session = Session(config.spec, data_dir=args.data_dir, cache_dir=args.cache_dir, device=args.device,
+                      progress=not args.quiet)
     if store is not None and not args.force and store.has(config.run_id):
-        row = store.get(config.run_id)
-        print(f"run {config.run_id} is already stored ({row['created_at']}); --force re-runs it")
+        row = store.get_row(config.run_id)
+        print(f"run {config.run_id} is already stored ({row.created_at}); --force re-runs it")
     else:
-        row = run_one(config, cache_dir=args.cache_dir, data_dir=args.data_dir)
-        if store is not None:
-            store.add({k: v for k, v in row.items()})
-    kept = row["class_kept_json"]
-    sizes = row["class_sizes_json"]
-    kept = json.loads(kept) if isinstance(kept, str) else kept
-    sizes = json.loads(sizes) if isinstance(sizes, str) else sizes
-    per_class = row["per_class_accuracy_json"]
-    per_class = json.loads(per_class) if isinstance(per_class, str) else per_class
+        row = run_one(config, session=session, progress=not args.quiet)
+        if store is not None and not store.add(row):
+            print(f"(run {config.run_id} was already stored: the stored row is kept)")
     print(f"{config.describe()}  (run {config.run_id})")
-    print(f"kept {row['num_kept']} of {row['num_train']} training samples")
-    print(f"accuracy {_pct(row['accuracy'])}   balanced accuracy {_pct(row['balanced_accuracy'])}")
-    print(f"times: prepare {row['prepare_seconds']:.2f} s, selection {row['selection_seconds']:.2f} s, "
-          f"training {row['train_seconds']:.2f} s")
-    print(f"{'class':>5} {'kept':>7} {'of':>7} {'test acc':>9}")
-    for c, (k, n) in enumerate(zip(kept, sizes)):
-        acc = per_class[c] if per_class and c < len(per_class) else None
-        print(f"{c:>5} {k:>7} {n:>7} {_pct(acc):>9}")
+    print(f"kept {row.num_kept} of {row.num_train} training samples")
+    print(f"accuracy {_pct(row.accuracy)}   balanced accuracy {_pct(row.balanced_accuracy)}")
+    print(f"times: prepare {row.prepare_seconds:.2f} s, selection {row.selection_seconds:.2f} s, "
+          f"training {row.train_seconds:.2f} s")
+    per_class = row.per_class_accuracy_json or []
+    names = session.class_names
+    rows = [[names[c] if c < len(names) else str(c), str(n), str(k),
+             _pct(per_class[c] if c < len(per_class) else None)]
+            for c, (k, n) in enumerate(zip(row.class_kept_json, row.class_sizes_json))]
+    print_table(["class", "N_c", "kept", "test acc"], rows)
     if store is not None:
         print(f"stored in {store.path}")
     return 0
@@ -149,21 +153,24 @@ def run_train(args: argparse.Namespace) -> int:
 def run_sweep_cmd(args: argparse.Namespace) -> int:
     from ..sweep import plan_sweep, run_sweep
 
+    if args.engine != "ray" and args.address:
+        raise ValueError("--address names a Ray cluster: add --engine ray")
+    if args.engine == "ray" and args.workers is not None:
+        raise ValueError("--workers is the local engine's; Ray uses the cluster's CPUs (ray start --num-cpus N)")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    common_params, per_method = _parse_params(args.param, methods)
-    method_params = {m: {**common_params, **per_method.get(m, {})} for m in methods
-                     if common_params or m in per_method}
-    configs = plan_sweep(args.dataset, methods, args.prune_rates, args.seeds, include_full=not args.no_full,
-                         method_params=method_params, **_common_settings(args))
+    configs = plan_sweep(spec_from_args(args), methods, args.prune_rates, args.seeds, include_full=not args.no_full,
+                         method_params=sweep_params(args.param, methods), **_run_fields(args))
     store = _store(args)
     stored = store.run_ids()
+    already = sum(c.run_id in stored for c in configs)
     if args.dry_run:
         for c in configs:
             print(f"{c.run_id}  {'stored ' if c.run_id in stored else 'pending'}  {c.describe()}")
-        print(f"{len(configs)} runs, {sum(c.run_id in stored for c in configs)} stored")
+        print(f"{len(configs)} runs, {already} stored")
         return 0
-    print(f"{len(configs)} runs planned ({sum(c.run_id in stored for c in configs)} already stored) -> {store.path}")
-    report = run_sweep(configs, store, workers=args.workers, cache_dir=args.cache_dir, data_dir=args.data_dir)
+    print(f"{len(configs)} runs planned ({already} already stored) -> {store.path}")
+    report = run_sweep(configs, store, engine=args.engine, workers=args.workers or 1, address=args.address,
+                       progress=not args.quiet, cache_dir=args.cache_dir, data_dir=args.data_dir)
     print(report.summary())
     for run_id, what, error in report.failed:
         print(f"  failed {run_id} {what}: {error}", file=sys.stderr)
@@ -178,8 +185,7 @@ def print_tables(frame, *, metric: str = "accuracy", dataset: str | None = None,
     datasets = [dataset] if dataset else sorted(frame["dataset"].dropna().unique())
     count = 0
     for ds in datasets:
-        settings = settings_of(frame, ds)
-        for setting in settings:
+        for setting in settings_of(frame, ds):
             table = accuracy_table(frame, dataset=ds, metric=metric,
                                    **{k: v for k, v in setting.items() if k != "dataset"})
             if table.empty:
