@@ -371,3 +371,11 @@ def test_downloads_can_be_switched_off(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="downloads are switched off"):
         load_dataset("cifar100", data_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_reports_a_mistyped_data_dir(tmp_path, capsys):
+    from coreset_core.cli import main
+
+    missing = tmp_path / "dta"
+    assert main(["features", "--dataset", "cifar100", "--data-dir", str(missing)]) == 2
+    assert "data directory" in capsys.readouterr().err and not missing.exists()

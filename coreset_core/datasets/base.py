@@ -30,7 +30,7 @@ class CorruptImageError(ValueError):
     """An image that cannot be decoded; the message names the dataset, split, index and file."""
 
 
-class NoImagesError(LookupError):
+class NoImagesError(ValueError):
     """The source holds no images (an embeddings file without `paths`)."""
 
 
