@@ -74,7 +74,8 @@ def inject_label_noise(labels: Any, cls: int, fraction: float, *, seed: int = 0,
         new = np.full(k, int(target))
     noisy = y.copy()
     noisy[flipped] = new
-    return NoisyLabels(noisy, flipped.astype(np.int64), cls, fraction, int(seed), None if target is None else int(target))
+    target = None if target is None else int(target)
+    return NoisyLabels(noisy, flipped.astype(np.int64), cls, fraction, int(seed), target)
 
 
 @dataclass

@@ -3,7 +3,8 @@
 a. `starvation`: pruning the hardest samples globally (el2n-easy) starves minority classes
    (per-class kept fraction against the pruning rate; the paper's Figure 2).
 b. `budget_comparison`: class-wise uniform against difficulty-proportional budgets
-   (Observation 1), with `allocation_accuracy` (results store) / `live_accuracy` (probes now).
+   (Observation 1), with `allocation_accuracy` from the results store (`run_allocation_runs`
+   trains and stores the missing runs).
 c. label noise: plain against winsorized class difficulty (`coreset_core.label_noise`).
 d. `windows_view`: the KRR accuracy over the window endpoint k and each class's chosen window.
 e. the toy model of Section 3.2 and eq. 6 (`coreset_core.toy_model`).
@@ -65,46 +66,27 @@ def budget_comparison(session, prune_rate: float, *, winsor: Iterable[float] = (
                          "uniform_fraction": uniform / sizes, "nucs_fraction": nucs / sizes})
 
 
-def _spec_rows(frame: pd.DataFrame, session) -> pd.DataFrame:
-    """The results rows made under the session's data setting (resolution: same or not recorded)."""
-    spec = session.spec
-    wanted = {"dataset": spec.dataset, "imbalance": spec.imbalance, "data_seed": spec.data_seed,
-              "backbone": spec.backbone, "limit_n": spec.limit, "test_limit": spec.test_limit,
-              "score": spec.score, "score_epochs": spec.score_epochs}
-    mask = np.ones(len(frame), dtype=bool)
-    for col, value in wanted.items():
-        if col in frame.columns:
-            mask &= (frame[col].isna() if value is None else frame[col] == value).to_numpy()
-    if "resolution" in frame.columns:
-        mask &= (frame["resolution"].isna() | (frame["resolution"] == session.resolution)).to_numpy()
-    return frame[mask]
-
-
-def store_summary(frame: pd.DataFrame | None, session, methods: Sequence[str]) -> tuple[pd.DataFrame, dict]:
+def store_summary(frame: pd.DataFrame | None, session, methods: Sequence[str], *, metric: str = "accuracy"
+                  ) -> tuple[pd.DataFrame, dict]:
     """Mean, std and count of accuracy (percent) per method and rate for the session's data setting.
 
-    Rows of `methods` and the full-data run are kept; when they still span several training
-    settings (mode, epochs, ...), the one with the most rows is used and returned beside the table.
+    The rows are matched as on the Accuracy page (`views.accuracy.matching_runs`); of `methods`
+    and the full-data run, when they span several training settings (mode, epochs, test limit,
+    ...), the linear-probe one with the most rows is used and returned beside the table.
     """
     from .store import FULL_DATA, settings_of, summary_frame
+    from .views.accuracy import matching_runs, rows_of_setting  # the Accuracy page's matching rule
 
     empty = pd.DataFrame(columns=["method", "label", "prune_rate", "mean", "std", "n"])
     if frame is None or frame.empty:
         return empty, {}
-    rows = _spec_rows(frame, session)
+    rows = matching_runs(frame, session.spec, session.resolution)
     rows = rows[rows["method"].isin(list(methods) + [FULL_DATA])]
     settings = settings_of(rows)
     if not settings:
         return empty, {}
-
-    def members(setting: dict) -> pd.Series:
-        mask = pd.Series(True, index=rows.index)
-        for col, value in setting.items():
-            mask &= rows[col].isna() if value is None else rows[col] == value
-        return mask
-
-    best = max(settings, key=lambda s: (s.get("mode") == "linear", int(members(s).sum())))
-    return summary_frame(rows[members(best)]), best
+    best = max(settings, key=lambda s: (s.get("mode") == "linear", len(rows_of_setting(rows, s))))
+    return summary_frame(rows_of_setting(rows, best), metric=metric), best
 
 
 def allocation_accuracy(frame: pd.DataFrame | None, session, prune_rates: Iterable[float] | None = None
@@ -123,20 +105,20 @@ def missing_allocation_runs(frame: pd.DataFrame | None, session, prune_rate: flo
     return [m for m in ALLOCATION_METHODS if m not in have]
 
 
-def live_accuracy(session, prune_rate: float, methods: Sequence[str] = ALLOCATION_METHODS, *,
-                  seeds: Sequence[int] = (0,), epochs: int = 30, winsor: Iterable[float] = (0.0, 0.0)
-                  ) -> pd.DataFrame:
-    """Train the linear probe on each method's selection now: method, seed, accuracy, balanced_accuracy."""
-    rows = []
-    for method in methods:
-        params = {"winsor": tuple(winsor)} if method.startswith("nucs") else {}
-        for seed in seeds:
-            sel = session.select(method, prune_rate, seed=int(seed), **params)
-            metrics = session.probe(sel.indices, seed=int(seed), epochs=epochs).metrics
-            rows.append({"method": method, "seed": int(seed), "prune_rate": float(prune_rate),
-                         "num_kept": int(sel.indices.size), "accuracy": float(metrics["accuracy"]),
-                         "balanced_accuracy": float(metrics["balanced_accuracy"])})
-    return pd.DataFrame(rows)
+def run_allocation_runs(session, store, prune_rate: float, *, seeds: Sequence[int] = (0,), epochs: int = 30,
+                        winsor: Iterable[float] = (0.0, 0.0), on_progress: Any = None):
+    """Train and store step b's runs (nucs-uniform and nucs, linear probe) that `store` lacks; the sweep report.
+
+    The sweep skips every run already stored, so this runs exactly the missing ones.
+    """
+    from .sweep import plan_sweep, run_sweep
+
+    winsor = tuple(float(w) for w in winsor)
+    params = {m: {"winsor": winsor} for m in ALLOCATION_METHODS} if winsor != (0.0, 0.0) else None
+    configs = plan_sweep(session.spec, list(ALLOCATION_METHODS), [float(prune_rate)], list(seeds), include_full=False,
+                         method_params=params, mode="linear", epochs=int(epochs))
+    return run_sweep(configs, store, workers=1, progress=False, on_progress=on_progress,
+                     cache_dir=session.cache_dir, data_dir=session.data_dir)
 
 
 def windows_view(session, prune_rate: float, *, winsor: Iterable[float] = (0.0, 0.0), score: str | None = None,
@@ -161,13 +143,13 @@ def windows_view(session, prune_rate: float, *, winsor: Iterable[float] = (0.0, 
     return curve, windows, k
 
 
-def outcome_curves(frame: pd.DataFrame | None, session, methods: Sequence[str] = OUTCOME_METHODS
-                   ) -> tuple[pd.DataFrame, dict]:
+def outcome_curves(frame: pd.DataFrame | None, session, methods: Sequence[str] = OUTCOME_METHODS, *,
+                   metric: str = "accuracy") -> tuple[pd.DataFrame, dict]:
     """Step f: accuracy (mean, std over seeds, percent) per method and pruning rate, and the setting used."""
-    return store_summary(frame, session, methods)
+    return store_summary(frame, session, methods, metric=metric)
 
 
 __all__ = ["ALLOCATION_METHODS", "OUTCOME_METHODS", "STARVATION_RATES", "NoiseComparison", "ToyAnalysis", "ToyModel",
-           "allocation_accuracy", "budget_comparison", "inject_label_noise", "is_long_tailed", "live_accuracy",
-           "missing_allocation_runs", "noisy_class_difficulty", "outcome_curves", "starvation", "store_summary",
+           "allocation_accuracy", "budget_comparison", "inject_label_noise", "is_long_tailed",
+           "missing_allocation_runs", "noisy_class_difficulty", "outcome_curves", "run_allocation_runs", "starvation", "store_summary",
            "toy_analysis", "windows_view"]
