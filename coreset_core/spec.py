@@ -20,6 +20,7 @@ from typing import Any, Mapping
 
 from .backbones import DEFAULT_BACKBONE
 from .datasets import DEFAULT_IMBALANCE
+from .features import FILE_BACKBONE
 
 DEFAULT_DATASET = "cifar10"
 DEFAULT_SCORE = "el2n"
@@ -30,8 +31,7 @@ RESOLUTION_RANGE = (16, 1024)
 #: Prefixes of datasets named by a path (`imagefolder:<path>`, `embeddings:<path>`).
 PATH_PREFIXES = ("imagefolder:", "embeddings:")
 EMBEDDINGS_PREFIX = "embeddings:"
-#: The backbone and score names of an embeddings file: its own features and its own `scores` column.
-FILE_BACKBONE = "file"
+#: The score name of an embeddings file's own `scores` column (its features go by `FILE_BACKBONE`).
 FILE_SCORE = "file"
 
 
@@ -94,7 +94,8 @@ def _check_backbone(dataset: str, backbone: Any) -> str:
                              "apply; leave --backbone out")
         return FILE_BACKBONE
     if backbone == FILE_BACKBONE:
-        raise ValueError("backbone 'file' means an embeddings file's own features; use an embeddings:<path> dataset")
+        raise ValueError(f"backbone {FILE_BACKBONE!r} means an embeddings file's own features; "
+                         "use an embeddings:<path> dataset")
     return backbone
 
 

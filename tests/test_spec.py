@@ -51,3 +51,14 @@ def test_command_line_rebuilds_the_spec():
     words = spec.command("select", "--prune-rate", "0.9").split()[1:]
     args = build_parser().parse_args(words)
     assert spec_from_args(args) == spec
+
+
+def test_embeddings_files_use_their_own_features_and_scores():
+    from coreset_core.features import FILE_BACKBONE
+
+    spec = DataSpec("embeddings:/data/clip.npz", score="file")
+    assert spec.backbone == FILE_BACKBONE and spec.score == "file"
+    with pytest.raises(ValueError, match="carries its own features"):
+        DataSpec("embeddings:/data/clip.npz", backbone="efficientnet_lite1")
+    with pytest.raises(ValueError, match="embeddings:<path>"):
+        DataSpec("cifar10", backbone=FILE_BACKBONE)
