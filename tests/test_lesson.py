@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -266,3 +267,21 @@ def test_outcome_curves_from_the_store(session, tmp_path):
     assert lesson.missing_allocation_runs(store.to_frame(), session, 0.5) == ["nucs-uniform"]
     empty, _ = lesson.outcome_curves(pd.DataFrame(), session)
     assert empty.empty
+
+
+def test_run_allocation_runs_stores_exactly_the_missing_runs(session, tmp_path):
+    from coreset_core.store import ResultsStore
+
+    store = ResultsStore(tmp_path / "results.sqlite")
+    assert lesson.missing_allocation_runs(store.to_frame(), session, 0.7) == ["nucs-uniform", "nucs"]
+    report = lesson.run_allocation_runs(session, store, 0.7, epochs=3)
+    assert report.ok and report.completed == 2
+    rows = store.to_frame()
+    assert sorted(rows["method"]) == ["nucs", "nucs-uniform"] and set(rows["prune_rate"]) == {0.7}
+    # the kept counts recorded with each run are the session's budgets (uniform and difficulty-proportional)
+    for method, mode in (("nucs-uniform", "uniform"), ("nucs", "nucs")):
+        kept = json.loads(rows.loc[rows["method"] == method, "class_kept_json"].iloc[0])
+        np.testing.assert_array_equal(kept, session.budgets(0.7, mode=mode))
+    assert lesson.missing_allocation_runs(rows, session, 0.7) == []
+    again = lesson.run_allocation_runs(session, store, 0.7, epochs=3)
+    assert again.completed == 0 and again.skipped == 2
