@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from coreset_core.spec import DataSpec  # noqa: E402
 from coreset_core.store import ResultsStore, accuracy_table, rate_label, summary_frame, to_markdown  # noqa: E402
 from coreset_core.sweep import plan_sweep, run_sweep  # noqa: E402
 
@@ -240,9 +241,9 @@ def main(argv: list[str] | None = None) -> int:
 
     sections, wall = [], {}
     for ds in datasets:
-        common = dict(imbalance=DATASETS.get(ds), backbone="efficientnet_lite0", limit=limit, test_limit=test_limit,
-                      mode="linear", epochs=args.epochs)
-        configs = plan_sweep(ds, methods, rates, seeds, **common)
+        spec = DataSpec(ds, imbalance=DATASETS.get(ds), backbone="efficientnet_lite0", limit=limit,
+                        test_limit=test_limit)
+        configs = plan_sweep(spec, methods, rates, seeds, mode="linear", epochs=args.epochs)
         t0 = time.perf_counter()
         if not args.report_only:
             print(f"== {ds}: {len(configs)} runs", flush=True)

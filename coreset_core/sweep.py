@@ -438,7 +438,8 @@ def run_sweep(configs: Iterable[RunConfig], store: Any, *, engine: Any = "local"
 
 def _record(config: RunConfig, outcome: Any, store: Any, report: SweepReport, bar: Any, progress: bool) -> dict:
     """Store a finished run's row (or report its failure); returns the `on_progress` result dict."""
-    result = {"run_id": config.run_id, "ok": outcome.ok, "error": outcome.error, "seconds": outcome.seconds}
+    result = {"run_id": config.run_id, "ok": outcome.ok, "error": outcome.error, "seconds": outcome.seconds,
+              "worker": outcome.worker}
     if outcome.ok:
         try:
             store.add(outcome.row)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 
 from .common import add_data_args, positive_int, session_from_args
 
@@ -16,6 +17,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", default="train", choices=["train", "test", "all"], help="which split(s)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="images per forward pass (default 64)")
     p.add_argument("--refresh", action="store_true", help="recompute even if cached")
+    p.add_argument("--shard-size", type=positive_int, default=None,
+                   help="images per cached shard (default 4096): an interrupted extraction resumes after the last "
+                        "finished shard")
+    p.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="local: this process (default); ray: shards extracted by Ray workers (pip install ray; "
+                        "the cache folder must be shared by every node)")
+    p.add_argument("--address", default=None,
+                   help="ray engine: address of a running cluster (default: start a local Ray instance)")
     p.set_defaults(func=run_features)
 
 
@@ -37,18 +46,31 @@ def run_backbones(args: argparse.Namespace) -> int:
 
 
 def run_features(args: argparse.Namespace) -> int:
-    from ..features import get_features
+    from ..features import DEFAULT_SHARD_SIZE, get_features
 
+    if args.engine != "ray" and args.address:
+        raise ValueError("--address names a Ray cluster: add --engine ray")
     session = session_from_args(args)
     spec = session.spec
     splits = ["train", "test"] if args.split == "all" else [args.split]
     for split in splits:
-        fs = get_features(session.dataset, split, backbone=spec.backbone, resolution=session.resolution,
-                          device=session.device, batch_size=args.batch_size,
-                          limit=spec.limit if split == "train" else spec.test_limit, checkpoint=args.checkpoint,
-                          cache_dir=args.cache_dir, refresh=args.refresh, progress=not args.quiet)
-        source = "read from cache" if fs.from_cache else "extracted"
-        rate = fs.features.shape[0] / fs.seconds if fs.seconds > 0 else float("inf")
+        t0 = time.perf_counter()
+        if args.engine == "ray":
+            from ..engines.ray_features import extract_features_ray
+
+            fs, shards = extract_features_ray(session, split, batch_size=args.batch_size, shard_size=args.shard_size,
+                                              refresh=args.refresh, address=args.address, progress=not args.quiet)
+            source = (f"{shards.extracted} of {shards.shards} shard(s) extracted on Ray, {shards.reused} reused"
+                      if shards.shards else "read from cache")
+        else:
+            fs = get_features(session.dataset, split, backbone=spec.backbone, resolution=session.resolution,
+                              device=session.device, batch_size=args.batch_size,
+                              limit=spec.limit if split == "train" else spec.test_limit, checkpoint=args.checkpoint,
+                              cache_dir=args.cache_dir, refresh=args.refresh, progress=not args.quiet,
+                              shard_size=args.shard_size or DEFAULT_SHARD_SIZE)
+            source = "read from cache" if fs.from_cache else "extracted"
+        seconds = time.perf_counter() - t0
+        rate = fs.features.shape[0] / seconds if seconds > 0 else float("inf")
         print(f"{session.dataset.name} {split}: {fs.features.shape[0]} x {fs.features.shape[1]} features {source} "
-              f"in {fs.seconds:.2f} s ({rate:,.0f} img/s) -> {fs.path}")
+              f"in {seconds:.2f} s ({rate:,.0f} img/s) -> {fs.path}")
     return 0

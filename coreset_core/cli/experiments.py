@@ -169,8 +169,14 @@ def run_sweep_cmd(args: argparse.Namespace) -> int:
         print(f"{len(configs)} runs, {already} stored")
         return 0
     print(f"{len(configs)} runs planned ({already} already stored) -> {store.path}")
-    report = run_sweep(configs, store, engine=args.engine, workers=args.workers or 1, address=args.address,
-                       progress=not args.quiet, cache_dir=args.cache_dir, data_dir=args.data_dir)
+    try:
+        report = run_sweep(configs, store, engine=args.engine, workers=args.workers or 1, address=args.address,
+                           progress=not args.quiet, cache_dir=args.cache_dir, data_dir=args.data_dir)
+    except KeyboardInterrupt:
+        done = sum(c.run_id in store.run_ids() for c in configs)
+        print(f"\ninterrupted: {done} of {len(configs)} runs are stored; the same command resumes the sweep",
+              file=sys.stderr)
+        return 130
     print(report.summary())
     for run_id, what, error in report.failed:
         print(f"  failed {run_id} {what}: {error}", file=sys.stderr)
