@@ -159,18 +159,12 @@ class WindowCandidates:
         return np.sort(self.order[_window_positions(self.offsets, self.starts[i], self.budgets)])
 
 
-def window_candidates(scores: Any, labels: Any, budgets: Any, endpoints: Any = None) -> WindowCandidates:
-    """All window coresets of the endpoint grid (default 0, 0.05, ..., 1), identical ones merged.
+def _window_candidates(scores: np.ndarray, labels: np.ndarray, sizes: np.ndarray, budgets: np.ndarray,
+                       ks: np.ndarray) -> WindowCandidates:
+    """All window coresets of the grid `ks` (ascending, unique), identical ones merged (validated inputs).
 
     Windows move monotonically with `k`, so identical coresets are always neighbours.
     """
-    scores, labels, sizes, budgets = _prepare(scores, labels, budgets)
-    return _window_candidates(scores, labels, sizes, budgets, _check_endpoints(endpoints))
-
-
-def _window_candidates(scores: np.ndarray, labels: np.ndarray, sizes: np.ndarray, budgets: np.ndarray,
-                       ks: np.ndarray) -> WindowCandidates:
-    """`window_candidates` on validated inputs (`ks` ascending and unique)."""
     order, offsets = class_sorted_order(scores, labels, sizes.shape[0])
     starts = window_starts(sizes, budgets, ks)
     new = np.ones(ks.shape[0], dtype=bool)
@@ -700,7 +694,6 @@ __all__ = [
     "class_sorted_order",
     "krr_window_search",
     "stratified_subsample",
-    "window_candidates",
     "window_select",
     "window_starts",
 ]

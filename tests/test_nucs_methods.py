@@ -1,6 +1,9 @@
 """The nucs, nucs-uniform and nucs-o methods through the registry."""
 from __future__ import annotations
 
+import json
+import sys
+
 import numpy as np
 import pytest
 
@@ -121,3 +124,56 @@ def test_input_errors():
         run_method("nucs", prune_rate=0.5, labels=labels, scores=scores, features=[features, features])
     with pytest.raises(ValueError, match="must match"):
         run_method("nucs", prune_rate=0.5, labels=labels, scores=scores[:50], features=features)
+
+
+def test_bws_and_nucs_uniform_are_one_method_under_two_names():
+    from coreset_core.methods import list_methods
+
+    features, labels, scores = data(5)
+    assert {"bws", "nucs-uniform"} <= set(list_methods())
+    alias = get_method("nucs-uniform")
+    assert alias.alias_of == "bws" and alias.fn is get_method("bws").fn and "Alias of 'bws'" in alias.description
+    for rate in (0.5, 0.9):
+        a = run_method("bws", prune_rate=rate, labels=labels, scores=scores, features=features)
+        b = run_method("nucs-uniform", prune_rate=rate, labels=labels, scores=scores, features=features)
+        np.testing.assert_array_equal(a.indices, b.indices)
+        # and both are the best uniform window of the ridge proxy, computed independently here
+        budgets = allocate_budgets(np.ones(5), np.bincount(labels), rate, mode="uniform")
+        ref = [ref_accuracy(features, labels, window_select(scores, labels, budgets, k), 5) for k in a.info["endpoints"]]
+        best = max(range(len(ref)), key=lambda i: (ref[i], i))
+        np.testing.assert_array_equal(a.indices, window_select(scores, labels, budgets, a.info["endpoints"][best]))
+        assert b.config["method"] == "nucs-uniform" and b.config["alias_of"] == "bws"
+
+
+@pytest.mark.parametrize("method", ["nucs", "nucs-uniform", "bws"])
+def test_info_is_deterministic_and_holds_no_timings(method):
+    from coreset_core.jsonable import to_jsonable
+
+    features, labels, scores = data(6)
+    runs = [run_method(method, prune_rate=0.7, labels=labels, scores=scores, features=features) for _ in range(2)]
+    docs = [json.dumps(to_jsonable({"info": r.info, "config": r.config}), sort_keys=True) for r in runs]
+    assert docs[0] == docs[1]
+    assert "timings" not in runs[0].info and "seconds" not in docs[0]
+    assert runs[0].timings["select"] >= 0  # wall-clock time lives outside the record
+
+
+def test_one_nucs_selection_validates_labels_and_scores_once():
+    """scikit-learn's way: run_method validates; nothing under it validates the same arrays again."""
+    import coreset_core.validation as v
+    import coreset_core.windows as w
+
+    watched = {f.__code__: name for name, f in [("check_labels", v.check_labels), ("check_scores", v.check_scores),
+                                                ("check_features", v.check_features), ("_prepare", w._prepare)]}
+    calls = {name: 0 for name in watched.values()}
+
+    def profiler(frame, event, arg):
+        if event == "call" and frame.f_code in watched:
+            calls[watched[frame.f_code]] += 1
+
+    features, labels, scores = data(7)
+    sys.setprofile(profiler)
+    try:
+        run_method("nucs", prune_rate=0.8, labels=labels, scores=scores, features=features)
+    finally:
+        sys.setprofile(None)
+    assert calls == {"check_labels": 1, "check_scores": 1, "check_features": 1, "_prepare": 0}

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coreset_core.training import (ProbeResult, accuracy, balanced_accuracy, classification_metrics,
-                                   fit_linear_head, per_class_accuracy, train_linear_probe)
+from coreset_core.training import (ProbeResult, classification_metrics, fit_linear_head, per_class_accuracy,
+                                   train_linear_probe)
 from coreset_core.training.linear import _sgd_step, cosine_lr
 
 
@@ -27,14 +27,15 @@ def test_metrics_match_sklearn():
     rng = np.random.default_rng(0)
     t = rng.integers(0, 5, 200)
     p = np.where(rng.random(200) < 0.6, t, rng.integers(0, 5, 200))
-    assert accuracy(t, p) == pytest.approx(accuracy_score(t, p))
-    assert balanced_accuracy(t, p) == pytest.approx(balanced_accuracy_score(t, p))
+    m = classification_metrics(t, p)
+    assert m["accuracy"] == pytest.approx(accuracy_score(t, p))
+    assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(t, p))
     np.testing.assert_allclose(per_class_accuracy(t, p), recall_score(t, p, average=None))
     m = classification_metrics(t, p, num_classes=6)  # class 5 absent from the test labels
     assert m["per_class_accuracy"][5] is None and len(m["per_class_accuracy"]) == 6
     assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(t, p))
-    with pytest.raises(ValueError):
-        accuracy(t, p[:-1])
+    with pytest.raises(ValueError, match="must match one to one"):
+        classification_metrics(t, p[:-1])
 
 
 # ----------------------------------------------------------------------------- linear head
@@ -122,7 +123,58 @@ def test_linear_probe_on_subset():
         train_linear_probe(x, y, xt[:, :3], yt)
 
 
+def test_one_trainer_interface():
+    """The probe and fine-tuning accept the same core keywords: a caller never inspects signatures."""
+    import inspect
+
+    from coreset_core.training import TRAINER_ARGS, finetune
+
+    for fn in (train_linear_probe, finetune):
+        params = inspect.signature(fn).parameters
+        assert set(TRAINER_ARGS) <= set(params), fn.__name__
+        assert all(params[name].default is None for name in ("indices", "sample_weights", "lr", "batch_size",
+                                                                "device", "test_limit"))
+    x, y = _blobs(n_per_class=40, c=3, seed=7)
+    xt, yt = _blobs(n_per_class=20, c=3, seed=7)
+    core = dict(indices=np.arange(0, y.size, 2), sample_weights=None, epochs=3, lr=None, batch_size=None, seed=1,
+                device=None, progress=False, test_limit=25)
+    r = train_linear_probe(x, y, xt, yt, **core)
+    assert r.config["lr"] == 0.01 and r.config["batch_size"] == 256 and r.config["device"] == "cpu"
+    # test_limit: metrics on the first 25 test rows, checked against the head's own predictions
+    assert r.metrics["num_samples"] == 25
+    assert r.metrics["accuracy"] == pytest.approx(np.mean(r.head.predict(xt[:25]) == yt[:25]))
+    with pytest.raises(ValueError, match="test_limit"):
+        train_linear_probe(x, y, xt, yt, epochs=1, test_limit=0)
+    for bad in (dict(epochs=0), dict(batch_size=0), dict(lr=-1.0)):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            train_linear_probe(x, y, xt, yt, **bad)
+
+
+def test_probe_label_errors_are_bounded():
+    x, y = _blobs(n_per_class=10, c=3)
+    bad = y.copy()
+    bad[4] = 10 ** 9
+    with pytest.raises(ValueError, match=r"test_labels\[4\] = 1000000000 is out of range for num_classes=3"):
+        train_linear_probe(x, y, x, bad, epochs=1)
+    with pytest.raises(ValueError, match=r"train_labels\[4\] = 1000000000 is not a class id"):
+        train_linear_probe(x, bad, x, y, epochs=1)
+
+
 # ----------------------------------------------------------------------------- fine-tuning (CPU)
+
+
+def test_finetune_rejects_bad_arguments_before_any_work():
+    pytest.importorskip("torch")
+    from coreset_core.datasets import load_dataset
+    from coreset_core.training import finetune
+
+    ds = load_dataset("digits")
+    for kwargs, match in [(dict(batch_size=0), "batch_size must be >= 1"), (dict(batch_size=-3), "batch_size"),
+                          (dict(epochs=0), "epochs"), (dict(lr=0), "lr must be > 0"), (dict(test_limit=0), "test_limit"),
+                          (dict(indices=[0, 10 ** 6]), r"indices\[1\] = 1000000"),
+                          (dict(sample_weights=np.ones(3)), "sample_weights")]:
+        with pytest.raises(ValueError, match=match):
+            finetune(ds, progress=False, **kwargs)
 
 
 @pytest.mark.slow

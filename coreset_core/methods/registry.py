@@ -132,7 +132,7 @@ def _recorded(value: Any) -> Any:
 _jsonable = _recorded
 
 
-def _validated_inputs(spec: MethodSpec, n: int, scores: Any, features: Any) -> tuple[Any, Any]:
+def validated_inputs(spec: MethodSpec, n: int, scores: Any, features: Any) -> tuple[Any, Any]:
     """`(scores, features)` checked for what `spec` needs (passed through as None when unused)."""
     if spec.needs_scores:
         if scores is None:
@@ -161,31 +161,42 @@ def run_method(method: str, *, prune_rate: float, labels: Any, scores: Any = Non
                seed: int = 0, **params: Any) -> Selection:
     """Run a registered method and return its `Selection` (indices, config, extras)."""
     spec = get_method(method)
+    check_params(spec, params)
+    rate = check_prune_rate(prune_rate)
+    labels = check_labels(labels)
+    scores, features = validated_inputs(spec, labels.shape[0], scores, features)
+    return _run_validated(spec, rate, labels, scores, features, int(seed), params)
+
+
+def check_params(spec: MethodSpec, params: dict[str, Any]) -> None:
+    """A ValueError naming the parameters `spec` does not have."""
     unknown = set(params) - set(spec.params)
     if unknown:
         raise ValueError(
-            f"method {method!r} has no parameter(s) {sorted(unknown)}; its parameters are {sorted(spec.params)}"
+            f"method {spec.name!r} has no parameter(s) {sorted(unknown)}; its parameters are {sorted(spec.params)}"
         )
-    rate = check_prune_rate(prune_rate)
-    labels = check_labels(labels)
+
+
+def _run_validated(spec: MethodSpec, rate: float, labels: np.ndarray, scores: Any, features: Any, seed: int,
+                   params: dict[str, Any]) -> Selection:
+    """`run_method` on validated inputs (for callers that run one method on the same data many times)."""
     n = labels.shape[0]
-    scores, features = _validated_inputs(spec, n, scores, features)
     budget = budget_for(rate, n)
     start = time.perf_counter()
-    out = spec.fn(labels, budget, scores=scores, features=features, seed=int(seed), **params)
+    out = spec.fn(labels, budget, scores=scores, features=features, seed=seed, **params)
     seconds = time.perf_counter() - start
     indices, info = (out if isinstance(out, tuple) else (out, {}))
     indices = np.asarray(indices, dtype=np.int64)
     if indices.shape != (budget,) or np.unique(indices).size != budget or indices.min(initial=0) < 0 \
             or indices.max(initial=0) >= n:
         raise RuntimeError(
-            f"method {method!r} returned {indices.size} indices ({np.unique(indices).size} unique) "
+            f"method {spec.name!r} returned {indices.size} indices ({np.unique(indices).size} unique) "
             f"but the budget is {budget} distinct indices in [0, {n})"
         )
     config = {
-        "method": method,
+        "method": spec.name,
         "prune_rate": rate,
-        "seed": int(seed),
+        "seed": seed,
         "budget": budget,
         "num_samples": n,
         "params": _recorded({**spec.params, **params}),

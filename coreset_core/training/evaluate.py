@@ -24,12 +24,6 @@ def _pair(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
     return t.astype(np.int64, copy=False), p.astype(np.int64, copy=False)
 
 
-def accuracy(y_true: Any, y_pred: Any) -> float:
-    """Fraction of correct predictions."""
-    t, p = _pair(y_true, y_pred)
-    return float(np.mean(t == p))
-
-
 def per_class_accuracy(y_true: Any, y_pred: Any, num_classes: int | None = None) -> np.ndarray:
     """Accuracy (recall) of every class `0..C-1`; NaN for a class with no sample in `y_true`."""
     t, p = _pair(y_true, y_pred)
@@ -40,12 +34,6 @@ def per_class_accuracy(y_true: Any, y_pred: Any, num_classes: int | None = None)
     correct = np.bincount(t[t == p], minlength=c).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(totals > 0, correct / np.maximum(totals, 1), np.nan)
-
-
-def balanced_accuracy(y_true: Any, y_pred: Any, num_classes: int | None = None) -> float:
-    """Mean of the per-class accuracies over the classes present in `y_true`."""
-    per_class = per_class_accuracy(y_true, y_pred, num_classes)
-    return float(np.nanmean(per_class))
 
 
 def classification_metrics(y_true: Any, y_pred: Any, num_classes: int | None = None) -> dict[str, Any]:

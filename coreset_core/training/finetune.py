@@ -38,9 +38,13 @@ from ..cache import write_bytes_atomic
 from ..datasets import Dataset, ImageSplit
 from ..features import prepare_image, to_model_input
 from .evaluate import classification_metrics
-from .linear import check_indices, check_sample_weights, cosine_lr, weights_for_subset
+from ..validation import check_indices
+from .linear import check_schedule, check_test_limit, cosine_lr, weights_for_subset
 
 CHECKPOINT_NAME = "last.pt"
+#: The NUCS paper's fine-tuning protocol (SPEC 8): used when `lr` / `batch_size` are None.
+DEFAULT_LR = 5e-3
+DEFAULT_BATCH_SIZE = 64
 
 
 @dataclass
@@ -231,136 +235,188 @@ def load_finetuned(path: str | os.PathLike, device: str = "cpu"):
     return bb.model.eval().to(device)
 
 
-def finetune(dataset: Dataset, indices: Any = None, *, backbone: str = DEFAULT_BACKBONE,
-             resolution: int | None = None, epochs: int = 30, lr: float = 5e-3, batch_size: int = 64,
-             weight_decay: float = 5e-4, momentum: float = 0.9, min_lr: float = 1e-4, seed: int = 0,
-             device: str | None = None, sample_weights: Any = None,
-             checkpoint_dir: str | os.PathLike | None = None, resume: bool = True, progress: bool = True,
-             epoch_callback: Callable[[FinetuneEpoch], None] | None = None, augment: bool = True,
-             evaluate: bool = True, test_limit: int | None = None, num_workers: int | None = None,
-             amp: bool = True) -> FinetuneResult:
-    """Fine-tune `backbone` + a new linear head on `dataset.train[indices]` and test it.
+@dataclass
+class _Run:
+    """Everything one fine-tuning run works with (built by `_setup`)."""
 
-    `indices` are positions in the training split (all by default). `sample_weights`
-    (CW-ERM) holds one loss weight per training sample (or per selected index); the batch
-    loss is `mean(w_i * ce_i)`. `device` defaults to CUDA when available. `num_workers`
-    (image decoding processes) defaults to 0 on the CPU and `min(8, cpus)` on a GPU.
-    `test_limit` evaluates on the first N test images only (quick runs).
-    """
+    bb: Backbone
+    model: Any
+    opt: Any
+    scaler: Any
+    idx: np.ndarray
+    weights: Any  #: torch tensor of per-sample loss weights on the device, or None
+    config: dict[str, Any]
+    device: str
+    use_amp: bool
+    num_workers: int
+    ckpt_path: Path | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    start_epoch: int = 0
+
+
+def _setup(dataset: Dataset, indices: Any, sample_weights: Any, *, backbone: str, resolution: int | None,
+           epochs: Any, lr: Any, batch_size: Any, weight_decay: float, momentum: float, min_lr: float, seed: int,
+           device: str | None, checkpoint_dir: Any, augment: bool, num_workers: int | None, amp: bool,
+           test_limit: int | None) -> _Run:
+    """Validate the arguments, build the model and optimiser, and record the run's config."""
     import torch
-    import torch.nn.functional as F
-    from tqdm.auto import tqdm
 
+    check_test_limit(test_limit, 1)
+    epochs, lr, batch_size = check_schedule(epochs, DEFAULT_LR if lr is None else lr,
+                                            DEFAULT_BATCH_SIZE if batch_size is None else batch_size)
     device = resolve_device(device)
-    split = dataset.train
-    n_total = len(split)
+    n_total = len(dataset.train)
     idx = np.arange(n_total, dtype=np.int64) if indices is None else check_indices(indices, n_total)
     weights = weights_for_subset(sample_weights, n_total, None if indices is None else idx)
-    if weights is not None:
-        weights = check_sample_weights(weights, idx.shape[0])
-    if int(epochs) < 1 or int(batch_size) < 1 or not float(lr) > 0:
-        raise ValueError(f"epochs and batch_size must be >= 1 and lr > 0, got {epochs}, {batch_size}, {lr}")
-    epochs, batch_size, lr = int(epochs), int(batch_size), float(lr)
-    resolution = int(resolution or dataset.default_resolution)
-    if num_workers is None:
-        num_workers = 0 if device == "cpu" else min(8, os.cpu_count() or 1)
     use_amp = bool(amp) and device.startswith("cuda")
     c = dataset.num_classes
+    resolution = int(resolution or dataset.default_resolution)
     config = {"protocol": "finetune", "dataset": dataset.identity, "backbone": backbone, "resolution": resolution,
               "num_train": int(idx.shape[0]), "indices_sha1": _digest(idx), "weights_sha1": _digest(weights),
               "num_classes": c, "epochs": epochs, "lr": lr, "batch_size": batch_size,
               "weight_decay": float(weight_decay), "momentum": float(momentum), "min_lr": float(min_lr),
               "seed": int(seed), "augment": bool(augment), "amp": use_amp, "schedule": "cosine per step"}
-
     bb = build_model(backbone, c, seed)
     model = bb.model.to(device).to(memory_format=torch.channels_last)
     if device.startswith("cuda"):
         torch.backends.cudnn.benchmark = True
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=float(momentum), weight_decay=float(weight_decay))
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    history: list[dict[str, Any]] = []
-    start_epoch = 0
-    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
-    if ckpt_path is not None and resume and ckpt_path.is_file():
-        try:
-            ckpt = load_checkpoint(ckpt_path)
-        except Exception:  # unreadable: start over (it is rewritten atomically, so this is rare)
-            ckpt = None
-        if ckpt is not None and ckpt.get("config") == config:
-            model.load_state_dict(ckpt["model"])
-            opt.load_state_dict(ckpt["optimizer"])
-            scaler.load_state_dict(ckpt["scaler"])
-            start_epoch, history = int(ckpt["epoch"]), list(ckpt["history"])
-            if ckpt.get("rng") is not None:
-                torch.set_rng_state(ckpt["rng"])
+    if num_workers is None:
+        num_workers = 0 if device == "cpu" else min(8, os.cpu_count() or 1)
+    return _Run(bb, model, opt, torch.amp.GradScaler("cuda", enabled=use_amp), idx,
+                None if weights is None else torch.from_numpy(weights).to(device), config, device, use_amp,
+                int(num_workers), Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None)
 
-    data = _Images(split, idx, resolution, bb, augment=augment, seed=seed)
-    sampler = _Batches(len(data), batch_size, True, seed)
-    loader = _loader(data, sampler, device, num_workers)
-    w_all = None if weights is None else torch.from_numpy(weights).to(device)
-    steps_per_epoch = len(sampler)
-    total = epochs * steps_per_epoch
-    step = start_epoch * steps_per_epoch
-    current_lr = cosine_lr(step, total, lr, min_lr)
+
+def _restore(run: _Run) -> None:
+    """Continue from `run.ckpt_path` when it holds a run with the same config (else start over)."""
+    import torch
+
+    if run.ckpt_path is None or not run.ckpt_path.is_file():
+        return
+    try:
+        ckpt = load_checkpoint(run.ckpt_path)
+    except Exception:  # unreadable: start over (it is rewritten atomically, so this is rare)
+        return
+    if ckpt.get("config") != run.config:
+        return
+    run.model.load_state_dict(ckpt["model"])
+    run.opt.load_state_dict(ckpt["optimizer"])
+    run.scaler.load_state_dict(ckpt["scaler"])
+    run.start_epoch, run.history = int(ckpt["epoch"]), list(ckpt["history"])
+    if ckpt.get("rng") is not None:
+        torch.set_rng_state(ckpt["rng"])
+
+
+def _save(run: _Run, epoch: int, metrics: dict[str, Any] | None = None) -> None:
+    import torch
+
+    if run.ckpt_path is not None:
+        _save_checkpoint(run.ckpt_path, {"model": run.model.state_dict(), "optimizer": run.opt.state_dict(),
+                                         "scaler": run.scaler.state_dict(), "epoch": epoch, "history": run.history,
+                                         "config": run.config, "metrics": metrics, "rng": torch.get_rng_state()})
+
+
+def _train_epoch(run: _Run, loader, epoch: int, step: int, total: int, progress: bool) -> tuple[float, int, float]:
+    """One epoch of SGD; returns `(mean training loss, steps done so far, last learning rate)`."""
+    import torch
+    import torch.nn.functional as F
+    from tqdm.auto import tqdm
+
+    cfg = run.config
+    run.model.train()
+    loss_sum, seen, current_lr = 0.0, 0, cosine_lr(step, total, cfg["lr"], cfg["min_lr"])
+    with tqdm(total=run.idx.shape[0], desc=f"finetune {epoch}/{cfg['epochs']}", unit="img", disable=not progress,
+              leave=False) as bar:
+        for images, labels, ks in loader:
+            current_lr = cosine_lr(step, total, cfg["lr"], cfg["min_lr"])
+            step += 1
+            bar.update(images.shape[0])
+            if images.shape[0] < 2:
+                continue  # BatchNorm cannot train on a single image; a 1-image tail batch is skipped
+            for group in run.opt.param_groups:
+                group["lr"] = current_lr
+            x = to_model_input(images.numpy(), run.bb, run.device)
+            y = labels.to(run.device, non_blocking=True)
+            with torch.autocast("cuda", dtype=torch.float16, enabled=run.use_amp):
+                logits = run.model(x)
+            per_sample = F.cross_entropy(logits.float(), y, reduction="none")
+            w = run.weights
+            loss = (per_sample * w[ks.to(run.device)]).mean() if w is not None else per_sample.mean()
+            run.opt.zero_grad(set_to_none=True)
+            run.scaler.scale(loss).backward()
+            run.scaler.step(run.opt)
+            run.scaler.update()
+            loss_sum += float(loss.detach()) * images.shape[0]
+            seen += images.shape[0]
+            bar.set_postfix(loss=f"{loss_sum / max(seen, 1):.3f}", lr=f"{current_lr:.2e}")
+    train_loss = loss_sum / max(seen, 1)
+    if not math.isfinite(train_loss):
+        raise FloatingPointError(f"fine-tuning diverged in epoch {epoch} (loss {train_loss}); lower lr={cfg['lr']}")
+    return train_loss, step, current_lr
+
+
+def _evaluate(run: _Run, dataset: Dataset, test_limit: int | None, progress: bool) -> dict[str, Any]:
+    """Test metrics on the first `test_limit` (default all) test images."""
+    test = dataset.test
+    count = check_test_limit(test_limit, len(test))
+    logits, _ = predict(run.model, run.bb, test, np.arange(count), resolution=run.config["resolution"],
+                        device=run.device, batch_size=2 * run.config["batch_size"], num_workers=run.num_workers,
+                        progress=progress, desc="test")
+    return classification_metrics(test.labels[:count], logits.argmax(axis=1), num_classes=run.config["num_classes"])
+
+
+def finetune(dataset: Dataset, indices: Any = None, *, sample_weights: Any = None, epochs: int = 30,
+             lr: float | None = None, batch_size: int | None = None, seed: int = 0, device: str | None = None,
+             progress: bool = True, test_limit: int | None = None, backbone: str = DEFAULT_BACKBONE,
+             resolution: int | None = None, weight_decay: float = 5e-4, momentum: float = 0.9, min_lr: float = 1e-4,
+             checkpoint_dir: str | os.PathLike | None = None, resume: bool = True,
+             epoch_callback: Callable[[FinetuneEpoch], None] | None = None, augment: bool = True,
+             evaluate: bool = True, num_workers: int | None = None, amp: bool = True) -> FinetuneResult:
+    """Fine-tune `backbone` + a new linear head on `dataset.train[indices]` and test it.
+
+    The first keyword arguments are the trainers' common ones (`TRAINER_ARGS` in
+    `coreset_core.training`, as `train_linear_probe`). `indices` are positions in the
+    training split (all by default). `sample_weights` (CW-ERM) holds one loss weight per
+    training sample (or per selected index); the batch loss is `mean(w_i * ce_i)`. `lr` /
+    `batch_size` None mean the paper's 5e-3 / 64; `device` None means CUDA when available.
+    `num_workers` (image decoding processes) defaults to 0 on the CPU and `min(8, cpus)` on
+    a GPU. `test_limit` evaluates on the first N test images only (quick runs).
+    """
+    run = _setup(dataset, indices, sample_weights, backbone=backbone, resolution=resolution, epochs=epochs, lr=lr,
+                 batch_size=batch_size, weight_decay=weight_decay, momentum=momentum, min_lr=min_lr, seed=seed,
+                 device=device, checkpoint_dir=checkpoint_dir, augment=augment, num_workers=num_workers, amp=amp,
+                 test_limit=test_limit)
+    if resume:
+        _restore(run)
+    cfg = run.config
+    data = _Images(dataset.train, run.idx, cfg["resolution"], run.bb, augment=augment, seed=seed)
+    sampler = _Batches(len(data), cfg["batch_size"], True, seed)
+    loader = _loader(data, sampler, run.device, run.num_workers)
+    total = cfg["epochs"] * len(sampler)
+    step = run.start_epoch * len(sampler)
     start = time.perf_counter()
 
     def outputs() -> tuple[np.ndarray, np.ndarray]:
-        return predict(model, bb, split, idx, resolution=resolution, device=device, batch_size=2 * batch_size,
-                       num_workers=num_workers, progress=progress, desc="train outputs")
+        return predict(run.model, run.bb, dataset.train, run.idx, resolution=cfg["resolution"], device=run.device,
+                       batch_size=2 * cfg["batch_size"], num_workers=run.num_workers, progress=progress,
+                       desc="train outputs")
 
-    for epoch in range(start_epoch + 1, epochs + 1):
+    for epoch in range(run.start_epoch + 1, cfg["epochs"] + 1):
         sampler.epoch = epoch
-        model.train()
         t0 = time.perf_counter()
-        loss_sum, seen = 0.0, 0
-        with tqdm(total=len(data), desc=f"finetune {epoch}/{epochs}", unit="img", disable=not progress,
-                  leave=False) as bar:
-            for images, labels, ks in loader:
-                current_lr = cosine_lr(step, total, lr, min_lr)
-                step += 1
-                bar.update(images.shape[0])
-                if images.shape[0] < 2:
-                    continue  # BatchNorm cannot train on a single image; a 1-image tail batch is skipped
-                for group in opt.param_groups:
-                    group["lr"] = current_lr
-                x = to_model_input(images.numpy(), bb, device)
-                y = labels.to(device, non_blocking=True)
-                with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
-                    logits = model(x)
-                per_sample = F.cross_entropy(logits.float(), y, reduction="none")
-                loss = (per_sample * w_all[ks.to(device)]).mean() if w_all is not None else per_sample.mean()
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-                loss_sum += float(loss.detach()) * images.shape[0]
-                seen += images.shape[0]
-                bar.set_postfix(loss=f"{loss_sum / max(seen, 1):.3f}", lr=f"{current_lr:.2e}")
-        train_loss = loss_sum / max(seen, 1)
-        if not math.isfinite(train_loss):
-            raise FloatingPointError(f"fine-tuning diverged in epoch {epoch} (loss {train_loss}); lower lr={lr}")
-        history.append({"epoch": epoch, "train_loss": train_loss, "lr": current_lr,
-                        "seconds": time.perf_counter() - t0})
-        if ckpt_path is not None:
-            _save_checkpoint(ckpt_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                         "scaler": scaler.state_dict(), "epoch": epoch, "history": history,
-                                         "config": config, "metrics": None, "rng": torch.get_rng_state()})
+        train_loss, step, current_lr = _train_epoch(run, loader, epoch, step, total, progress)
+        run.history.append({"epoch": epoch, "train_loss": train_loss, "lr": current_lr,
+                            "seconds": time.perf_counter() - t0})
+        _save(run, epoch)
         if epoch_callback is not None:
-            epoch_callback(FinetuneEpoch(epoch, train_loss, current_lr, history[-1]["seconds"], model, outputs))
+            epoch_callback(FinetuneEpoch(epoch, train_loss, current_lr, run.history[-1]["seconds"], run.model,
+                                         outputs))
     train_seconds = time.perf_counter() - start
-
     metrics = None
     if evaluate:
-        test = dataset.test
-        count = len(test) if test_limit is None else min(int(test_limit), len(test))
-        logits, _ = predict(model, bb, test, np.arange(count), resolution=resolution, device=device,
-                            batch_size=2 * batch_size, num_workers=num_workers, progress=progress, desc="test")
-        metrics = classification_metrics(test.labels[:count], logits.argmax(axis=1), num_classes=c)
-        config["test_limit"] = test_limit
-        if ckpt_path is not None:
-            _save_checkpoint(ckpt_path, {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                         "scaler": scaler.state_dict(), "epoch": epochs, "history": history,
-                                         "config": {k: v for k, v in config.items() if k != "test_limit"},
-                                         "metrics": metrics, "rng": torch.get_rng_state()})
-    model.eval()
-    return FinetuneResult(metrics, history, train_seconds, config, ckpt_path, model)
+        metrics = _evaluate(run, dataset, test_limit, progress)
+        _save(run, cfg["epochs"], metrics)
+    run.model.eval()
+    return FinetuneResult(metrics, run.history, train_seconds, {**cfg, "test_limit": test_limit}, run.ckpt_path,
+                          run.model)

@@ -24,7 +24,10 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ..validation import check_features
+from ..validation import check_features, check_label_ids, check_sample_weights
+
+#: Kept for `coreset_core.scores`, which imports it from here; use `validation.check_label_ids`.
+as_label_array = check_label_ids
 
 #: Default learning rate of the head on standardised EfficientNet-Lite features. Chosen on
 #: CIFAR-10 (efficientnet_lite0, 128 px, 30 epochs, batch 256, 1,000 test images): 3,000
@@ -116,18 +119,6 @@ def standardization(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean.astype(np.float32), std.astype(np.float32)
 
 
-def check_sample_weights(sample_weights: Any, n: int) -> np.ndarray:
-    """Per-sample loss weights as float32: finite, non-negative, not all zero, one per sample."""
-    w = np.asarray(sample_weights, dtype=np.float64)
-    if w.ndim != 1 or w.shape[0] != n:
-        raise ValueError(f"sample_weights must hold one weight per training sample ({n}), got shape {w.shape}")
-    if not np.all(np.isfinite(w)) or w.min() < 0:
-        raise ValueError("sample_weights must be finite and non-negative")
-    if not np.any(w > 0):
-        raise ValueError("sample_weights are all zero: nothing would be learned")
-    return w.astype(np.float32)
-
-
 def _sgd_step(params: list[Any], grads: tuple[Any, ...], buffers: list[Any], lr: float, momentum: float,
               weight_decay: float) -> None:
     """One step of `torch.optim.SGD` (momentum, no dampening, coupled weight decay), written out.
@@ -151,24 +142,35 @@ def _sgd_step(params: list[Any], grads: tuple[Any, ...], buffers: list[Any], lr:
             p.add_(d, alpha=-lr)
 
 
-def as_label_array(labels: Any) -> np.ndarray:
-    """Labels as a non-empty 1-D int64 array (a subset may miss some classes, unlike `check_labels`)."""
-    arr = np.asarray(labels)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"labels must be a non-empty 1-D array of class ids, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.integer):
-        if not (np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))):
-            raise ValueError(f"labels must be integer class ids 0..C-1, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64, copy=False)
-    if arr.min() < 0:
-        raise ValueError(f"labels must be class ids 0..C-1, found negative label {int(arr.min())}")
-    return arr
-
-
 def cosine_lr(step: int, total_steps: int, lr: float, min_lr: float) -> float:
     """Cosine annealing from `lr` (step 0) towards `min_lr` (step `total_steps`)."""
     low = min(min_lr, lr)
     return low + (lr - low) * 0.5 * (1.0 + math.cos(math.pi * step / max(1, total_steps)))
+
+
+def check_schedule(epochs: Any, lr: Any, batch_size: Any) -> tuple[int, float, int]:
+    """`(epochs, lr, batch_size)` as numbers: epochs and batch size >= 1, lr > 0 (ValueError otherwise)."""
+    try:
+        e, b, rate = int(epochs), int(batch_size), float(lr)
+    except (TypeError, ValueError):
+        raise ValueError(f"epochs, lr and batch_size must be numbers, got {epochs!r}, {lr!r}, {batch_size!r}") from None
+    if e < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if b < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not (math.isfinite(rate) and rate > 0):
+        raise ValueError(f"lr must be > 0, got {lr}")
+    return e, rate, b
+
+
+def check_test_limit(test_limit: Any, n_test: int) -> int:
+    """How many test samples are evaluated: all for None, else `min(test_limit, n_test)` (>= 1)."""
+    if test_limit is None:
+        return n_test
+    if isinstance(test_limit, bool) or int(test_limit) != test_limit or int(test_limit) < 1:
+        raise ValueError(f"test_limit must be a positive integer (the first N test samples) or None, got "
+                         f"{test_limit!r}")
+    return min(int(test_limit), n_test)
 
 
 def fit_linear_head(features: Any, labels: Any, *, num_classes: int | None = None, epochs: int = 30,
@@ -184,53 +186,46 @@ def fit_linear_head(features: Any, labels: Any, *, num_classes: int | None = Non
     classes). The run is a deterministic function of the inputs and `seed` (initialisation
     and batch order) on a given device.
     """
+    epochs, lr, batch_size = check_schedule(epochs, DEFAULT_LR if lr is None else lr,
+                                            DEFAULT_BATCH_SIZE if batch_size is None else batch_size)
+    labels = check_label_ids(labels, num_classes=num_classes)
+    feats = check_features(features, labels.shape[0])
+    c = int(labels.max()) + 1 if num_classes is None else int(num_classes)
+    weights = None if sample_weights is None else check_sample_weights(sample_weights, labels.shape[0])
+    return _fit_linear_head(feats, labels, c, weights, epochs=epochs, lr=lr, batch_size=batch_size,
+                            momentum=float(momentum), weight_decay=float(weight_decay), min_lr=float(min_lr),
+                            seed=int(seed), device=device, epoch_callback=epoch_callback, progress=progress)
+
+
+def _fit_linear_head(feats: np.ndarray, labels: np.ndarray, c: int, weights: np.ndarray | None, *, epochs: int,
+                     lr: float, batch_size: int, momentum: float, weight_decay: float, min_lr: float, seed: int,
+                     device: str, epoch_callback: Callable[[EpochEnd], None] | None, progress: bool) -> LinearHead:
+    """`fit_linear_head` on validated inputs (float32 weights or None, labels in `0..c-1`)."""
     import torch
     import torch.nn.functional as F
     from tqdm.auto import tqdm
 
-    lr = DEFAULT_LR if lr is None else lr
-    batch_size = DEFAULT_BATCH_SIZE if batch_size is None else batch_size
-    labels = as_label_array(labels)
-    n = labels.shape[0]
-    feats = check_features(features, n)
-    c = int(labels.max()) + 1 if num_classes is None else int(num_classes)
-    if labels.min() < 0 or labels.max() >= c:
-        raise ValueError(f"labels must be class ids in 0..{c - 1}")
-    if int(epochs) < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if not (float(lr) > 0):
-        raise ValueError(f"lr must be > 0, got {lr}")
-    epochs, batch_size, lr = int(epochs), int(batch_size), float(lr)
-    weights = None if sample_weights is None else check_sample_weights(sample_weights, n)
-
+    n, d = feats.shape
     mean, std = standardization(feats)
-    d = feats.shape[1]
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch.Generator().manual_seed(seed)
     x = torch.from_numpy(((feats - mean) / std).astype(np.float32, copy=False)).to(device)
     y = torch.from_numpy(labels).to(device)
     w_all = None if weights is None else torch.from_numpy(weights).to(device)
     bound = 1.0 / math.sqrt(d)
     weight = ((torch.rand(c, d, generator=gen) * 2 - 1) * bound).to(device).requires_grad_(True)
     bias = ((torch.rand(c, generator=gen) * 2 - 1) * bound).to(device).requires_grad_(True)
-    params = [weight, bias]
-    buffers: list[Any] = [None, None]
-
-    steps_per_epoch = math.ceil(n / batch_size)
-    total = epochs * steps_per_epoch
-    config = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "momentum": float(momentum),
-              "weight_decay": float(weight_decay), "min_lr": float(min_lr), "seed": int(seed),
-              "num_samples": n, "num_classes": c, "sample_weighted": weights is not None,
-              "schedule": "cosine per step", "standardize": True}
+    params, buffers = [weight, bias], [None, None]
+    total = epochs * math.ceil(n / batch_size)
+    config = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "momentum": momentum,
+              "weight_decay": weight_decay, "min_lr": min_lr, "seed": seed, "num_samples": n, "num_classes": c,
+              "sample_weighted": weights is not None, "schedule": "cosine per step", "standardize": True}
     history: list[dict[str, Any]] = []
 
     def snapshot() -> LinearHead:
         return LinearHead(weight.detach().cpu().numpy().copy(), bias.detach().cpu().numpy().copy(),
                           mean, std, dict(config), list(history))
 
-    step = 0
-    current_lr = lr
+    step, current_lr = 0, lr
     with cpu_threads(device):
         for epoch in tqdm(range(1, epochs + 1), desc="linear head", unit="epoch", disable=not progress):
             perm = torch.randperm(n, generator=gen).to(device)
@@ -238,11 +233,10 @@ def fit_linear_head(features: Any, labels: Any, *, num_classes: int | None = Non
             for start in range(0, n, batch_size):
                 idx = perm[start:start + batch_size]
                 current_lr = cosine_lr(step, total, lr, min_lr)
-                logits = x[idx] @ weight.T + bias
-                per_sample = F.cross_entropy(logits, y[idx], reduction="none")
+                per_sample = F.cross_entropy(x[idx] @ weight.T + bias, y[idx], reduction="none")
                 loss = (per_sample * w_all[idx]).mean() if w_all is not None else per_sample.mean()
                 grads = torch.autograd.grad(loss, params)
-                _sgd_step(params, grads, buffers, current_lr, float(momentum), float(weight_decay))
+                _sgd_step(params, grads, buffers, current_lr, momentum, weight_decay)
                 loss_sum += loss.detach() * idx.shape[0]
                 step += 1
             history.append({"epoch": epoch, "train_loss": float(loss_sum) / n, "lr": current_lr})
@@ -254,12 +248,17 @@ def fit_linear_head(features: Any, labels: Any, *, num_classes: int | None = Non
 
 
 def weights_for_subset(sample_weights: Any, n_total: int, indices: np.ndarray | None) -> np.ndarray | None:
-    """The loss weights of the rows that are trained on.
+    """The validated loss weights (float32) of the rows that are trained on, or None.
 
     `sample_weights` holds one weight per sample of the full training set (length
     `n_total`, then indexed by `indices`), or, when `indices` is given and shorter than the
     set, one weight per selected sample (aligned with `indices`).
     """
+    w = _weights_for_subset(sample_weights, n_total, indices)
+    return None if w is None else check_sample_weights(w, w.shape[0])
+
+
+def _weights_for_subset(sample_weights: Any, n_total: int, indices: np.ndarray | None) -> np.ndarray | None:
     if sample_weights is None:
         return None
     w = np.asarray(sample_weights, dtype=np.float64)
@@ -275,18 +274,3 @@ def weights_for_subset(sample_weights: Any, n_total: int, indices: np.ndarray | 
         return w
     raise ValueError(f"sample_weights has {w.shape[0]} entries: give one per training sample ({n_total}) "
                      f"or one per selected index ({indices.shape[0]})")
-
-
-def check_indices(indices: Any, n_total: int) -> np.ndarray:
-    """Selected rows as a 1-D int64 array of distinct positions in [0, n_total)."""
-    idx = np.asarray(indices)
-    if idx.ndim != 1 or idx.size == 0:
-        raise ValueError(f"indices must be a non-empty 1-D array of training positions, got shape {idx.shape}")
-    if not np.issubdtype(idx.dtype, np.integer):
-        raise ValueError(f"indices must be integers, got dtype {idx.dtype}")
-    idx = idx.astype(np.int64, copy=False)
-    if idx.min() < 0 or idx.max() >= n_total:
-        raise ValueError(f"indices must lie in [0, {n_total}), found {int(idx.min())}..{int(idx.max())}")
-    if np.unique(idx).size != idx.size:
-        raise ValueError("indices contain duplicates; a coreset is a set of distinct samples")
-    return idx
