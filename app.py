@@ -1,18 +1,17 @@
 """Coreset Studio: the Streamlit app (`coreset-studio` runs `streamlit run app.py`).
 
-This file sets the page, renders the shared sidebar (dataset, backbone, resolution,
-number of training images, score type) and runs the chosen page from `pages/`. Every
-page rerun is timed (server compute of the page script, see `coreset_core.app_state.timed`);
-the figure is shown at the bottom of the sidebar and, with CORESET_STUDIO_TIMING=1,
-printed to the server log.
+This file sets the page, loads the shared settings (from the URL on a new session),
+renders the sidebar and runs the chosen page from `pages/`; afterwards it writes the
+settings back to the URL and shows the page's server compute time in the sidebar
+(`coreset_core.render_log`; with CORESET_STUDIO_TIMING=1 also in the server log).
 
-Environment defaults for the sidebar (demos, browser tests): CORESET_STUDIO_DATASET,
+Environment defaults of a new session (demos, browser tests): CORESET_STUDIO_DATASET,
 CORESET_STUDIO_IMBALANCE, CORESET_STUDIO_BACKBONE, CORESET_STUDIO_RESOLUTION,
 CORESET_STUDIO_LIMIT, CORESET_STUDIO_TEST_LIMIT, CORESET_STUDIO_SCORE,
-CORESET_STUDIO_SCORE_EPOCHS, CORESET_STUDIO_RESULTS_DB (the Accuracy page's database; default
-<cache>/results.sqlite), CORESET_STUDIO_AUTO_UMAP=0 (compute UMAP only on a click);
-CORESET_CACHE_DIR / CORESET_DATA_DIR move the caches and data.
-CORESET_STUDIO_PROFILE=<folder> writes a cProfile file per page rerun (for performance work).
+CORESET_STUDIO_SCORE_EPOCHS; CORESET_STUDIO_RESULTS_DB (the Accuracy page's database),
+CORESET_STUDIO_AUTO_UMAP=0 (UMAP only on a click), CORESET_STUDIO_DEVICE (cpu or cuda),
+CORESET_STUDIO_ROOTS (folders a typed path may lie in); CORESET_CACHE_DIR / CORESET_DATA_DIR.
+CORESET_STUDIO_PROFILE=<folder> writes a cProfile file per page rerun (performance work).
 """
 from __future__ import annotations
 
@@ -24,39 +23,46 @@ from pathlib import Path
 import streamlit as st
 
 ROOT = Path(__file__).resolve().parent
-if str(ROOT) not in sys.path:  # `pages._studio` is imported by the pages
+if str(ROOT) not in sys.path:  # the pages import `pages._shared` / `pages._studio`
     sys.path.insert(0, str(ROOT))
 
-from coreset_core.app_state import timed  # noqa: E402
+from coreset_core.render_log import timed  # noqa: E402
+from coreset_core.studio_choices import format_duration  # noqa: E402
+from pages._shared import start_settings, sync_url  # noqa: E402
 from pages._studio import app_run, sidebar  # noqa: E402
 
 st.set_page_config(page_title="Coreset Studio", page_icon=":material/filter_alt:", layout="wide")
+PAGES = [st.Page(ROOT / f"pages/{file}.py", title=title, icon=f":material/{icon}:", url_path=path, default=i == 0)
+         for i, (file, title, icon, path) in enumerate([
+             ("1_data", "Data & features", "image", "data"), ("2_difficulty", "Difficulty", "bar_chart", "difficulty"),
+             ("3_budgets", "Budgets", "pie_chart", "budgets"), ("4_windows", "Windows", "view_week", "windows"),
+             ("5_embedding", "Embedding", "scatter_plot", "embedding"),
+             ("6_accuracy", "Accuracy", "show_chart", "accuracy"), ("7_compare", "Compare", "compare", "compare"),
+             ("8_lesson", "Lesson", "school", "lesson"), ("9_gallery", "Gallery", "photo_library", "gallery")])]
 
-PAGES = [
-    st.Page(ROOT / "pages/1_data.py", title="Data & features", icon=":material/image:", url_path="data", default=True),
-    st.Page(ROOT / "pages/2_difficulty.py", title="Difficulty", icon=":material/bar_chart:", url_path="difficulty"),
-    st.Page(ROOT / "pages/3_budgets.py", title="Budgets", icon=":material/pie_chart:", url_path="budgets"),
-    st.Page(ROOT / "pages/4_windows.py", title="Windows", icon=":material/view_week:", url_path="windows"),
-    st.Page(ROOT / "pages/5_embedding.py", title="Embedding", icon=":material/scatter_plot:", url_path="embedding"),
-    st.Page(ROOT / "pages/6_accuracy.py", title="Accuracy", icon=":material/show_chart:", url_path="accuracy"),
-    st.Page(ROOT / "pages/7_compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
-]
+
+def run(page) -> None:
+    if not os.environ.get("CORESET_STUDIO_PROFILE"):
+        page.run()
+        return
+    import cProfile  # developer aid: one profile per rerun in this folder
+
+    with cProfile.Profile() as prof:
+        page.run()
+    out = Path(os.environ["CORESET_STUDIO_PROFILE"])
+    out.mkdir(parents=True, exist_ok=True)
+    prof.dump_stats(out / f"{page.url_path or 'data'}-{time.time():.3f}.prof")
+
 
 with app_run():
     page = st.navigation(PAGES)
     st.sidebar.title("Coreset Studio")
-    st.session_state["_studio_config"] = sidebar()
+    start_settings()
+    sidebar()
     timing = st.sidebar.empty()
-
-    with timed(page.url_path or "data") as t:
-        if os.environ.get("CORESET_STUDIO_PROFILE"):  # developer aid: cProfile every rerun into this folder
-            import cProfile
-
-            with cProfile.Profile() as prof:
-                page.run()
-            out = Path(os.environ["CORESET_STUDIO_PROFILE"])
-            out.mkdir(parents=True, exist_ok=True)
-            prof.dump_stats(out / f"{page.url_path or 'data'}-{time.time():.3f}.prof")
-        else:
-            page.run()
-    timing.caption(f"server compute of this page: {t['ms']:.0f} ms")
+    try:
+        with timed(page.url_path or "data") as t:
+            run(page)
+    finally:
+        sync_url()
+    timing.caption(f"server compute of this page: {format_duration(t['ms'] / 1000)}")

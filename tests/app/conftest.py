@@ -1,5 +1,5 @@
 """Fixtures for the Streamlit AppTest tests: a small real dataset (digits, 300 training images at
-64 px) prepared through the real pipeline into the session's temporary cache directory."""
+64 px) prepared through the real library into the session's temporary cache directory."""
 from __future__ import annotations
 
 import pytest
@@ -15,20 +15,23 @@ STUDIO_ENV = {
     "CORESET_STUDIO_AUTO_UMAP": "0",
 }
 
-@pytest.fixture(scope="session")
-def studio_config():
-    from coreset_core.app_state import config_from_env
-
-    return config_from_env(STUDIO_ENV)
-
 
 @pytest.fixture(scope="session")
-def prepared_small(studio_config):
-    """The same prepared data the app uses (same config, same disk cache): the tests' ground truth."""
-    from coreset_core import pipeline
+def studio_spec():
+    """The data setting the app starts with under STUDIO_ENV."""
+    from coreset_core.studio_settings import defaults_from_env
 
-    cfg = studio_config
-    return pipeline.prepare(cfg.dataset, **cfg.prepare_kwargs(), progress=False)
+    settings, notes = defaults_from_env(STUDIO_ENV)
+    assert not notes
+    return settings.spec
+
+
+@pytest.fixture(scope="session")
+def prepared_small(studio_spec):
+    """A Session of the same data setting (same disk cache) as the app's: the tests' ground truth."""
+    from coreset_core.session import Session
+
+    return Session(studio_spec).prepare()
 
 
 @pytest.fixture
@@ -43,5 +46,3 @@ def app(monkeypatch, prepared_small, session_cache_dir):
     at.run()
     assert_clean(at)
     return at
-
-

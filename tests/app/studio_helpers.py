@@ -11,7 +11,8 @@ ENTRY = Path(__file__).resolve().parent / "entry.py"
 
 PAGE_FILES = {
     "data": "1_data", "difficulty": "2_difficulty", "budgets": "3_budgets", "windows": "4_windows",
-    "embedding": "5_embedding", "accuracy": "6_accuracy", "compare": "7_compare",
+    "embedding": "5_embedding", "accuracy": "6_accuracy", "compare": "7_compare", "lesson": "8_lesson",
+    "gallery": "9_gallery",
 }
 
 

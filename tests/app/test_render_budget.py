@@ -37,13 +37,11 @@ class _Counter:
 
 
 def _watch_heavy_work(monkeypatch) -> _Counter:
-    from coreset_core import embedding, features, pipeline
+    from coreset_core import embedding, features, session
     from coreset_core import scores as scores_mod
 
     counter = _Counter(monkeypatch)
-    counter.wrap(pipeline, "prepare")
-    counter.wrap(pipeline, "get_features")
-    counter.wrap(pipeline, "compute_scores")
+    counter.wrap(session.Session, "prepare")
     counter.wrap(features, "get_features")
     counter.wrap(features, "extract")
     counter.wrap(scores_mod, "compute_scores")
@@ -53,7 +51,7 @@ def _watch_heavy_work(monkeypatch) -> _Counter:
 
 
 def _moves(at, page: str, key: str, values) -> list[float]:
-    from coreset_core.app_state import RENDER_LOG
+    from coreset_core.render_log import RENDER_LOG
 
     out = []
     for v in values:
@@ -73,15 +71,15 @@ def test_slider_moves_reuse_cached_data(app):
     try:
         counter = _watch_heavy_work(mp)
         goto(app, "difficulty")
-        _moves(app, "difficulty", "w_winsor_lo", [1.0, 2.5])
-        _moves(app, "difficulty", "w_winsor_hi", [5.0, 10.0])
+        _moves(app, "difficulty", "winsor_lo", [1.0, 2.5])
+        _moves(app, "difficulty", "winsor_hi", [5.0, 10.0])
         goto(app, "budgets")
-        budgets_ms = _moves(app, "budgets", "w_prune_pct", [50, 60, 90])
+        budgets_ms = _moves(app, "budgets", "prune_pct", [50, 60, 90])
         goto(app, "windows")
         app.toggle(key="win_override").set_value(True).run()
-        _moves(app, "windows", "w_win_endpoint", [0.2, 0.8])
+        _moves(app, "windows", "win_endpoint", [0.2, 0.8])
         goto(app, "embedding")
-        _moves(app, "embedding", "w_prune_pct", [40, 85])
+        _moves(app, "embedding", "prune_pct", [40, 85])
         assert all(n == 0 for n in counter.calls.values()), counter.calls
         assert np.median(budgets_ms) < BUDGET_MS
     finally:
@@ -108,13 +106,13 @@ def test_cifar10_render_times(monkeypatch, capsys):
     results = {}
     at.switch_page(f"../../pages/{PAGE_FILES['difficulty']}.py").run(timeout=600)
     assert_clean(at)
-    results["difficulty: winsor lower"] = _moves(at, "difficulty", "w_winsor_lo", [0.5, 1.0, 2.0, 5.0, 0.0])
-    results["difficulty: winsor upper"] = _moves(at, "difficulty", "w_winsor_hi", [0.5, 1.0, 2.0, 5.0, 10.0])
+    results["difficulty: winsor lower"] = _moves(at, "difficulty", "winsor_lo", [0.5, 1.0, 2.0, 5.0, 0.0])
+    results["difficulty: winsor upper"] = _moves(at, "difficulty", "winsor_hi", [0.5, 1.0, 2.0, 5.0, 10.0])
     at.switch_page(f"../../pages/{PAGE_FILES['budgets']}.py").run(timeout=600)
     assert_clean(at)
-    results["budgets: pruning rate"] = _moves(at, "budgets", "w_prune_pct", [50, 60, 80, 90, 95])
-    results["budgets: winsor upper"] = _moves(at, "budgets", "w_winsor_hi", [0.5, 1.0, 2.0, 5.0, 0.0])
-    n = at.session_state["_studio_config"].limit
+    results["budgets: pruning rate"] = _moves(at, "budgets", "prune_pct", [50, 60, 80, 90, 95])
+    results["budgets: winsor upper"] = _moves(at, "budgets", "winsor_hi", [0.5, 1.0, 2.0, 5.0, 0.0])
+    n = at.session_state["_studio_settings"].spec.limit
     with capsys.disabled():
         print(f"\nserver compute per rerun on {env['CORESET_STUDIO_DATASET']} (limit={n or 'all'}):")
         for name, ms in results.items():

@@ -1,0 +1,188 @@
+"""Plotly figure specs of the studio's charts, as plain dicts `{"data": [...], "layout": {...}}`.
+
+Plain dicts instead of `plotly.graph_objects`: building a validated figure costs
+milliseconds per trace, which dominated the slider-driven pages; the studio sends these
+specs as they are. Every function is pure, so a chart's numbers can be tested without a
+browser.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .colors import MAGMA, class_color
+
+Spec = dict[str, Any]
+#: Colours of up to three compared series (e.g. NUCS, uniform, a global method).
+SERIES_COLORS = ("#08519c", "#9ecae1", "#e6550d")
+_MARGIN = {"t": 50, "b": 40}
+
+
+def _list(values: Any) -> list:
+    return values if isinstance(values, list) else np.asarray(values).tolist()
+
+
+def bar_chart(x: Sequence[Any], series: Mapping[str, tuple[Any, str]], *, title: str, ytitle: str,
+              xtitle: str = "class", height: int = 360, **layout: Any) -> Spec:
+    """Grouped bars: `series` maps a legend label to `(values, colour)`; `layout` adds layout keys."""
+    data = [{"type": "bar", "name": label, "x": list(x), "y": _list(values), "marker": {"color": color}}
+            for label, (values, color) in series.items()]
+    return {"data": data, "layout": {"title": {"text": title}, "barmode": "group", "height": height,
+                                     "xaxis": {"title": {"text": xtitle}, "type": "category"},
+                                     "yaxis": {"title": {"text": ytitle}}, "margin": _MARGIN, **layout}}
+
+
+def budget_curves(tables: Mapping[str, Any], titles: Sequence[str], class_names: Sequence[str], rate: float,
+                  view: str = "lines") -> Spec:
+    """Side-by-side panels (one per table: classes x rates of kept fractions) as lines or heatmaps,
+    with the chosen `rate` marked on every line panel."""
+    width = (1 - 2 * 0.04) / len(tables)
+    data: list[dict] = []
+    layout: dict = {"height": 430, "margin": {"t": 60, "b": 40}, "legend": {"title": {"text": "class"}},
+                    "annotations": [], "shapes": []}
+    for j, (label, table) in enumerate(tables.items(), start=1):
+        ax, x0 = ("" if j == 1 else str(j)), (j - 1) * (width + 0.04)
+        x, values, axes = [round(100 * float(r), 6) for r in table.columns], table.to_numpy(), {"xaxis": f"x{ax}",
+                                                                                             "yaxis": f"y{ax}"}
+        layout[f"xaxis{ax}"] = {"domain": [x0, x0 + width], "anchor": f"y{ax}", "title": {"text": "pruning rate (%)"}}
+        layout[f"yaxis{ax}"] = {"anchor": f"x{ax}", **({} if j == 1 else {"matches": "y", "showticklabels": False})}
+        layout["annotations"].append({"text": titles[j - 1], "x": x0 + width / 2, "y": 1.0, "xref": "paper",
+                                      "yref": "paper", "xanchor": "center", "yanchor": "bottom", "showarrow": False})
+        if view == "lines":
+            data += [{"type": "scatter", "x": x, "y": values[k].tolist(), "mode": "lines", "name": name, **axes,
+                      "legendgroup": name, "showlegend": j == 1, "line": {"color": class_color(k)},
+                      "hovertemplate": f"{name}<br>prune %{{x:.0f}} %<br>kept %{{y:.1%}}<extra>{label}</extra>"}
+                     for k, name in enumerate(class_names)]
+            layout["shapes"].append({"type": "line", "x0": 100 * rate, "x1": 100 * rate, "xref": f"x{ax}", "y0": 0,
+                                     "y1": 1, "yref": f"y{ax} domain", "line": {"dash": "dash", "color": "#444"}})
+        else:
+            data.append({"type": "heatmap", "z": values.tolist(), "x": x, "y": list(class_names), "zmin": 0, "zmax": 1,
+                         "colorscale": "Viridis", "showscale": j == len(tables), **axes,
+                         "colorbar": {"title": {"text": "kept"}},
+                         "hovertemplate": "class %{y}<br>prune %{x:.0f} %<br>kept %{z:.1%}<extra></extra>"})
+            layout[f"yaxis{ax}"].update({"type": "category", "autorange": "reversed"})
+    layout["yaxis"]["title"] = {"text": "kept fraction of the class" if view == "lines" else "class"}
+    return {"data": data, "layout": layout}
+
+
+def _window_rects(bounds: Any, half: float, line: dict, fill: str | None = None) -> list[dict]:
+    rects = []
+    for c, (x0, x1) in enumerate(zip(bounds["start_frac"], bounds["end_frac"])):
+        rect = {"type": "rect", "x0": float(x0), "x1": float(x1), "y0": c - half, "y1": c + half, "line": line}
+        rects.append({**rect, "fillcolor": fill} if fill else rect)
+    return rects
+
+
+def window_strips(strips: np.ndarray, class_names: Sequence[str], bounds: Any, endpoint: float, score: str,
+                  krr_bounds: Any = None) -> Spec:
+    """Each class's sorted difficulty as a strip, the kept window as a box (and the KRR choice dotted)."""
+    shapes = _window_rects(bounds, 0.42, {"color": "#00e5ff", "width": 3}, "rgba(0,229,255,0.12)")
+    if krr_bounds is not None:
+        shapes += _window_rects(krr_bounds, 0.46, {"color": "#ffffff", "width": 1.5, "dash": "dot"})
+    bins = strips.shape[1]
+    return {"data": [{"type": "heatmap", "z": strips.tolist(), "x": ((np.arange(bins) + 0.5) / bins).tolist(),
+                      "y": list(class_names), "colorscale": MAGMA, "colorbar": {"title": {"text": score}},
+                      "hovertemplate": "class %{y}<br>position %{x:.2f}<br>difficulty %{z:.3f}<extra></extra>"}],
+            "layout": {"title": {"text": f"Sorted difficulty per class (easy → hard) with the kept window at "
+                                         f"k = {endpoint:.2f}"},
+                       "xaxis": {"title": {"text": "position in the class, sorted by difficulty (fraction)"},
+                                 "range": [0, 1]}, "yaxis": {"autorange": "reversed", "type": "category"},
+                       "shapes": shapes, "height": 60 + 38 * len(class_names) + 80, "margin": _MARGIN}}
+
+
+def krr_curve(endpoints: Any, accuracies: Any, chosen: float, shown: float) -> Spec:
+    """The KRR proxy accuracy (percent) against the endpoint, the KRR choice starred, `shown` dashed."""
+    acc = 100 * np.asarray(accuracies, dtype=float)
+    return {"data": [{"type": "scatter", "x": _list(endpoints), "y": acc.tolist(), "mode": "lines+markers",
+                      "name": "KRR accuracy", "line": {"color": "#08519c"}},
+                     {"type": "scatter", "x": [chosen], "y": [float(acc.max())], "mode": "markers",
+                      "name": f"KRR choice k = {chosen:.2f}",
+                      "marker": {"size": 14, "color": "#e6550d", "symbol": "star"}}],
+            "layout": {"title": {"text": "KRR proxy accuracy (whole training set) vs window endpoint"},
+                       "xaxis": {"title": {"text": "endpoint k"}}, "yaxis": {"title": {"text": "accuracy (%)"}},
+                       "shapes": [{"type": "line", "x0": shown, "x1": shown, "y0": 0, "y1": 1, "yref": "paper",
+                                   "line": {"dash": "dash", "color": "#444"}}], "height": 340, "margin": _MARGIN}}
+
+
+def embedding_traces(xy: np.ndarray, indices: np.ndarray, labels: np.ndarray, kept: np.ndarray,
+                     difficulty: np.ndarray, class_names: Sequence[str], *, color_by: str, grey_pruned: bool,
+                     score: str) -> list[dict]:
+    """Scattergl traces of drawn points (`indices` into the training set, `xy` their coordinates,
+    `kept` a mask): coloured by class, difficulty or kept/pruned; each point's `customdata` is
+    `[sample index, difficulty]` (what a chart selection reports back)."""
+    size = 8 if indices.size <= 2000 else (5 if indices.size <= 10000 else 3)
+    custom = np.column_stack([indices, np.round(difficulty, 4)])
+    text = np.asarray(class_names, dtype=object)[labels]
+    hover = ("image #%{customdata[0]:.0f}<br>class %{text}<br>difficulty %{customdata[1]:.4f}"
+             "<extra>%{fullData.name}</extra>")
+
+    def points(mask: np.ndarray, name: str, marker: dict) -> dict:
+        return {"type": "scattergl", "mode": "markers", "name": name, "x": xy[mask, 0].tolist(),
+                "y": xy[mask, 1].tolist(), "customdata": custom[mask].tolist(), "text": text[mask].tolist(),
+                "hovertemplate": hover, "marker": marker}
+
+    grey = grey_pruned and color_by != "kept / pruned"
+    traces = [points(~kept, "pruned", {"size": max(2, size - 2), "color": "#cccccc", "opacity": 0.6})] if grey else []
+    base = kept if grey else np.ones(indices.size, dtype=bool)
+    if color_by == "class":
+        return traces + [points(base & (labels == k), name, {"size": size, "color": class_color(k), "opacity": 0.85})
+                         for k, name in enumerate(class_names)]
+    if color_by == "difficulty":
+        return traces + [points(base, "kept" if grey else "samples", {
+            "size": size, "color": difficulty[base].tolist(), "colorscale": MAGMA, "opacity": 0.85,
+            "colorbar": {"title": {"text": score}}})]
+    return [points(m, name, {"size": size, "color": col, "opacity": 0.8})
+            for name, m, col in (("pruned", ~kept, "#cccccc"), ("kept", kept, "#d62728"))]
+
+
+def histogram_overlay(hist: Any, series: Mapping[str, tuple[str, str]], *, title: str, xtitle: str) -> Spec:
+    """Overlaid bars of `shared_histogram` columns: `series` maps a column to `(legend label, colour)`;
+    the first series is drawn faint (the reference, e.g. all samples)."""
+    width = _list(hist["bin_right"] - hist["bin_left"])
+    data = [{"type": "bar", "x": _list(hist["bin_centre"]), "y": _list(hist[column]), "name": label, "width": width,
+             "marker": {"color": color}, "opacity": 0.45 if j == 0 else 0.7}
+            for j, (column, (label, color)) in enumerate(series.items())]
+    return {"data": data, "layout": {"title": {"text": title}, "barmode": "overlay", "height": 360,
+                                     "xaxis": {"title": {"text": xtitle}}, "margin": _MARGIN,
+                                     "yaxis": {"title": {"text": "fraction of the set"}, "tickformat": ".0%"}}}
+
+
+def score_distribution(names: Sequence[str], score: str, *, box: Any = None, violins: Sequence[Sequence[float]] = (),
+                       clips: Mapping[str, Any] | None = None) -> Spec:
+    """Per-class distribution of a score: a box per class from precomputed statistics (`box`, a frame with
+    q1, median, q3, lowerfence, upperfence, mean), or violins of sampled values; `clips` adds markers
+    (`{name: per-class values}`, e.g. the winsorization limits)."""
+    if box is not None:
+        data = [{"type": "box", "name": "score", "x": list(names), "showlegend": False, "boxpoints": False,
+                 "marker": {"color": "#6baed6"},
+                 **{f: _list(box[f]) for f in ("q1", "median", "q3", "lowerfence", "upperfence", "mean")}}]
+    else:
+        data = [{"type": "violin", "x": [names[k]] * len(y), "y": list(y), "name": names[k], "showlegend": False,
+                 "line": {"color": class_color(k)}, "box": {"visible": True}, "meanline": {"visible": True},
+                 "points": False} for k, y in enumerate(violins)]
+    data += [{"type": "scatter", "x": list(names), "y": _list(q), "mode": "markers", "name": name,
+              "marker": {"symbol": "line-ew-open", "size": 28, "color": "#d62728", "line": {"width": 3}}}
+             for name, q in (clips or {}).items()]
+    return {"data": data, "layout": {"title": {"text": "Per-sample difficulty by class"}, "height": 420,
+                                     "margin": _MARGIN, "xaxis": {"title": {"text": "class"}, "type": "category"},
+                                     "yaxis": {"title": {"text": score}}}}
+
+
+def accuracy_curves(stats: Any, *, title: str, ytitle: str, full_label: str = "full") -> Spec:
+    """One line per method label (mean ± std over seeds, percent) against the pruning rate; the full-data
+    runs as a dashed reference line. `stats` is `store.summary_frame` output."""
+    full, others = stats[stats["method"] == full_label], stats[stats["method"] != full_label]
+    data = [{"type": "scatter", "x": _list(100 * g["prune_rate"]), "y": _list(g["mean"]), "mode": "lines+markers",
+             "name": label, "line": {"color": class_color(j)}, "customdata": _list(g["n"]),
+             "error_y": {"type": "data", "array": _list(g["std"].fillna(0.0)), "visible": True},
+             "hovertemplate": "%{y:.2f} % (n=%{customdata})"}
+            for j, (label, g) in enumerate((lab, g.sort_values("prune_rate"))
+                                           for lab, g in others.groupby("label", sort=False))]
+    if not full.empty:
+        v = float(full["mean"].iloc[0])
+        data.append({"type": "scatter", "x": [0, 95], "y": [v, v], "mode": "lines", "name": f"full data {v:.1f} %",
+                     "line": {"dash": "dash", "color": "#444"}})
+    return {"data": data, "layout": {"title": {"text": title}, "height": 420, "margin": _MARGIN,
+                                     "xaxis": {"title": {"text": "pruning rate (%)"}},
+                                     "yaxis": {"title": {"text": ytitle}}}}
