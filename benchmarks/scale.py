@@ -1,0 +1,387 @@
+"""Benchmark: the selection path and the studio's computations at scale (issue 12).
+
+    python benchmarks/scale.py --quick                          # N 50K x C {10, 100}: minutes
+    python benchmarks/scale.py --n 500000 --classes 1000        # one cell
+    python benchmarks/scale.py --md docs/scale.md               # the full grid, table written there
+    python benchmarks/scale.py --agreement --n 100000 --classes 10000   # eval_subsample vs exact
+
+A cell is N training rows x C classes (d = 512, long-tailed with imbalance 100, seeded,
+from `benchmarks/make_embeddings.py`; written once under --data-dir, never into the
+repository). Every stage runs in its own subprocess, so its peak memory (`ru_maxrss` of
+that process: loading the file included, reported as "peak GB") is its own:
+
+* load: `Session.train` (read, validate, split the embeddings file);
+* scoring: `Session.scores` (the linear head's EL2N/AUM/forgetting/GraNd + moderate), fresh cache;
+* allocation: class difficulty (winsorized) + NUCS budgets;
+* search: the exact NUCS ridge search (`krr_window_search`) with its ratio to two floors
+  measured in the same process: one float64 `X^T X` over all rows, and the prediction
+  products `2 N d C` flop per distinct endpoint at the measured float32 GEMM rate;
+* select: `coreset select --method nucs` end to end (load + scoring + search), fresh cache;
+* every selection method through `run_method` (score: the file's own column, so that no
+  method waits for scoring); a method that refuses up front reports its message, one that
+  runs past --method-timeout is stopped and reported as such;
+* studio: the pure computation of a slider move: class difficulty at a new winsorization,
+  budgets at a new rate, the kept-fraction quantile bands over classes.
+
+`--agreement` measures the documented approximation of the search (`eval_subsample`, a
+seeded stratified subsample of the evaluation set): its chosen endpoint against the exact
+one over several subsample seeds, rates and sizes, plus the exact accuracy given up.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+DIM, IMBALANCE, SEED = 512, 100.0, 0
+GRID_N = (50_000, 200_000, 500_000)
+GRID_C = (10, 100, 1_000, 10_000)
+SLOW_METHODS = ("nucs-o",)  # run only when asked with --methods
+STAGES = ("load", "scoring", "allocation", "search", "select", "methods", "studio")
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def cell_file(data_dir: Path, n: int, c: int) -> Path:
+    """The embeddings file of a cell, generated once (seeded) under `data_dir`."""
+    from make_embeddings import make_embeddings
+
+    path = data_dir / f"emb_n{n}_c{c}_d{DIM}_i{IMBALANCE:g}_s{SEED}.npz"
+    if not path.is_file():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        arrays = make_embeddings(n, c, DIM, imbalance=IMBALANCE, seed=SEED, scores=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    return path
+
+
+def session(path: Path, score: str = "file", cache_dir: str | None = None):
+    from coreset_core.session import Session
+    from coreset_core.spec import DataSpec
+
+    return Session(DataSpec(dataset=f"embeddings:{path}", score=score), cache_dir=cache_dir, progress=False)
+
+
+# ----------------------------------------------------------------------------- floors
+
+
+def gemm_rate(d: int, cols: int, seconds: float = 1.0) -> float:
+    """float32 GEMM rate (flop/s) of the search's prediction shape: (rows x d) @ (d x cols), best of 3."""
+    rng = np.random.default_rng(0)
+    cols = int(min(cols, 1 << 15))
+    rows = int(np.clip((1 << 24) // cols, 64, 16384))
+    a = rng.standard_normal((rows, d), dtype=np.float32)
+    b = rng.standard_normal((d, cols), dtype=np.float32)
+    best = 0.0
+    for _ in range(3):
+        reps, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds / 3:
+            a @ b
+            reps += 1
+        best = max(best, 2.0 * rows * d * cols * reps / (time.perf_counter() - t0))
+    return best
+
+
+def xtx_seconds(features: np.ndarray) -> float:
+    """One float64 `[F, 1]^T [F, 1]` over all rows (blocks of 64 MB, BLAS dsyrk), seconds."""
+    import scipy.linalg.blas
+
+    n, d = features.shape
+    g = np.zeros((d + 1, d + 1))
+    step = max(256, (1 << 26) // (8 * (d + 1)))
+    buf = np.empty((min(step, n), d + 1))
+    t0 = time.perf_counter()
+    for s in range(0, n, step):
+        rows = buf[: min(step, n - s)]
+        rows[:, :d] = features[s: s + step]
+        rows[:, d] = 1.0
+        g = scipy.linalg.blas.dsyrk(1.0, rows.T, beta=1.0, c=g, trans=0, lower=0, overwrite_c=1)
+    return time.perf_counter() - t0
+
+
+# ----------------------------------------------------------------------------- stages (child side)
+
+
+def stage_load(path: Path, args) -> dict:
+    s = session(path)
+    t0 = time.perf_counter()
+    tr = s.train
+    return {"seconds": time.perf_counter() - t0, "note": f"{tr.features.shape[0]:,} x {tr.features.shape[1]}"}
+
+
+def stage_scoring(path: Path, args) -> dict:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="scale-cache-") as tmp:
+        s = session(path, "el2n", tmp)
+        s.train
+        t0 = time.perf_counter()
+        sc = s.scores
+        acc = sc.info.get("train_accuracy", [[None]])[-1][-1]
+    return {"seconds": time.perf_counter() - t0,
+            "note": f"{sc.config['effective_epochs']} epochs x {sc.config['steps_per_epoch']} steps, "
+                    f"head train acc {acc:.2f}" if acc is not None else ""}
+
+
+def stage_allocation(path: Path, args) -> dict:
+    s = session(path)
+    s.difficulty()
+    t0 = time.perf_counter()
+    s.class_difficulty(winsor=(0.05, 0.05))
+    s.budgets(args.rate, winsor=(0.05, 0.05))
+    return {"seconds": time.perf_counter() - t0, "note": "winsor 0.05/0.05, nucs budgets"}
+
+
+def stage_search(path: Path, args) -> dict:
+    from coreset_core.windows import krr_window_search
+
+    s = session(path)
+    x, y, sc = s.train.features, s.labels, s.difficulty()
+    budgets = s.budgets(args.rate)
+    t0 = time.perf_counter()
+    res = krr_window_search(x, y, sc, budgets)
+    total = time.perf_counter() - t0
+    n, d = x.shape
+    c, e = budgets.shape[0], res.num_distinct
+    xtx = xtx_seconds(x)
+    rate = gemm_rate(d, e * c)
+    pred_floor = e * 2.0 * n * d * c / rate
+    t = res.timings
+    return {"seconds": total, "distinct": e, "xtx_floor": xtx, "gemm_gflops": rate / 1e9, "pred_floor": pred_floor,
+            "ratio": total / (xtx + pred_floor), "phases": {k: round(v, 2) for k, v in t.items()},
+            "note": f"E={e}; floors: X^T X {xtx:.1f} s + GEMM {pred_floor:.1f} s ({rate / 1e9:.0f} GFLOP/s) "
+                    f"-> {total / (xtx + pred_floor):.2f}x; gram {t.get('gram', 0):.1f} s, predict "
+                    f"{t.get('predict', 0):.1f} s, best k {res.best_endpoint:.2f}"}
+
+
+def stage_select(path: Path, args) -> dict:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="scale-cache-") as tmp:
+        cmd = [sys.executable, "-m", "coreset_core.cli", "select", "--dataset", f"embeddings:{path}", "--method",
+               "nucs", "--prune-rate", str(args.rate), "--cache-dir", tmp]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        total = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e6
+    if proc.returncode:
+        return {"seconds": total, "child_peak_gb": peak, "note": "failed: " + proc.stderr.strip()[-300:]}
+    return {"seconds": total, "child_peak_gb": peak, "note": "coreset select --method nucs, fresh cache"}
+
+
+def stage_method(path: Path, args) -> dict:
+    from coreset_core.methods import run_method
+    from coreset_core.session import HELD_OUT_PARAMS, MULTI_BACKBONE_METHODS
+
+    s = session(path)
+    inputs = {"labels": s.labels, "scores": s.difficulty(), "features": s.train.features}
+    if args.method in MULTI_BACKBONE_METHODS:
+        inputs["features"] = [s.train.features]
+    if args.method == "nucs-o":
+        inputs.update(zip(HELD_OUT_PARAMS, (s.test.features, s.test.labels)))
+    t0 = time.perf_counter()
+    try:
+        sel = run_method(args.method, prune_rate=args.rate, seed=0, **inputs)
+    except ValueError as exc:
+        return {"seconds": time.perf_counter() - t0, "refused": str(exc), "note": f"refused: {exc}"}
+    return {"seconds": time.perf_counter() - t0, "note": f"kept {sel.indices.size:,}"}
+
+
+def stage_studio(path: Path, args) -> dict:
+    """A slider move's computation: new winsorization (Difficulty) and new rate (Budgets)."""
+    from coreset_core.analysis import class_kept_fractions  # noqa: F401  (the page's table helper)
+
+    s = session(path)
+    s.class_difficulty(winsor=(0.0, 0.0))
+    s.budgets(args.rate)
+    rates = np.round(np.arange(0.05, 1.0, 0.05), 2)
+    t0 = time.perf_counter()
+    s.class_difficulty(winsor=(0.1, 0.05))
+    t1 = time.perf_counter()
+    b = s.budgets(min(0.95, args.rate + 0.05), winsor=(0.1, 0.05))
+    frac = np.stack([s.budgets(r, winsor=(0.1, 0.05)) / s.class_sizes for r in rates])
+    np.quantile(frac, [0.0, 0.1, 0.5, 0.9, 1.0], axis=1)
+    t2 = time.perf_counter()
+    return {"seconds": t2 - t0, "note": f"difficulty {1e3 * (t1 - t0):.0f} ms + budgets/bands over {rates.size} rates "
+                                        f"{1e3 * (t2 - t1):.0f} ms (kept {int(b.sum()):,})"}
+
+
+CHILD = {"load": stage_load, "scoring": stage_scoring, "allocation": stage_allocation, "search": stage_search,
+         "select": stage_select, "method": stage_method, "studio": stage_studio}
+
+
+def child_main(args) -> None:
+    out = CHILD[args.child](Path(args.file), args)
+    out["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+# ----------------------------------------------------------------------------- driver
+
+
+def scoring_memory_gb(n: int, c: int, d: int = DIM) -> float:
+    """Estimated peak of today's scoring: N x C float32 logits plus three float64 N x C softmax
+    temporaries (scores/el2n.py), on top of the features (raw, standardised, torch copy)."""
+    return (n * c * (4 + 3 * 8) + 3 * n * d * 4) / 1e9
+
+
+def run_child(stage: str, path: Path, args, method: str | None = None, timeout: float | None = None) -> dict:
+    cmd = [sys.executable, __file__, "--child", stage, "--file", str(path), "--rate", str(args.rate)]
+    if method:
+        cmd += ["--method", method]
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"seconds": time.perf_counter() - t0, "note": f"stopped after {timeout:.0f} s (--method-timeout)",
+                "timeout": True}
+    for line in proc.stdout.splitlines()[::-1]:
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    return {"seconds": time.perf_counter() - t0, "note": "crashed: " + (proc.stderr.strip()[-300:] or "no output")}
+
+
+def run_cell(n: int, c: int, args, rows: list[dict]) -> None:
+    t0 = time.perf_counter()
+    path = cell_file(Path(args.data_dir), n, c)
+    print(f"\n## N={n:,} C={c:,} d={DIM} ({path.name}, ready in {time.perf_counter() - t0:.0f} s, "
+          f"load average {os.getloadavg()[0]:.1f})", flush=True)
+    for stage in args.stages:
+        if stage in ("scoring", "select") and scoring_memory_gb(n, c) > args.mem_limit:
+            res = {"seconds": None, "note": f"skipped: today's scoring needs ~{scoring_memory_gb(n, c):.0f} GB "
+                                            f"(N x C float64 softmax temporaries) > --mem-limit {args.mem_limit:g} GB"}
+            report(rows, n, c, stage, res)
+            continue
+        if stage == "methods":
+            for m in args.methods:
+                report(rows, n, c, f"method {m}", run_child("method", path, args, m, args.method_timeout))
+            continue
+        report(rows, n, c, stage, run_child(stage, path, args))
+
+
+def report(rows: list[dict], n: int, c: int, stage: str, res: dict) -> None:
+    rows.append({"n": n, "c": c, "stage": stage, **res})
+    secs = "-" if res.get("seconds") is None else f"{res['seconds']:.2f}"
+    peak = res.get("child_peak_gb", res.get("peak_gb"))
+    print(f"{n:>8,} {c:>6,} {stage:<26} {secs:>9} s {'-' if peak is None else f'{peak:.2f}':>6} GB  "
+          f"{res.get('note', '')}", flush=True)
+
+
+def markdown(rows: list[dict], header: str) -> str:
+    lines = [header, "", "| N | C | stage | seconds | peak GB | notes |", "|---:|---:|---|---:|---:|---|"]
+    for r in rows:
+        secs = "-" if r.get("seconds") is None else f"{r['seconds']:.2f}"
+        peak = r.get("child_peak_gb", r.get("peak_gb"))
+        note = str(r.get("note", "")).replace("|", "/").replace("\n", " ")
+        lines.append(f"| {r['n']:,} | {r['c']:,} | {r['stage']} | {secs} | "
+                     f"{'-' if peak is None else f'{peak:.2f}'} | {note} |")
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- eval_subsample agreement
+
+
+def agreement(n: int, c: int, args) -> str:
+    """Exact search vs `eval_subsample` over rates, subsample sizes and seeds: a markdown table."""
+    from coreset_core.windows import krr_window_search
+
+    s = session(cell_file(Path(args.data_dir), n, c))
+    x, y, sc = s.train.features, s.labels, s.difficulty()
+    lines = [f"eval_subsample vs exact: N={n:,}, C={c:,}, d={DIM}, score: the file's own column; "
+             f"subsample seeds {args.seeds}", "",
+             "| rate | exact k | exact s | subsample | s (mean) | same k | max loss in exact acc | "
+             "max abs acc error |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for rate in args.rates:
+        budgets = s.budgets(rate)
+        t0 = time.perf_counter()
+        ex = krr_window_search(x, y, sc, budgets)
+        t_ex = time.perf_counter() - t0
+        for size in args.subsamples:
+            same, loss, err, secs = 0, 0.0, 0.0, []
+            for seed in args.seeds:
+                t0 = time.perf_counter()
+                sub = krr_window_search(x, y, sc, budgets, eval_subsample=size, seed=seed)
+                secs.append(time.perf_counter() - t0)
+                same += sub.best_endpoint == ex.best_endpoint
+                k = int(np.flatnonzero(ex.endpoints == sub.best_endpoint)[0])
+                loss = max(loss, float(ex.accuracies.max() - ex.accuracies[k]))
+                err = max(err, float(np.abs(sub.accuracies - ex.accuracies).max()))
+            line = (f"| {rate:g} | {ex.best_endpoint:.2f} | {t_ex:.1f} | {size:g} | {np.mean(secs):.1f} | "
+                    f"{same}/{len(args.seeds)} | {100 * loss:.2f} pt | {100 * err:.2f} pt |")
+            lines.append(line)
+            print(line, flush=True)
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def parse(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="N 50K x C {10, 100}, fast methods only")
+    ap.add_argument("--n", type=lambda v: [int(float(x)) for x in v.split(",")], help="N values, comma-separated")
+    ap.add_argument("--classes", type=lambda v: [int(x) for x in v.split(",")], help="C values, comma-separated")
+    ap.add_argument("--stages", type=lambda v: v.split(","), default=list(STAGES), help=",".join(STAGES))
+    ap.add_argument("--methods", type=lambda v: v.split(","), help="methods timed (default: all but nucs-o)")
+    ap.add_argument("--rate", type=float, default=0.9, help="pruning rate (default 0.9)")
+    ap.add_argument("--data-dir", default="/tmp/coreset-scale", help="where the generated files go (not the repo)")
+    ap.add_argument("--mem-limit", type=float, default=14.0, help="GB: skip stages estimated above this")
+    ap.add_argument("--method-timeout", type=float, default=600.0, help="seconds before a method is stopped")
+    ap.add_argument("--md", help="write the table (markdown) to this file")
+    ap.add_argument("--agreement", action="store_true", help="eval_subsample vs exact search table")
+    ap.add_argument("--rates", type=lambda v: [float(x) for x in v.split(",")], default=[0.5, 0.7, 0.9])
+    ap.add_argument("--subsamples", type=lambda v: [float(x) if "." in x else int(x) for x in v.split(",")],
+                    default=[0.1, 0.25])
+    ap.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=[0, 1, 2, 3, 4])
+    ap.add_argument("--child", choices=sorted(CHILD), help=argparse.SUPPRESS)
+    ap.add_argument("--file", help=argparse.SUPPRESS)
+    ap.add_argument("--method", help=argparse.SUPPRESS)
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    if args.child:
+        child_main(args)
+        return 0
+    from coreset_core.methods import get_method, list_methods
+
+    ns = args.n or ([50_000] if args.quick else list(GRID_N))
+    cs = args.classes or ([10, 100] if args.quick else list(GRID_C))
+    if args.methods is None:
+        skip = set(SLOW_METHODS) | ({"d2", "kcenter"} if args.quick else set())
+        args.methods = [m for m in list_methods() if m not in skip and get_method(m).alias_of is None]
+    header = (f"# Scale benchmark ({os.cpu_count()} CPUs, numpy {np.__version__}, d={DIM}, imbalance "
+              f"{IMBALANCE:g}, rate {args.rate:g}; load average {os.getloadavg()[0]:.1f} at start)")
+    print(header, flush=True)
+    if args.agreement:
+        text = "".join(agreement(n, c, args) for n in ns for c in cs)
+    else:
+        rows: list[dict] = []
+        for n in ns:
+            for c in cs:
+                if c * 2 > n:
+                    continue
+                run_cell(n, c, args, rows)
+        text = markdown(rows, header)
+    if args.md:
+        Path(args.md).write_text(text)
+        print(f"\nwritten to {args.md}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
