@@ -122,6 +122,18 @@ def test_knn_graph_is_exact_against_float64_brute_force(d):
         np.testing.assert_allclose(dist[i], dd[expected], rtol=1e-12)
 
 
+def test_knn_graph_is_exact_where_float32_products_cancel():
+    """Points far from the origin and close together: |x|^2 - 2 x.y loses every digit of their
+    distances in float32, so the float64 re-measurement must decide."""
+    rng = np.random.default_rng(11)
+    x = 1000.0 + rng.normal(scale=1e-3, size=(120, 16))
+    nbr, _ = d2.knn_graph(x, 5)
+    for i in range(x.shape[0]):
+        dd = np.sqrt(((x - x[i]) ** 2).sum(axis=1))
+        dd[i] = np.inf
+        assert nbr[i].tolist() == sorted(range(x.shape[0]), key=lambda j: (dd[j], j))[:5]
+
+
 # ----------------------------------------------------------------------------- class mode
 
 

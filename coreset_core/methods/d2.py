@@ -76,36 +76,37 @@ def _candidates(x: np.ndarray, kk: int) -> tuple[np.ndarray, np.ndarray]:
     """`(rows, cols)`: for every row, all samples that may be among its `kk` nearest (self excluded).
 
     Squared distances up to the row's constant, `g_ij = |x_j|^2 - 2 x_i.x_j`, come from a
-    float32 product with error below `tol_ij = 2 (d + 8) u (|x_i| + |x_j|)^2 + d 2^-140`. With
-    `U_i` the largest `g + tol` among the `kk` smallest `g`, some `kk` samples are truly within
-    `U_i`, so every true neighbour has `g - tol <= U_i`: those are the candidates.
+    float32 product with error below `tol_ij = 2 (d + 8) u (|x_i| + |x_j|)^2 + d 2^-140`
+    (`u = 2^-24`). With `U_i` the largest `g + tol` among the `kk` smallest computed `g`, some
+    `kk` samples are truly within `U_i`, so every true neighbour has `g - tol <= U_i`: those
+    are the candidates. A first pass with the row's largest `tol` keeps the pairs to check few.
     """
     xs = distance_ready(x)
     x32 = np.ascontiguousarray(xs, dtype=np.float32)
     norms = np.sqrt(np.einsum("ij,ij->i", xs, xs, dtype=np.float64))
     sq = np.einsum("ij,ij->i", x32, x32)
     n, d = x32.shape
-    block = max(16, min(512, (1 << 24) // n))  # rows per product: a few block x n arrays in memory
-    tol_factor = np.float32(2.0 * (d + 8) * _U32)
-    floor = np.float32(d * 2.0 ** -140)
+    factor, floor = 2.0 * (d + 8) * _U32, d * 2.0 ** -140
+    loose = 2.0 * (factor * (norms + norms.max()) ** 2 + floor)
+    block = max(16, min(1024, (1 << 25) // n))  # rows per product: a few block x n arrays in memory
     rows_out, cols_out = [], []
     for a in range(0, n, block):
         b = min(n, a + block)
         g = x32[a:b] @ x32.T
         g *= -2.0
         g += sq[None, :]
-        r = np.arange(b - a)
-        g[r, np.arange(a, b)] = np.inf  # never its own neighbour
-        tol = (norms[a:b, None] + norms[None, :]).astype(np.float32)
-        tol *= tol
-        tol *= tol_factor
-        tol += floor
-        near = np.argpartition(g, kk - 1, axis=1)[:, :kk]
-        upper = (np.take_along_axis(g, near, 1) + np.take_along_axis(tol, near, 1)).max(axis=1)
-        g -= tol
-        rr, cc = np.nonzero(g <= upper[:, None])
-        rows_out.append(rr + a)
-        cols_out.append(cc)
+        g[np.arange(b - a), np.arange(a, b)] = np.inf  # never its own neighbour
+        kth = np.partition(g, kk - 1, axis=1)[:, kk - 1].astype(np.float64)
+        rr, cc = np.nonzero(g <= (kth + loose[a:b]).astype(np.float32)[:, None])
+        gv = g[rr, cc].astype(np.float64)
+        tol = factor * (norms[a + rr] + norms[cc]) ** 2 + floor
+        order = np.lexsort((gv, rr))  # rows stay in order; inside a row by computed g
+        rr, cc, gv, tol = rr[order], cc[order], gv[order], tol[order]
+        near = np.searchsorted(rr, np.arange(b - a))[:, None] + np.arange(kk)[None, :]
+        upper = (gv[near] + tol[near]).max(axis=1)
+        keep = gv - tol <= upper[rr]
+        rows_out.append(rr[keep] + a)
+        cols_out.append(cc[keep])
     return np.concatenate(rows_out), np.concatenate(cols_out)
 
 
