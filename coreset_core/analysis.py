@@ -30,8 +30,9 @@ def kept_fraction_table(method: str, prune_rates: Iterable[float], *, labels: An
     """Classes x pruning rates table of the fraction of each class that `method` keeps.
 
     Every cell is what `coreset_core.methods.run_method(method, prune_rate=...)` keeps with the
-    same inputs, seed and parameters (the inputs are validated once for all rates). The index is named ``"class"`` (0..C-1), the
-    columns ``"prune_rate"`` (the rates as given, as floats, in the given order).
+    same inputs, seed and parameters (the inputs are validated once for all rates). The index
+    is named ``"class"`` (0..C-1), the columns ``"prune_rate"`` (the rates as given, as
+    floats, in the given order).
     """
     from .methods import get_method  # importing the package registers every method
     from .methods.registry import _run_validated, check_params, validated_inputs

@@ -139,7 +139,8 @@ def test_bws_and_nucs_uniform_are_one_method_under_two_names():
         np.testing.assert_array_equal(a.indices, b.indices)
         # and both are the best uniform window of the ridge proxy, computed independently here
         budgets = allocate_budgets(np.ones(5), np.bincount(labels), rate, mode="uniform")
-        ref = [ref_accuracy(features, labels, window_select(scores, labels, budgets, k), 5) for k in a.info["endpoints"]]
+        ref = [ref_accuracy(features, labels, window_select(scores, labels, budgets, k), 5)
+               for k in a.info["endpoints"]]
         best = max(range(len(ref)), key=lambda i: (ref[i], i))
         np.testing.assert_array_equal(a.indices, window_select(scores, labels, budgets, a.info["endpoints"][best]))
         assert b.config["method"] == "nucs-uniform" and b.config["alias_of"] == "bws"

@@ -170,7 +170,8 @@ def test_finetune_rejects_bad_arguments_before_any_work():
 
     ds = load_dataset("digits")
     for kwargs, match in [(dict(batch_size=0), "batch_size must be >= 1"), (dict(batch_size=-3), "batch_size"),
-                          (dict(epochs=0), "epochs"), (dict(lr=0), "lr must be > 0"), (dict(test_limit=0), "test_limit"),
+                          (dict(epochs=0), "epochs"), (dict(lr=0), "lr must be > 0"),
+                          (dict(test_limit=0), "test_limit"),
                           (dict(indices=[0, 10 ** 6]), r"indices\[1\] = 1000000"),
                           (dict(sample_weights=np.ones(3)), "sample_weights")]:
         with pytest.raises(ValueError, match=match):

@@ -128,10 +128,6 @@ def _recorded(value: Any) -> Any:
     return to_jsonable(value, max_items=CONFIG_MAX_ITEMS)
 
 
-#: Kept for `coreset_core.sweep`, which imports it from here; use `coreset_core.jsonable.to_jsonable`.
-_jsonable = _recorded
-
-
 def validated_inputs(spec: MethodSpec, n: int, scores: Any, features: Any) -> tuple[Any, Any]:
     """`(scores, features)` checked for what `spec` needs (passed through as None when unused)."""
     if spec.needs_scores:
