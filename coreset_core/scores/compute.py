@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from .. import cache
-from ..validation import check_features
+from ..validation import check_features, check_label_ids
 from .aum import margins
 from .el2n import el2n
 from .forgetting import forgetting_counts
@@ -174,9 +174,9 @@ def compute_scores(features: Any, labels: Any, *, epochs: int = 3, min_steps: in
     under `cache_dir` (default cache). `on_progress(fraction)` is called after every epoch.
     """
     from ..training.linear import (DEFAULT_BATCH_SIZE, DEFAULT_LR, MIN_LR, MOMENTUM, WEIGHT_DECAY,
-                                   as_label_array, fit_linear_head, standardization)
+                                   fit_linear_head, standardization)
 
-    y = as_label_array(labels)
+    y = check_label_ids(labels)
     n = y.shape[0]
     feats = check_features(features, n)
     c = int(y.max()) + 1 if num_classes is None else int(num_classes)

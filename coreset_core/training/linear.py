@@ -26,9 +26,6 @@ import numpy as np
 
 from ..validation import check_features, check_label_ids, check_sample_weights
 
-#: Kept for `coreset_core.scores`, which imports it from here; use `validation.check_label_ids`.
-as_label_array = check_label_ids
-
 #: Default learning rate of the head on standardised EfficientNet-Lite features. Chosen on
 #: CIFAR-10 (efficientnet_lite0, 128 px, 30 epochs, batch 256, 1,000 test images): 3,000
 #: training samples reach 75.3 / 75.1 / 74.7 / 74.3 / 73.4 / 71.4 % test accuracy at lr
