@@ -1,0 +1,151 @@
+"""Up-front cost of a selection: refuse what would run for hours, and say what to run instead.
+
+`run_method` calls `check_affordable` after validating the inputs and before any work. The
+estimate counts the dominant floating-point work of the method (multiply-adds x 2) from
+the sizes alone; the time is that work at this machine's float32 GEMM rate, measured once
+per process (a ~50 ms product), so it is a lower bound of the real run time. Work above
+`CORESET_MAX_FLOP` (environment; default `DEFAULT_MAX_FLOP`, about ten minutes at 40
+GFLOP/s) is refused with a ValueError naming the estimate and the cheaper alternative;
+raise the variable to run it anyway.
+
+Dominant work per method (N samples, d dims, C classes, B kept, N_c / n_c per class):
+
+* nucs, bws: prediction of the evaluation set by every endpoint's ridge solution,
+  `2 E N_eval d C` (E endpoints, N_eval = N or the `eval_subsample`), plus one `X^T X`
+  `N d^2` (float64, counted twice);
+* nucs-o: a logistic-regression probe per endpoint, `2 x 2 x probe_epochs x B d C` each;
+* kcenter: `2 N B d`; kcenter-classwise: `2 sum_c N_c n_c d`;
+* d2: the exact k-NN graph, `2 sum_c N_c^2 d` (mode class) or `2 N^2 d` (mode global),
+  with d the `pca_dims` when given;
+* ram-apl: the nearest class mean, `2 N C d` per backbone;
+* the rest (random, el2n*, ccs, moderate*) are O(N d) or O(N log N): never refused.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+MAX_FLOP_ENV = "CORESET_MAX_FLOP"
+DEFAULT_MAX_FLOP = 2.5e13
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Estimated dominant work of one selection and the cheaper route."""
+
+    flop: float
+    what: str  #: the formula with the sizes filled in
+    alternative: str  #: what to run instead when it is too much
+
+
+@functools.lru_cache(maxsize=1)
+def gemm_flops() -> float:
+    """This machine's float32 matrix-product rate (flop/s), measured once per process."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((512, 512), dtype=np.float32)
+    b = rng.standard_normal((512, 2048), dtype=np.float32)
+    a @ b  # warm-up
+    reps, t0 = 0, time.perf_counter()
+    while reps < 3 or time.perf_counter() - t0 < 0.05:
+        a @ b
+        reps += 1
+    return 2.0 * 512 * 512 * 2048 * reps / (time.perf_counter() - t0)
+
+
+def max_flop() -> float:
+    """The refusal threshold: `$CORESET_MAX_FLOP` or `DEFAULT_MAX_FLOP`."""
+    raw = os.environ.get(MAX_FLOP_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_FLOP
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{MAX_FLOP_ENV}={raw!r} is not a number; use e.g. {MAX_FLOP_ENV}=1e14") from None
+    if not value > 0:
+        raise ValueError(f"{MAX_FLOP_ENV} must be > 0, got {raw!r}")
+    return value
+
+
+def _eval_rows(n: int, sub: Any) -> int:
+    if sub is None or isinstance(sub, bool):
+        return n
+    return min(n, int(sub)) if isinstance(sub, (int, np.integer)) else min(n, max(1, round(float(sub) * n)))
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def _search(n: int, d: int, c: int, params: Mapping[str, Any], method: str) -> Cost:
+    e = 21 if params.get("endpoints") is None else int(np.unique(np.asarray(params["endpoints"])).size)
+    rows = _eval_rows(n, params.get("eval_subsample"))
+    flop = 2.0 * e * rows * d * c + 2.0 * n * d * d
+    fast = 2.0 * e * _eval_rows(n, 0.1) * d * c + 2.0 * n * d * d
+    return Cost(flop, f"{e} endpoints x {_fmt(rows)} evaluated rows x {d} dims x {_fmt(c)} classes of ridge predictions",
+                f"evaluate on a seeded stratified 10 % subsample: --param {method}.eval_subsample=0.1 (in Python "
+                f"eval_subsample=0.1), ~{fast:.1e} flop; the documented approximation, see docs/scale.md for how "
+                "often it picks the exact endpoint")
+
+
+def estimate(method: str, labels: np.ndarray, budget: int, d: int, params: Mapping[str, Any],
+             num_backbones: int = 1) -> Cost | None:
+    """The `Cost` of `method` on these sizes, or None for methods whose work is O(N d) or less."""
+    n = int(labels.shape[0])
+    sizes = np.bincount(labels).astype(np.float64)
+    c = sizes.size
+    per_class_kept = sizes * (budget / n)
+    if method in ("nucs", "bws", "nucs-uniform"):
+        return _search(n, d, c, params, method)
+    if method == "nucs-o":
+        epochs = int(params.get("probe_epochs", 100))
+        flop = 21 * 4.0 * epochs * budget * d * c
+        return Cost(flop, f"21 endpoints x a {epochs}-iteration logistic-regression probe on {_fmt(budget)} x {d} "
+                          f"x {_fmt(c)} classes", "nucs (the ridge proxy of the same candidates), or fewer "
+                                                  "probe_epochs, or a smaller --limit")
+    if method == "kcenter":
+        cls = 2.0 * float((sizes * per_class_kept).sum()) * d
+        return Cost(2.0 * n * budget * d, f"{_fmt(n)} samples x {_fmt(budget)} centers x {d} dims",
+                    f"kcenter-classwise (~{cls:.1e} flop), or a smaller --limit")
+    if method == "kcenter-classwise":
+        return Cost(2.0 * float((sizes * per_class_kept).sum()) * d, f"sum over classes of N_c x n_c x {d} dims",
+                    "a smaller --limit")
+    if method == "d2":
+        dd = d if params.get("pca_dims") is None else min(d, int(params["pca_dims"]))
+        if params.get("mode", "class") == "global":
+            cls = 2.0 * float((sizes ** 2).sum()) * dd
+            return Cost(2.0 * n * n * dd, f"a k-NN graph over all {_fmt(n)} samples x {dd} dims",
+                        f"mode=class (per-class graphs, ~{cls:.1e} flop), or pca_dims=64")
+        return Cost(2.0 * float((sizes ** 2).sum()) * dd, f"per-class k-NN graphs (sum of N_c^2) x {dd} dims",
+                    f"pca_dims=64 (~{2.0 * float((sizes ** 2).sum()) * min(dd, 64):.1e} flop), or a smaller --limit")
+    if method == "ram-apl":
+        return Cost(2.0 * n * c * d * num_backbones, f"{num_backbones} backbone(s) x {_fmt(n)} samples x "
+                                                     f"{_fmt(c)} class means x {d} dims", "fewer backbones")
+    return None
+
+
+def check_affordable(method: str, labels: np.ndarray, budget: int, features: Any, params: Mapping[str, Any]) -> None:
+    """ValueError before any work when `method` is estimated above `max_flop()`."""
+    if features is None:
+        return
+    feats = list(features) if isinstance(features, (list, tuple)) else [features]
+    d = max(int(np.shape(f)[1]) for f in feats)
+    cost = estimate(method, labels, budget, d, params, num_backbones=len(feats))
+    limit = max_flop()
+    if cost is None or cost.flop <= limit:
+        return
+    rate = gemm_flops()
+    minutes = cost.flop / rate / 60.0
+    raise ValueError(
+        f"{method} on {labels.shape[0]:,} samples would take about {minutes:,.0f} minutes or more: "
+        f"{cost.flop:.1e} flop ({cost.what}) at the {rate / 1e9:.0f} GFLOP/s measured on this machine, above "
+        f"the limit of {limit:.1e} flop. Instead: {cost.alternative}. To run it anyway set {MAX_FLOP_ENV}="
+        f"{10 ** np.ceil(np.log10(cost.flop)):.0e}."
+    )
+
+
+__all__ = ["Cost", "DEFAULT_MAX_FLOP", "MAX_FLOP_ENV", "check_affordable", "estimate", "gemm_flops", "max_flop"]
