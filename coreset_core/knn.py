@@ -34,9 +34,14 @@ import numpy as np
 _U32 = 2.0 ** -24
 #: Features whose largest magnitude lies in this range are searched as they are.
 _SAFE_RANGE = (2.0 ** -40, 2.0 ** 40)
-#: faiss is used by "auto" when queries x base rows reach this (below it, index set-up and the
-#: extra candidate checks cost more than they save: measured in benchmarks/scale.py's knn check).
+#: "auto" uses faiss when queries x base rows reach this and the base has at least `FAISS_MIN_BASE`
+#: rows. Measured on 2 shared cores, d = 512: a self search (k = 5) is 1.1-2.3x faster with faiss from
+#: about 200 rows (0.6x at 50 rows); a nearest-of-C search (k = 1, N = 20,000-100,000) gains only from
+#: about 1,000 base rows (1.2x at C = 1,000, 1.4x at 10,000 over the blocked search, whose float32
+#: products are as fast but whose candidate passes are not), being slower below.
 FAISS_MIN_WORK = 1 << 15
+FAISS_MIN_BASE = 200
+NEAREST_FAISS_MIN_BASE = 1000
 BACKENDS = ("auto", "faiss", "blocked")
 
 
@@ -54,7 +59,7 @@ def pair_distances(base: np.ndarray, queries: np.ndarray, rows: np.ndarray, cols
     out = np.empty(rows.size, dtype=np.float64)
     step = max(1, 4_000_000 // max(1, base.shape[1]))
     for a in range(0, rows.size, step):
-        diff = base[cols[a:a + step]].astype(np.float64) - queries[rows[a:a + step]].astype(np.float64)
+        diff = np.subtract(base[cols[a:a + step]], queries[rows[a:a + step]], dtype=np.float64)
         out[a:a + step] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
     return out
 
@@ -84,35 +89,44 @@ class _Scaled:
 
 
 def _blocked_candidates(s: _Scaled, kk: int, self_search: bool, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`(rows, cols)`: for every query row in `rows`, every base row that may be among its `kk` nearest."""
+    """`(rows, cols)`: for every query row in `rows`, every base row that may be among its `kk` nearest.
+
+    `g = |b|^2 - 2 q.b` (the squared distance less the row's constant) in float32, error below
+    `tol(q, b)`. With `U` the largest `g + tol` among the `kk` smallest computed `g`, some `kk`
+    base rows are truly within `U`, so every true neighbour has `g - tol <= U`. A first pass with
+    the row's largest `tol` keeps the pairs whose own bound is checked few.
+    """
     b32, sq = s.b32, np.einsum("ij,ij->i", s.b32, s.b32)
     n = b32.shape[0]
-    block = max(16, min(512, (1 << 24) // max(n, 1)))
-    tol_factor, floor = np.float32(s.tol_factor), np.float32(s.floor)
+    loose = 2.0 * s.tol(s.qnorm, float(s.bnorm.max()))
+    block = max(16, min(1024, (1 << 25) // max(n, 1)))  # query rows per product: a few block x n arrays
     rows_out, cols_out = [], []
     for a in range(0, rows.size, block):
         r = rows[a:a + block]
-        g = s.q32[r] @ b32.T  # |b|^2 - 2 q.b: the squared distance less the row's constant |q|^2
+        g = s.q32[r] @ b32.T
         g *= -2.0
         g += sq[None, :]
         if self_search:
-            g[np.arange(r.size), r] = np.inf
-        tol = (s.qnorm[r, None] + s.bnorm[None, :]).astype(np.float32)
-        tol *= tol
-        tol *= tol_factor
-        tol += floor
-        near = np.argpartition(g, kk - 1, axis=1)[:, :kk]
-        upper = (np.take_along_axis(g, near, 1) + np.take_along_axis(tol, near, 1)).max(axis=1)
-        g -= tol
-        rr, cc = np.nonzero(g <= upper[:, None])
-        rows_out.append(r[rr])
-        cols_out.append(cc)
+            g[np.arange(r.size), r] = np.inf  # never its own neighbour
+        kth = np.partition(g, kk - 1, axis=1)[:, kk - 1].astype(np.float64)
+        first = np.nextafter((kth + loose[r]).astype(np.float32), np.float32(np.inf))  # rounded up: a superset
+        rr, cc = np.nonzero(g <= first[:, None])
+        gv = g[rr, cc].astype(np.float64)
+        tol = s.tol(s.qnorm[r[rr]], s.bnorm[cc])
+        order = np.lexsort((gv, rr))  # rows stay in order; inside a row by computed g
+        rr, cc, gv, tol = rr[order], cc[order], gv[order], tol[order]
+        near = np.searchsorted(rr, np.arange(r.size))[:, None] + np.arange(kk)[None, :]
+        upper = (gv[near] + tol[near]).max(axis=1)
+        keep = gv - tol <= upper[rr]
+        rows_out.append(r[rr[keep]])
+        cols_out.append(cc[keep])
     return np.concatenate(rows_out), np.concatenate(cols_out)
 
 
 def _faiss_candidates(s: _Scaled, kk: int, self_search: bool, base: np.ndarray, queries: np.ndarray
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """faiss candidates, verified row by row; unverified rows go to the blocked search."""
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`(rows, cols, dist)`: faiss candidates verified row by row (their float64 distances, NaN where
+    not computed yet); rows that fail get 4x the candidates, then the blocked search."""
     import faiss
 
     n = s.b32.shape[0]
@@ -120,55 +134,44 @@ def _faiss_candidates(s: _Scaled, kk: int, self_search: bool, base: np.ndarray, 
     index.add(s.b32)
     bmax = float(s.bnorm.max())
     todo = np.arange(s.q32.shape[0], dtype=np.int64)
-    m = min(n, kk + int(self_search) + max(8, kk))
-    rows_out, cols_out = [], []
+    m = min(n, kk + int(self_search) + max(3, kk))
+    out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     while todo.size:
         _, cand = index.search(s.q32[todo], m)
-        cand = cand.astype(np.int64)
+        rr, cc = np.repeat(todo, m), cand.astype(np.int64).reshape(-1)
+        bad = (cc < 0) | (cc == rr) if self_search else cc < 0
         if m >= n:  # every base row is a candidate
-            ok = np.ones(todo.size, dtype=bool)
+            ok, dist = np.ones(todo.size, dtype=bool), np.full(cc.size, np.nan)
         else:
-            ok = _verified(s, base, queries, todo, cand, kk, self_search, bmax)
-        keep = cand[ok]
-        rr = np.repeat(todo[ok], m)
-        cc = keep.reshape(-1)
-        valid = cc >= 0
-        if self_search:
-            valid &= cc != rr
-        rows_out.append(rr[valid])
-        cols_out.append(cc[valid])
+            ok, dist = _verified(s, base, queries, rr, cc, bad, m, kk, bmax)
+        take = np.repeat(ok, m) & ~bad
+        out.append((rr[take], cc[take], dist[take]))
         todo = todo[~ok]
-        if not todo.size:
-            break
-        if m >= n or m >= 16 * (kk + 9):
+        if todo.size and (m >= n or m >= 16 * (kk + 4)):
             r, c = _blocked_candidates(s, kk, self_search, todo)
-            rows_out.append(r)
-            cols_out.append(c)
+            out.append((r, c, np.full(r.size, np.nan)))
             break
         m = min(n, 4 * m)
-    return np.concatenate(rows_out), np.concatenate(cols_out)
+    return tuple(np.concatenate(part) for part in zip(*out))  # type: ignore[return-value]
 
 
-def _verified(s: _Scaled, base: np.ndarray, queries: np.ndarray, todo: np.ndarray, cand: np.ndarray, kk: int,
-              self_search: bool, bmax: float) -> np.ndarray:
-    """Rows whose `m` faiss candidates provably hold their `kk` nearest (see the module docstring)."""
-    r_idx = np.repeat(todo, cand.shape[1])
-    c_idx = cand.reshape(-1)
-    bad = c_idx < 0
-    if self_search:
-        bad |= c_idx == r_idx
-    c_safe = np.where(c_idx < 0, 0, c_idx)
-    d64 = pair_distances(base, queries, r_idx, c_safe).reshape(cand.shape) * s.scale
-    sq = d64 * d64
+def _verified(s: _Scaled, base: np.ndarray, queries: np.ndarray, rr: np.ndarray, cc: np.ndarray, bad: np.ndarray,
+              m: int, kk: int, bmax: float) -> tuple[np.ndarray, np.ndarray]:
+    """`(ok, dist)`: the rows whose `m` faiss candidates provably hold their `kk` nearest (see the
+    module docstring), and the float64 distance of every candidate pair."""
+    c_safe = np.where(cc < 0, 0, cc)
+    dist = pair_distances(base, queries, rr, c_safe)
+    sq = (dist * s.scale).reshape(-1, m) ** 2
+    rows, bad2 = rr[::m], bad.reshape(-1, m)
     last = sq[:, -1]
-    last_tol = s.tol(s.qnorm[todo], s.bnorm[c_safe.reshape(cand.shape)[:, -1]])
-    sq_kth = np.where(bad.reshape(cand.shape), np.inf, sq)
-    kth = np.partition(sq_kth, kk - 1, axis=1)[:, kk - 1]
+    last_tol = s.tol(s.qnorm[rows], s.bnorm[c_safe.reshape(-1, m)[:, -1]])
+    kth = np.partition(np.where(bad2, np.inf, sq), kk - 1, axis=1)[:, kk - 1]
     slack = (kth + last) * (4 * s.b32.shape[1] + 8) * 2.0 ** -53  # float64 rounding of both sides
     # a left-out row with |b| > |q| + sqrt(kth) is farther than the kth by the triangle inequality; the
     # others have float32 errors of at most tol(q, that norm)
-    reach = np.minimum(bmax, (s.qnorm[todo] + np.sqrt(kth + slack)) * (1 + 1e-9))
-    return (last - last_tol - s.tol(s.qnorm[todo], reach) > kth + slack) & ~bad.reshape(cand.shape)[:, -1]
+    reach = np.minimum(bmax, (s.qnorm[rows] + np.sqrt(kth + slack)) * (1 + 1e-9))
+    ok = (last - last_tol - s.tol(s.qnorm[rows], reach) > kth + slack) & ~bad2[:, -1]
+    return ok, dist
 
 
 def _check_k(k: Any) -> int:
@@ -185,16 +188,21 @@ def _check_backend(backend: str) -> str:
     return backend
 
 
-def _use_faiss(backend: str, nq: int, nb: int) -> bool:
+def _use_faiss(backend: str, nq: int, nb: int, min_base: int = FAISS_MIN_BASE) -> bool:
     if backend == "auto":
-        return nq * nb >= FAISS_MIN_WORK and faiss_available()
+        return nq * nb >= FAISS_MIN_WORK and nb >= min_base and faiss_available()
     return backend == "faiss"
 
 
-def _select(base: np.ndarray, queries: np.ndarray, rows: np.ndarray, cols: np.ndarray, nq: int, kk: int
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """The `kk` nearest of each row from candidate pairs, ordered by (float64 distance, index)."""
-    dist = pair_distances(base, queries, rows, cols)
+def _select(base: np.ndarray, queries: np.ndarray, rows: np.ndarray, cols: np.ndarray, dist: np.ndarray | None,
+            nq: int, kk: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `kk` nearest of each row from candidate pairs, ordered by (float64 distance, index);
+    `dist` holds the pairs' distances where already known (NaN or None: computed here)."""
+    if dist is None:
+        dist = pair_distances(base, queries, rows, cols)
+    else:
+        todo = np.isnan(dist)
+        dist[todo] = pair_distances(base, queries, rows[todo], cols[todo])
     order = np.lexsort((cols, dist, rows))
     rows, cols, dist = rows[order], cols[order], dist[order]
     first = np.searchsorted(rows, np.arange(nq))
@@ -223,10 +231,10 @@ def knn(features: Any, k: int, *, backend: str = "auto") -> tuple[np.ndarray, np
         return np.zeros((n, 0), dtype=np.int64), np.zeros((n, 0), dtype=np.float64)
     s = _Scaled(x, None)
     if _use_faiss(backend, n, n):
-        rows, cols = _faiss_candidates(s, kk, True, x, x)
+        rows, cols, dist = _faiss_candidates(s, kk, True, x, x)
     else:
-        rows, cols = _blocked_candidates(s, kk, True, np.arange(n, dtype=np.int64))
-    return _select(x, x, rows, cols, n, kk)
+        (rows, cols), dist = _blocked_candidates(s, kk, True, np.arange(n, dtype=np.int64)), None
+    return _select(x, x, rows, cols, dist, n, kk)
 
 
 def nearest(queries: Any, base: Any, k: int = 1, *, backend: str = "auto") -> tuple[np.ndarray, np.ndarray]:
@@ -239,11 +247,12 @@ def nearest(queries: Any, base: Any, k: int = 1, *, backend: str = "auto") -> tu
         raise ValueError("base has no rows: there is nothing to be near")
     kk, backend = min(_check_k(k), b.shape[0]), _check_backend(backend)
     s = _Scaled(b, q)
-    if _use_faiss(backend, q.shape[0], b.shape[0]):
-        rows, cols = _faiss_candidates(s, kk, False, b, q)
+    if _use_faiss(backend, q.shape[0], b.shape[0], NEAREST_FAISS_MIN_BASE):
+        rows, cols, dist = _faiss_candidates(s, kk, False, b, q)
     else:
-        rows, cols = _blocked_candidates(s, kk, False, np.arange(q.shape[0], dtype=np.int64))
-    return _select(b, q, rows, cols, q.shape[0], kk)
+        (rows, cols), dist = _blocked_candidates(s, kk, False, np.arange(q.shape[0], dtype=np.int64)), None
+    return _select(b, q, rows, cols, dist, q.shape[0], kk)
 
 
-__all__ = ["BACKENDS", "FAISS_MIN_WORK", "faiss_available", "knn", "nearest", "pair_distances"]
+__all__ = ["BACKENDS", "FAISS_MIN_BASE", "FAISS_MIN_WORK", "NEAREST_FAISS_MIN_BASE", "faiss_available", "knn", "nearest",
+           "pair_distances"]

@@ -63,7 +63,7 @@ def test_faiss_and_blocked_give_identical_neighbours_and_distances(monkeypatch, 
 
     monkeypatch.setattr(knn_mod, "_blocked_candidates", spy)
     a = knn(x, 6, backend="faiss")
-    assert bool(fallback_rows) == (twins > 100)
+    assert bool(fallback_rows) == (twins > 60)
     b = knn(x, 6, backend="blocked")
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])

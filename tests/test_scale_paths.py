@@ -95,3 +95,19 @@ def test_the_ridge_search_never_builds_an_n_by_c_float64_matrix():
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < n * c * 8 / 3, f"peak {peak / 1e6:.0f} MB vs N x C float64 {n * c * 8 / 1e6:.0f} MB"
+
+
+def test_run_method_refuses_before_any_work(monkeypatch):
+    from coreset_core.methods import run_method
+
+    rng = np.random.default_rng(1)
+    y = np.repeat(np.arange(4), 250)
+    x = rng.standard_normal((1000, 16)).astype(np.float32)
+    monkeypatch.setenv(cost.MAX_FLOP_ENV, "1e6")  # 2 N B d = 2 x 1000 x 500 x 16 = 1.6e7 is above it
+    with pytest.raises(ValueError, match=r"kcenter on 1,000 samples .* 1\.6e\+07 flop .*kcenter-classwise"):
+        run_method("kcenter", prune_rate=0.5, labels=y, features=x)
+    with pytest.raises(ValueError, match="nucs-uniform|bws"):  # an alias is estimated as its method
+        run_method("nucs-uniform", prune_rate=0.5, labels=y, features=x, scores=rng.random(1000))
+    assert run_method("random", prune_rate=0.5, labels=y).indices.size == 500  # O(N) methods always run
+    monkeypatch.setenv(cost.MAX_FLOP_ENV, "1e8")
+    assert run_method("kcenter", prune_rate=0.5, labels=y, features=x).indices.size == 500

@@ -42,11 +42,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import class_members, distance_ready, equal_counts, hardest_first, uniform_counts
+from ..knn import knn
+from .common import class_members, equal_counts, hardest_first, uniform_counts
 from .registry import register
 
 SCORE_FLOOR = 1e-7  #: the authors' epsilon: scores are clamped below at this in symmetric edge weights
-_U32 = 2.0 ** -24
 
 
 @dataclass(frozen=True)
@@ -62,71 +62,14 @@ class Graph:
         return np.repeat(np.arange(self.ptr.size - 1), np.diff(self.ptr))
 
 
-def _exact_distances(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """float64 `|x_r - x_c|` for every pair, in chunks."""
-    out = np.empty(rows.size, dtype=np.float64)
-    step = max(1, 4_000_000 // max(1, x.shape[1]))
-    for a in range(0, rows.size, step):
-        diff = x[cols[a:a + step]].astype(np.float64) - x[rows[a:a + step]].astype(np.float64)
-        out[a:a + step] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-    return out
-
-
-def _candidates(x: np.ndarray, kk: int) -> tuple[np.ndarray, np.ndarray]:
-    """`(rows, cols)`: for every row, all samples that may be among its `kk` nearest (self excluded).
-
-    Squared distances up to the row's constant, `g_ij = |x_j|^2 - 2 x_i.x_j`, come from a
-    float32 product with error below `tol_ij = 2 (d + 8) u (|x_i| + |x_j|)^2 + d 2^-140`
-    (`u = 2^-24`). With `U_i` the largest `g + tol` among the `kk` smallest computed `g`, some
-    `kk` samples are truly within `U_i`, so every true neighbour has `g - tol <= U_i`: those
-    are the candidates. A first pass with the row's largest `tol` keeps the pairs to check few.
-    """
-    xs = distance_ready(x)
-    x32 = np.ascontiguousarray(xs, dtype=np.float32)
-    norms = np.sqrt(np.einsum("ij,ij->i", xs, xs, dtype=np.float64))
-    sq = np.einsum("ij,ij->i", x32, x32)
-    n, d = x32.shape
-    factor, floor = 2.0 * (d + 8) * _U32, d * 2.0 ** -140
-    loose = 2.0 * (factor * (norms + norms.max()) ** 2 + floor)
-    block = max(16, min(1024, (1 << 25) // n))  # rows per product: a few block x n arrays in memory
-    rows_out, cols_out = [], []
-    for a in range(0, n, block):
-        b = min(n, a + block)
-        g = x32[a:b] @ x32.T
-        g *= -2.0
-        g += sq[None, :]
-        g[np.arange(b - a), np.arange(a, b)] = np.inf  # never its own neighbour
-        kth = np.partition(g, kk - 1, axis=1)[:, kk - 1].astype(np.float64)
-        rr, cc = np.nonzero(g <= (kth + loose[a:b]).astype(np.float32)[:, None])
-        gv = g[rr, cc].astype(np.float64)
-        tol = factor * (norms[a + rr] + norms[cc]) ** 2 + floor
-        order = np.lexsort((gv, rr))  # rows stay in order; inside a row by computed g
-        rr, cc, gv, tol = rr[order], cc[order], gv[order], tol[order]
-        near = np.searchsorted(rr, np.arange(b - a))[:, None] + np.arange(kk)[None, :]
-        upper = (gv[near] + tol[near]).max(axis=1)
-        keep = gv - tol <= upper[rr]
-        rows_out.append(rr[keep] + a)
-        cols_out.append(cc[keep])
-    return np.concatenate(rows_out), np.concatenate(cols_out)
-
-
 def knn_graph(features: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """`(neighbours, distances)`, each `n x k'` with `k' = min(k, n - 1)`, self excluded.
 
-    Rows are sorted by (float64 distance, index): the `k'` nearest of the exact float64 distances.
+    Rows are sorted by (float64 distance, index): the `k'` nearest of the exact float64
+    distances (`coreset_core.knn.knn`: faiss's flat index where installed, verified; the
+    blocked search otherwise).
     """
-    x = np.asarray(features)
-    n = x.shape[0]
-    kk = min(int(k), n - 1)
-    if kk <= 0:
-        return np.zeros((n, 0), dtype=np.int64), np.zeros((n, 0), dtype=np.float64)
-    rows, cols = _candidates(x, kk)
-    dist = _exact_distances(x, rows, cols)
-    order = np.lexsort((cols, dist, rows))
-    rows, cols, dist = rows[order], cols[order], dist[order]
-    first = np.searchsorted(rows, np.arange(n))
-    pick = (first[:, None] + np.arange(kk)[None, :]).reshape(-1)
-    return cols[pick].reshape(n, kk).astype(np.int64), dist[pick].reshape(n, kk)
+    return knn(features, k)
 
 
 def build_graph(features: np.ndarray, k: int, graph: str) -> Graph:

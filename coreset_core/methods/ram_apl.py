@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..knn import nearest
 from .common import class_members, uniform_class_counts
 from .registry import register
 
@@ -39,13 +40,7 @@ def _backbone_terms(labels: np.ndarray, members: list[np.ndarray], features: np.
         diff = f[idx].astype(np.float64) - means[labels[idx[0]]]
         d = np.einsum("ij,ij->i", diff, diff)
         rank[idx[np.lexsort((idx, d))]] = np.arange(1, idx.size + 1)
-    pred = np.empty(n, dtype=np.int64)
-    msq = np.einsum("ij,ij->i", means, means)
-    step = max(1, 4_000_000 // max(1, f.shape[1]))
-    for a in range(0, n, step):
-        block = f[a:a + step].astype(np.float64)
-        # |f - mu_c|^2 up to the per-row constant |f|^2
-        pred[a:a + step] = np.argmin(msq[None, :] - 2.0 * block @ means.T, axis=1)
+    pred = nearest(f, means, 1)[0][:, 0]  # exact float64 distances, ties: lower class (coreset_core.knn)
     return rank, (pred != labels).astype(np.int64)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..jsonable import to_jsonable
 from ..validation import budget_for, check_features, check_labels, check_prune_rate, check_scores
+from .cost import check_affordable
 
 #: Arrays and sequences longer than this are recorded in a config by shape only.
 CONFIG_MAX_ITEMS = 1000
@@ -178,6 +179,7 @@ def _run_validated(spec: MethodSpec, rate: float, labels: np.ndarray, scores: An
     """`run_method` on validated inputs (for callers that run one method on the same data many times)."""
     n = labels.shape[0]
     budget = budget_for(rate, n)
+    check_affordable(spec.alias_of or spec.name, labels, budget, features, {**spec.params, **params})
     start = time.perf_counter()
     out = spec.fn(labels, budget, scores=scores, features=features, seed=seed, **params)
     seconds = time.perf_counter() - start
