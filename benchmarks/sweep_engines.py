@@ -9,7 +9,8 @@ before timing. Engines: local in this process, local with N worker processes, Ra
 local instance started here (its start-up is timed apart). Every engine writes a fresh
 results database; the rows' metrics are compared across engines.
 
-Columns: `wall s` (run_sweep, start to end, engine start-up included except Ray's),
+With `--repeat N` each engine runs N times and the fastest run is shown (a shared machine is
+noisy). Columns: `wall s` (run_sweep, start to end, engine start-up included except Ray's),
 `start-up s` (Ray's `ray.init`), `compute s` (sum of the runs' own `total_seconds`),
 `overhead ms/run` = (wall x slots - compute) / runs (time a slot spent not running a run:
 spawning, shipping configs and rows, scheduling, idling at the end), `wall ratio` = wall /
@@ -44,8 +45,9 @@ def _digits(folder: Path) -> Path:
     return path
 
 
-def _run(name: str, engine: str, workers: int, configs: list, folder: Path, cache: Path) -> dict:
-    store = ResultsStore(folder / f"{name.replace(' ', '-')}.sqlite")
+def _run(name: str, engine: str, workers: int, configs: list, folder: Path, cache: Path, attempt: int = 0) -> dict:
+    sweep_module._SESSIONS.clear()  # no engine starts with the data already in this process's memory
+    store = ResultsStore(folder / f"{name.replace(' ', '-').replace(',', '')}-{attempt}.sqlite")
     startup = 0.0
     if engine == "ray":
         import ray
@@ -73,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--epochs", type=int, default=30, help="linear-probe epochs per run (default 30)")
     ap.add_argument("--workers", type=int, default=2, help="local worker processes and Ray CPUs (default 2)")
+    ap.add_argument("--repeat", type=int, default=1, help="run each engine N times, keep the fastest (default 1)")
     ap.add_argument("--no-ray", action="store_true", help="leave the Ray engine out")
     args = ap.parse_args(argv)
 
@@ -83,11 +86,11 @@ def main(argv: list[str] | None = None) -> int:
                              epochs=args.epochs)
         cache = folder / "cache"
         run_one(configs[0], cache_dir=cache)  # scores computed once, before any timing
-        sweep_module._SESSIONS.clear()  # ... but no engine starts with the data already in memory
         engines = [("local, in-process", "local", 1), (f"local, {args.workers} workers", "local", args.workers)]
         if not args.no_ray:
             engines.append((f"ray, {args.workers} CPUs", "ray", args.workers))
-        results = [_run(name, engine, workers, configs, folder, cache) for name, engine, workers in engines]
+        results = [min((_run(name, engine, workers, configs, folder, cache, i) for i in range(args.repeat)),
+                       key=lambda r: r["wall"]) for name, engine, workers in engines]
 
     base = results[0]
     same = all(r["frame"][SAME].equals(base["frame"][SAME]) for r in results[1:])

@@ -6,12 +6,13 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 import uuid
 
 import numpy as np
 import pytest
-from sweep_helpers import TAG_VAR, linux_only, wait_until_gone, write_digits_embeddings
+from sweep_helpers import TAG_VAR, linux_only, tagged_processes, wait_until_gone, write_digits_embeddings
 
 from coreset_core.spec import DataSpec
 from coreset_core.store import ResultsStore
@@ -75,7 +76,7 @@ def test_a_node_that_cannot_see_the_cache_is_named_with_the_fix(ray_local, tmp_p
     assert not list(tmp_path.glob(".coreset-ray-probe-*"))  # the driver cleans its probe file up
 
 
-def test_sharded_ray_extraction_equals_unsharded_bit_for_bit_and_resumes(ray_local, tmp_path):
+def test_sharded_ray_extraction_equals_unsharded_bit_for_bit_and_resumes(ray_local, tmp_path, capsys):
     from coreset_core.backbones import load_backbone
     from coreset_core.engines.ray_features import extract_features_ray
     from coreset_core.features import extract, extract_shard
@@ -103,6 +104,15 @@ def test_sharded_ray_extraction_equals_unsharded_bit_for_bit_and_resumes(ray_loc
     assert np.array_equal(fs.labels, session.dataset.train.labels[:200])
     again, report = extract_features_ray(session, "train", batch_size=32, shard_size=64, progress=False)
     assert report.shards == 0 and again.from_cache and np.array_equal(again.features, whole)
+    # the command line: the same split is read from the cache; a cluster address needs --engine ray
+    from coreset_core.cli import main
+
+    args = ["features", "--dataset", "digits", "--resolution", "32", "--limit", "200", "--batch-size", "32",
+            "--cache-dir", str(tmp_path), "--quiet"]
+    assert main([*args, "--engine", "ray"]) == 0
+    assert "digits train: 200 x 1280 features read from cache" in capsys.readouterr().out
+    assert main([*args, "--address", "10.0.0.1:6379"]) == 2
+    assert "--engine ray" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(linux_only() is not None, reason=str(linux_only()))
@@ -135,7 +145,7 @@ def test_a_stopped_ray_sweep_leaves_no_process_and_resumes(ray_local, digits_spe
             os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
     assert proc.returncode != 0
-    left = wait_until_gone(tag, timeout=30)
+    left = wait_until_gone(tag, timeout=15)  # (Ray's agents alone can linger for minutes on a busy machine)
     assert not left, f"processes left behind after {how}: {left}"
     written = len(store)
     plan = plan_sweep(digits_spec, ["random", "el2n", "moderate"], [0.3, 0.6, 0.9], [0, 1, 2], epochs=60)
@@ -145,3 +155,25 @@ def test_a_stopped_ray_sweep_leaves_no_process_and_resumes(ray_local, digits_spe
     report = run_sweep(plan, store, engine="ray", progress=False, cache_dir=session_cache_dir)
     assert report.ok and report.skipped == written and report.completed == 30 - written
     assert store.run_ids() == {c.run_id for c in plan} and len(store) == 30 and store.integrity_check() == "ok"
+
+
+_REAPED_DRIVER = textwrap.dedent("""
+    import subprocess, sys, time
+    from coreset_core.engines.reaper import start_reaper
+    start_reaper()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])  # inherits the mark
+    print(child.pid, flush=True)
+    time.sleep(600)
+""")
+
+
+@pytest.mark.skipif(linux_only() is not None, reason=str(linux_only()))
+def test_the_reaper_kills_what_a_sigkilled_driver_leaves(tmp_path):
+    tag = uuid.uuid4().hex
+    driver = subprocess.Popen([sys.executable, "-c", _REAPED_DRIVER], env={**os.environ, TAG_VAR: tag},
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    child = int(driver.stdout.readline())
+    assert {pid for pid, _ in tagged_processes(tag)} >= {driver.pid, child}
+    os.kill(driver.pid, signal.SIGKILL)  # the child is an orphan now; the reaper must take it down
+    driver.wait(timeout=10)
+    assert wait_until_gone(tag, timeout=10) == []

@@ -50,8 +50,15 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def _limit_threads(threads: int) -> None:
+    """At most `threads` BLAS/OpenMP/torch threads here (two workers on two cores must not run four)."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
+        os.environ[var] = str(threads)  # for libraries loaded from now on
+    try:  # and for those already loaded (numpy's BLAS, imported with the main module)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
+    except ImportError:
+        pass
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
 

@@ -1,7 +1,8 @@
 """The Ray engine: one Ray task per run, on a local Ray instance or an existing cluster.
 
 Without an address the driver starts a private local instance (`ray.init(address="local")`)
-whose processes die with the driver, also on SIGKILL; with `address` it joins a running
+whose processes die with the driver, also on SIGKILL (Ray's fate-sharing, plus `reaper` for
+the agents that outlive it); with `address` it joins a running
 cluster (`ray start --head` on one machine, `ray start --address HEAD:6379` on the others),
 whose workers stop the driver's tasks when the driver dies. Each run is a task declaring
 its resources (one CPU; one GPU for runs on `cuda`). The driver keeps at most a few tasks
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from . import Engine, RunOutcome, RunTask, preparation_phases
+from .reaper import start_reaper, stop_reaper
 
 INSTALL_HINT = "the ray engine needs Ray: pip install 'coreset-studio[ray]' (or pip install ray)"
 #: Tasks in flight per CPU of the cluster (a short queue: Ctrl-C cancels little, workers stay busy).
@@ -36,11 +38,16 @@ def import_ray():
     return ray
 
 
+_REAPER: Any = None
+
+
 def connect(address: str | None = None, *, num_cpus: int | None = None) -> bool:
     """Connect to Ray (an existing connection is reused); True when this call started it.
 
-    No `address`: a new private local instance (never a stray cluster found in /tmp/ray).
+    No `address`: a new private local instance (never a stray cluster found in /tmp/ray),
+    watched by `reaper` so that none of its processes outlives this one. Pair with `disconnect`.
     """
+    global _REAPER
     ray = import_ray()
     if ray.is_initialized():
         return False
@@ -49,11 +56,20 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> bool:
         if address:
             ray.init(address=address, **options)
         else:
+            _REAPER = start_reaper()
             ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **options)
     except ConnectionError as exc:
         raise ValueError(f"could not reach the Ray cluster at {address!r} ({exc}); start it with "
                          "`ray start --head` and pass the address it prints, e.g. --address HEAD_IP:6379") from None
     return True
+
+
+def disconnect() -> None:
+    """Leave Ray (stopping a local instance `connect` started) and release its watchdog."""
+    global _REAPER
+    import_ray().shutdown()
+    stop_reaper(_REAPER)
+    _REAPER = None
 
 
 def _probe(folder: str, token: str, data_dir: str | None) -> str | None:
@@ -174,5 +190,5 @@ class RayEngine(Engine):
 
     def close(self) -> None:
         if self._owned:
-            import_ray().shutdown()
+            disconnect()
             self._owned = False

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .ray import check_shared_folders, connect, import_ray
+from .ray import check_shared_folders, connect, disconnect, import_ray
 
 _MODELS: dict[tuple, Any] = {}
 _DATASETS: dict[tuple, Any] = {}
@@ -173,7 +173,7 @@ def _run_shards(spec: Any, data_dir: Any, cache_dir: str, split: str, ranges: li
         for ref in pending:  # only after an error or Ctrl-C
             ray.cancel(ref, force=True)
         if owned:
-            ray.shutdown()
+            disconnect()
 
 
 __all__ = ["ShardReport", "extract_features_ray"]
