@@ -293,33 +293,38 @@ class _NumpyBackend:
         return xc.T @ alpha
 
     # -- prediction (driven by `_count_correct`)
-    def pack(self, ws: list[np.ndarray]) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, np.ndarray]:
-        """float32 `[W_1 ... W_g]` and biases of a group of endpoints, plus each one's largest
-        column norm and largest |bias| (float64) for the error bound."""
+    def pack(self, ws: list[np.ndarray]) -> tuple[tuple[np.ndarray, int, dict], np.ndarray, np.ndarray]:
+        """float32 `[W_1 ... W_g]` with the biases as a last row (the product adds them: one pass over
+        the scores less), plus each one's largest column norm and largest |bias| (float64) for the
+        error bound, and a scratch dict for the score blocks (reused: no fresh 64 MB per block)."""
         d, c = self.d, self.c
-        w32 = np.empty((d, len(ws) * c), dtype=np.float32)
+        w32 = np.empty((d + 1, len(ws) * c), dtype=np.float32)
         for j, w in enumerate(ws):
-            w32[:, j * c: (j + 1) * c] = w[:d]
-        b32 = np.stack([w[d] for w in ws]).astype(np.float32)  # (g, c)
+            w32[:, j * c: (j + 1) * c] = w
         wn = np.array([np.sqrt((w[:d] ** 2).sum(axis=0)).max() for w in ws])
         bm = np.array([np.abs(w[d]).max() for w in ws])
-        return (w32, b32), wn, bm
+        return (w32, len(ws), {}), wn, bm
 
-    def margins(self, packed: tuple[np.ndarray, np.ndarray], rows: np.ndarray | None, s: int, e: int,
+    def margins(self, packed: tuple[np.ndarray, int, dict], rows: np.ndarray | None, s: int, e: int,
                 y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """float32 top-2 margins `score_y - max_{j != y} score_j` (k x g, as float64) of the
-        evaluation rows `s:e`, and the float64 norms of those rows."""
-        w32, b32 = packed
-        ge, c = b32.shape
-        xb = self.x[s:e] if rows is None else self.x[rows[s:e]]
-        if xb.dtype != np.float32:
-            xb = xb.astype(np.float32)
-        k = xb.shape[0]
-        o3 = (xb @ w32).reshape(k, ge, c)
-        o3 += b32
+        evaluation rows `s:e`, and the float64 norms of those rows.
+
+        The bias is the product's `(d+1)`-th term (`[x, 1] @ [W; b]`): its float32 error stays
+        within the `(d + 8) u (||x|| ||w|| + |b|)` bound of `_count_correct`."""
+        w32, ge, scratch = packed
+        c, d, k = self.c, self.d, e - s
+        if scratch.get("rows", 0) < k:
+            scratch.update(rows=k, x1=np.empty((k, d + 1), dtype=np.float32),
+                           out=np.empty((k, w32.shape[1]), dtype=np.float32))
+        x1, out = scratch["x1"][:k], scratch["out"][:k]
+        x1[:, :d] = self.x[s:e] if rows is None else self.x[rows[s:e]]
+        x1[:, d] = 1.0
+        o3 = np.matmul(x1, w32, out=out).reshape(k, ge, c)
         ri, ei, yi = np.arange(k)[:, None], np.arange(ge)[None, :], y[:, None]
         ty = o3[ri, ei, yi].astype(np.float64)
         o3[ri, ei, yi] = -np.inf
+        xb = x1[:, :d]
         return ty - o3.max(axis=2), np.sqrt(np.einsum("ij,ij->i", xb, xb, dtype=np.float64))
 
     def predict64(self, src: np.ndarray, w: np.ndarray) -> np.ndarray:
