@@ -111,3 +111,13 @@ def test_run_method_refuses_before_any_work(monkeypatch):
     assert run_method("random", prune_rate=0.5, labels=y).indices.size == 500  # O(N) methods always run
     monkeypatch.setenv(cost.MAX_FLOP_ENV, "1e8")
     assert run_method("kcenter", prune_rate=0.5, labels=y, features=x).indices.size == 500
+
+
+def test_scoring_cost_is_the_head_run_and_refuses_at_ten_thousand_classes(monkeypatch):
+    monkeypatch.delenv(cost.MAX_FLOP_ENV, raising=False)
+    n, d, c, steps, epochs = 500_000, 512, 10_000, 3 * 1954, 3
+    est = cost.scoring_cost(n, d, c, steps, epochs)
+    assert est.flop == 4.0 * steps * 256 * d * c + 2.0 * epochs * n * d * c
+    with pytest.raises(ValueError, match=r"scoring .* minutes .*score 'file'"):
+        cost.refuse_if_over(est, "scoring")
+    cost.refuse_if_over(cost.scoring_cost(n, d, 1000, steps, epochs), "scoring")  # 1,000 classes run

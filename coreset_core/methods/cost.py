@@ -128,24 +128,39 @@ def estimate(method: str, labels: np.ndarray, budget: int, d: int, params: Mappi
     return None
 
 
+def scoring_cost(n: int, d: int, c: int, steps: int, epochs: int, seeds: int = 1, batch_size: int = 256) -> Cost:
+    """The linear head's score run: per seed `steps` SGD steps (forward + weight gradient, `4 b d C`
+    each) plus the logits of all `N` rows at every epoch end (`2 N d C`)."""
+    flop = seeds * (4.0 * steps * batch_size * d * c + 2.0 * epochs * n * d * c)
+    return Cost(flop, f"{seeds} seed(s) x ({steps:,} steps of a {batch_size} x {d} x {c:,} head + {epochs} passes over "
+                      f"{n:,} rows)", "score 'file' (an embeddings file's own scores column), or a smaller --limit")
+
+
+def refuse_if_over(cost_: Cost, subject: str) -> None:
+    """ValueError naming the estimate, the time at this machine's GEMM rate and `cost_.alternative`
+    when `cost_.flop` is above `max_flop()`."""
+    limit = max_flop()
+    if cost_.flop <= limit:
+        return
+    rate = gemm_flops()
+    raise ValueError(
+        f"{subject} would take about {cost_.flop / rate / 60.0:,.0f} minutes or more: {cost_.flop:.1e} flop "
+        f"({cost_.what}) at the {rate / 1e9:.0f} GFLOP/s measured on this machine, above the limit of "
+        f"{limit:.1e} flop. Instead: {cost_.alternative}. To run it anyway set {MAX_FLOP_ENV}="
+        f"{10 ** np.ceil(np.log10(cost_.flop)):.0e}."
+    )
+
+
 def check_affordable(method: str, labels: np.ndarray, budget: int, features: Any, params: Mapping[str, Any]) -> None:
     """ValueError before any work when `method` is estimated above `max_flop()`."""
     if features is None:
         return
     feats = list(features) if isinstance(features, (list, tuple)) else [features]
     d = max(int(np.shape(f)[1]) for f in feats)
-    cost = estimate(method, labels, budget, d, params, num_backbones=len(feats))
-    limit = max_flop()
-    if cost is None or cost.flop <= limit:
-        return
-    rate = gemm_flops()
-    minutes = cost.flop / rate / 60.0
-    raise ValueError(
-        f"{method} on {labels.shape[0]:,} samples would take about {minutes:,.0f} minutes or more: "
-        f"{cost.flop:.1e} flop ({cost.what}) at the {rate / 1e9:.0f} GFLOP/s measured on this machine, above "
-        f"the limit of {limit:.1e} flop. Instead: {cost.alternative}. To run it anyway set {MAX_FLOP_ENV}="
-        f"{10 ** np.ceil(np.log10(cost.flop)):.0e}."
-    )
+    cost_ = estimate(method, labels, budget, d, params, num_backbones=len(feats))
+    if cost_ is not None:
+        refuse_if_over(cost_, f"{method} on {labels.shape[0]:,} samples")
 
 
-__all__ = ["Cost", "DEFAULT_MAX_FLOP", "MAX_FLOP_ENV", "check_affordable", "estimate", "gemm_flops", "max_flop"]
+__all__ = ["Cost", "DEFAULT_MAX_FLOP", "MAX_FLOP_ENV", "check_affordable", "estimate", "gemm_flops", "max_flop",
+           "refuse_if_over", "scoring_cost"]
