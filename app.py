@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
 import streamlit as st
@@ -26,11 +25,12 @@ ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:  # the pages import `pages._shared` / `pages._studio`
     sys.path.insert(0, str(ROOT))
 
-from coreset_core.render_log import timed  # noqa: E402
+from coreset_core.render_log import profiled, timed  # noqa: E402
 from coreset_core.studio_choices import format_duration  # noqa: E402
 from pages._shared import start_settings, sync_url  # noqa: E402
 from pages._studio import app_run, sidebar  # noqa: E402
 
+PROFILE = "CORESET_STUDIO_PROFILE"  # a folder: one cProfile file per page rerun (performance work)
 st.set_page_config(page_title="Coreset Studio", page_icon=":material/filter_alt:", layout="wide")
 PAGES = [st.Page(ROOT / f"pages/{file}.py", title=title, icon=f":material/{icon}:", url_path=path, default=i == 0)
          for i, (file, title, icon, path) in enumerate([
@@ -41,19 +41,6 @@ PAGES = [st.Page(ROOT / f"pages/{file}.py", title=title, icon=f":material/{icon}
              ("8_lesson", "Lesson", "school", "lesson"), ("9_gallery", "Gallery", "photo_library", "gallery")])]
 
 
-def run(page) -> None:
-    if not os.environ.get("CORESET_STUDIO_PROFILE"):
-        page.run()
-        return
-    import cProfile  # developer aid: one profile per rerun in this folder
-
-    with cProfile.Profile() as prof:
-        page.run()
-    out = Path(os.environ["CORESET_STUDIO_PROFILE"])
-    out.mkdir(parents=True, exist_ok=True)
-    prof.dump_stats(out / f"{page.url_path or 'data'}-{time.time():.3f}.prof")
-
-
 with app_run():
     page = st.navigation(PAGES)
     st.sidebar.title("Coreset Studio")
@@ -61,8 +48,8 @@ with app_run():
     sidebar()
     timing = st.sidebar.empty()
     try:
-        with timed(page.url_path or "data") as t:
-            run(page)
+        with timed(page.url_path or "data") as t, profiled(page.url_path or "data", os.environ.get(PROFILE)):
+            page.run()
     finally:
         sync_url()
     timing.caption(f"server compute of this page: {format_duration(t['ms'] / 1000)}")

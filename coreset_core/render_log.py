@@ -55,6 +55,22 @@ RENDER_LOG = RenderLog()
 
 
 @contextmanager
+def profiled(name: str, folder: str | os.PathLike | None = None) -> Iterator[None]:
+    """With `folder` (e.g. CORESET_STUDIO_PROFILE), write a cProfile file `<name>-<time>.prof` of the body
+    there (developer aid for performance work); without, do nothing."""
+    if not folder:
+        yield
+        return
+    import cProfile
+    from pathlib import Path
+
+    with cProfile.Profile() as prof:
+        yield
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    prof.dump_stats(Path(folder) / f"{name}-{time.time():.3f}.prof")
+
+
+@contextmanager
 def timed(page: str, render_log: RenderLog = RENDER_LOG) -> Iterator[dict[str, float]]:
     """Time a page script body; records it in `render_log` and logs `render page=... ms=...`.
     With `CORESET_STUDIO_TIMING=1` the line also goes to stderr (the server log)."""

@@ -320,5 +320,6 @@ def from_query(query: Mapping[str, Any], default: StudioSettings) -> tuple[Studi
 
 
 __all__ = ["BUDGET_MODES", "DEFAULT_LIMIT", "DEFAULT_TEST_LIMIT", "ENV_FIELDS", "PRUNE_MAX_PCT", "PRUNE_STEP_PCT",
-           "StudioSettings", "WINSOR_MAX_PCT", "WINSOR_STEP_PCT", "checked_dataset", "default_limits", "defaults_from_env",
+           "StudioSettings", "WINSOR_MAX_PCT", "WINSOR_STEP_PCT", "checked_dataset", "default_limits",
+           "defaults_from_env",
            "from_query", "to_query"]

@@ -30,7 +30,8 @@ with top[2]:
 
 counts = {"NUCS": V.allocation_counts(session, rates, mode="nucs", score=score, winsor=winsor),
           "uniform": V.allocation_counts(session, rates, mode="uniform")}
-tables = {**{k: V.fractions(v, sizes) for k, v in counts.items()}, gm: session.kept_fraction_table(gm, rates, score=score)}
+tables = {**{k: V.fractions(v, sizes) for k, v in counts.items()},
+          gm: session.kept_fraction_table(gm, rates, score=score)}
 titles = [f"NUCS (difficulty-proportional, winsor {100 * winsor[0]:g}/{100 * winsor[1]:g} %)", "uniform",
           f"{gm} (global ranking)"]
 plotly(F.budget_curves(tables, titles, names, rate, view), key="budget_curves")

@@ -44,8 +44,9 @@ krr_k = None if krr is None else float(krr.info["best_endpoint"])
 c1, c2 = st.columns([1, 3])
 with c1:
     override = bound(st.toggle, "Override the endpoint", "endpoint", key="win_override",
-                     to_widget=lambda e: e is not None, from_widget=lambda on: (krr_k or 1.0) if on else None,
-                     help="Move the window yourself and see the coreset change.") is not None or krr is None
+                     to_widget=lambda e: e is not None, help="Move the window yourself and see the coreset change.",
+                     from_widget=lambda on: (1.0 if krr_k is None else krr_k) if on else None) is not None \
+        or krr is None
 with c2:
     bound(st.slider, "Window endpoint k", "endpoint", key="win_endpoint", min_value=0.0, max_value=1.0, step=0.01,
           to_widget=lambda e: round(e if e is not None else (krr_k if krr_k is not None else 1.0), 2),

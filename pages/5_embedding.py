@@ -32,8 +32,8 @@ with c3:
                    help=C.reweighting_note())
 choices = C.point_choices(N)
 max_points = c4.select_slider("Points drawn", options=choices, value=min(10_000, N) if min(10_000, N) in choices
-                              else choices[-1], key="emb_points", help="A stratified, seeded sample of larger sets.",
-                              format_func=lambda p: f"all ({p:,})" if p == N else f"{p:,}")
+                              else choices[-1], key=f"emb_points_{N}", format_func=lambda p: f"all ({p:,})"
+                              if p == N else f"{p:,}", help="A stratified, seeded sample of larger sets.")
 rate = prune_slider()
 show_pruned = st.toggle("Grey out pruned samples", value=True, key="emb_show_pruned")
 

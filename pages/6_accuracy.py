@@ -6,6 +6,7 @@ import os
 import streamlit as st
 
 from coreset_core import studio_choices as C
+from coreset_core.allowed_paths import check_allowed
 from coreset_core.store import ResultsStore, accuracy_table, default_db_path, settings_of, summary_frame
 from coreset_core.views import accuracy as V
 from coreset_core.views import figures as F
@@ -19,9 +20,10 @@ names = session.class_names
 st.title("Accuracy")
 st.caption("Linear-probe (or fine-tuning) test accuracy of every stored run, one line per method, mean ± std over "
            "seeds, for the data settings chosen in the sidebar. Runs come from `coreset sweep` or the button below.")
-db_path = st.text_input("Results database", key="acc_db",
-                        value=os.environ.get("CORESET_STUDIO_RESULTS_DB") or str(default_db_path()))
+default_db = os.environ.get("CORESET_STUDIO_RESULTS_DB") or str(default_db_path())
+db_path = st.text_input("Results database", key="acc_db", value=default_db)
 try:
+    db_path = db_path if db_path == default_db else str(check_allowed(db_path))  # a typed path: allowed folders only
     frame = ResultsStore(db_path).to_frame()
 except Exception as exc:  # unreadable path: say so, keep the page alive
     st.error(f"Cannot open the results database {db_path}: {exc}")
@@ -97,7 +99,5 @@ if submitted:
     st.rerun()  # redraw the charts with the new rows
 if st.session_state.get("sweep_report") is not None:
     ok, summary, failures = st.session_state["sweep_report"]
-    (st.success if ok else st.warning)(f"Last sweep: {summary}")
-    for line in failures[:10]:
-        st.caption(line)
+    (st.success if ok else st.warning)("  \n".join([f"Last sweep: {summary}", *failures[:10]]))
 command_line(command)

@@ -60,8 +60,8 @@ for side, col in zip("AB", cols):
         except ValueError as exc:  # invalid parameters: explain, keep the page
             st.error(f"Selection {side} ({method}) failed: {exc}")
             st.stop()
-        sides[side] = dict(method=method, seed=seed, params=params, sel=sel,
-                           label=f"{side}: {method} {100 * rate:g} %", command=s.command(method, seed=seed, params=params))
+        sides[side] = dict(method=method, seed=seed, params=params, sel=sel, label=f"{side}: {method} {100 * rate:g} %",
+                           command=s.command(method, seed=seed, params=params))
 
 a, b = sides["A"]["sel"].indices, sides["B"]["sel"].indices
 m1, m2, m3, m4 = st.columns(4)

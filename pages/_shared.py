@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from coreset_core.studio_settings import (PRUNE_MAX_PCT, PRUNE_STEP_PCT, WINSOR_MAX_PCT, WINSOR_STEP_PCT,
                                           StudioSettings, defaults_from_env, from_query, to_query)
 from coreset_core.views import downloads as D
+from coreset_core.views.figures import as_figure
 
 SETTINGS, NOTES = "_studio_settings", "_studio_notes"
 
@@ -35,12 +34,17 @@ def settings() -> StudioSettings:
     return st.session_state[SETTINGS]
 
 
+def note(message: str) -> None:
+    """A note for the sidebar's next run (a refused value and why)."""
+    st.session_state[NOTES] = [*st.session_state.get(NOTES, []), message]
+
+
 def update(**changes: Any) -> None:
     """Change shared settings (validated); a refused value is reported in the sidebar."""
     try:
         st.session_state[SETTINGS] = settings().replace(**changes)
     except ValueError as exc:
-        st.session_state[NOTES] = [*st.session_state.get(NOTES, []), str(exc)]
+        note(str(exc))
 
 
 def sync_url() -> None:
@@ -52,11 +56,9 @@ def sync_url() -> None:
 
 def _write_back(key: str, field: str, from_widget: Callable[[Any], Any]) -> None:
     try:
-        value = from_widget(st.session_state[key])
+        update(**{field: from_widget(st.session_state[key])})
     except ValueError as exc:
-        st.session_state[NOTES] = [*st.session_state.get(NOTES, []), str(exc)]
-        return
-    update(**{field: value})
+        note(str(exc))
 
 
 def bound(widget: Callable[..., Any], label: str, field: str, *, key: str, to_widget: Callable = lambda v: v,
@@ -119,29 +121,5 @@ def downloads(session: Any, selection: Any, command: str, key: str, container: A
 
 def plotly(fig: Any, key: str, **kwargs: Any) -> Any:
     """Draw a figure full width: a `go.Figure`, or a spec dict `{"data", "layout"}` (sent unvalidated)."""
-    if isinstance(fig, dict):
-        fig = SpecFigure(fig["data"], fig["layout"])
-    return st.plotly_chart(fig, key=key, config={"displaylogo": False}, **kwargs)
-
-
-def lst(values: Any) -> list:
-    """A JSON-ready list from an array or sequence."""
-    return values if isinstance(values, list) else np.asarray(values).tolist()
-
-
-class SpecFigure(go.Figure):
-    """A finished plotly spec (`data` list, `layout` dict) that `st.plotly_chart` sends as it is.
-
-    A `go.Figure` validates every property as it is set (milliseconds per trace), which
-    dominated the rerun time of the slider-driven pages; streamlit takes this figure's
-    `to_dict()` without validating it again.
-    """
-
-    def __init__(self, data: list[dict], layout: dict):  # noqa: D107 (no BaseFigure.__init__ on purpose)
-        object.__setattr__(self, "_spec", {"data": data, "layout": layout})
-
-    def to_dict(self) -> dict:
-        return self._spec
-
-    def to_plotly_json(self) -> dict:
-        return self._spec
+    return st.plotly_chart(as_figure(fig) if isinstance(fig, dict) else fig, key=key,
+                           config={"displaylogo": False}, **kwargs)

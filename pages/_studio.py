@@ -22,7 +22,7 @@ from coreset_core.session import Session
 from coreset_core.spec import DEFAULT_SCORE, DataSpec
 from coreset_core.studio_settings import checked_dataset, default_limits
 
-from pages._shared import NOTES, bound, settings, update
+from pages._shared import NOTES, bound, note, settings, update
 
 MAX_SESSIONS = 3  # prepared data settings kept in memory per process
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,13 +93,9 @@ def app_run() -> Iterator[None]:
 
 
 def page_session() -> tuple[Any, Session]:
-    """The shared settings and the prepared Session of this run (runs app.py first when needed).
-
-    Streamlit keeps a legacy mode for apps with a `pages/` folder: until the entry script has
-    called `st.navigation` once in a server process, a deep link such as `/windows` runs the
-    page file alone, without the sidebar. Running app.py here registers the navigation (which
-    renders the requested page inside it) and switches the server to it for good.
-    """
+    """The shared settings and the prepared Session of this run. A deep link to a fresh server (e.g.
+    `/windows`) runs the page file alone (streamlit's legacy `pages/` mode): app.py then runs instead,
+    registers the navigation, which renders the page inside it, and the server stays switched."""
     if not getattr(_APP, "active", False):
         runpy.run_path(str(ROOT / "app.py"), run_name="__main__")
         st.stop()
@@ -111,10 +107,6 @@ def page_session() -> tuple[Any, Session]:
 
 
 # ----------------------------------------------------------------------------- sidebar
-
-
-def _choice_of(dataset: str) -> str:
-    return dataset.split(":", 1)[0] if ":" in dataset else dataset
 
 
 def _pick_dataset() -> None:
@@ -137,12 +129,12 @@ def _set_path(prefix: str) -> None:
         update(spec_changes=_dataset_change(checked_dataset(f"{prefix}:{st.session_state['cfg_path'].strip()}")))
         st.session_state["_path_choice"] = None
     except ValueError as exc:
-        st.session_state[NOTES] = [*st.session_state.get(NOTES, []), str(exc)]
+        note(str(exc))
 
 
 def _dataset_widgets(sb: Any, spec: DataSpec) -> None:
     options = C.dataset_choices()
-    choice = st.session_state.get("_path_choice") or _choice_of(spec.dataset)
+    choice = st.session_state.get("_path_choice") or spec.dataset.split(":", 1)[0]
     options += [] if choice in options else [choice]
     st.session_state["cfg_dataset"] = choice
     sb.selectbox("Dataset", options, key="cfg_dataset", on_change=_pick_dataset,
@@ -157,7 +149,8 @@ def _dataset_widgets(sb: Any, spec: DataSpec) -> None:
     if spec.imbalance is not None:
         bound(sb.selectbox, "Imbalance factor (largest / smallest class)", "spec", key="cfg_imbalance",
               options=C.imbalance_choices(spec.imbalance), accept_new_options=True, format_func=C.number_label,
-              to_widget=lambda s: s.imbalance, from_widget=lambda v: settings().spec.replace(imbalance=C.parse_imbalance(v)),
+              to_widget=lambda s: s.imbalance,
+              from_widget=lambda v: settings().spec.replace(imbalance=C.parse_imbalance(v)),
               help="Pick a usual value or type any number >= 1 and press Enter.")
     if C.dataset_caveat(spec.dataset):
         sb.caption(C.dataset_caveat(spec.dataset))
@@ -191,6 +184,6 @@ def sidebar() -> None:
         bound(st.number_input, "Scoring epochs (linear head)", "spec", key="cfg_score_epochs", min_value=1,
               max_value=50, to_widget=lambda s: s.score_epochs,
               from_widget=lambda v: settings().spec.replace(score_epochs=int(v)))
-    for note in st.session_state.get(NOTES, []):
-        sb.warning(note)
+    for message in st.session_state.get(NOTES, []):
+        sb.warning(message)
     st.session_state[NOTES] = []

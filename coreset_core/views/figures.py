@@ -10,13 +10,34 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import plotly.graph_objects as go
 
 from .colors import MAGMA, class_color
 
 Spec = dict[str, Any]
+
 #: Colours of up to three compared series (e.g. NUCS, uniform, a global method).
 SERIES_COLORS = ("#08519c", "#9ecae1", "#e6550d")
 _MARGIN = {"t": 50, "b": 40}
+
+
+class SpecFigure(go.Figure):
+    """A plotly figure that hands a finished spec over as it is: `st.plotly_chart` takes a figure's
+    `to_dict()` without validating it again, and no property is validated on the way in."""
+
+    def __init__(self, spec: Spec):  # noqa: D107 (no BaseFigure.__init__ on purpose: no validation)
+        object.__setattr__(self, "_spec", spec)
+
+    def to_dict(self) -> Spec:
+        return self._spec
+
+    def to_plotly_json(self) -> Spec:
+        return self._spec
+
+
+def as_figure(spec: Spec) -> SpecFigure:
+    """`spec` (`{"data": [...], "layout": {...}}`) as a figure object for `st.plotly_chart`."""
+    return SpecFigure(spec)
 
 
 def _list(values: Any) -> list:

@@ -5,6 +5,7 @@ wrote; a shared link is the same thing.
 """
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 from studio_helpers import ENTRY, assert_clean, chart, goto
@@ -92,9 +93,61 @@ def test_labels_say_what_they_count(app, prepared_small):
     n = prepared_small.labels.size
     goto(app, "embedding")
     assert f"({n:,} drawn)" in chart(app, "embedding_map")["layout"]["title"]["text"]
-    assert not app.get("select_slider") or app.select_slider(key="emb_points").value <= n
+    points = app.select_slider(key=f"emb_points_{n}")
+    assert points.value == n and points.options == [f"all ({n})"]  # never more points offered than there are
     assert "server compute of this page" in " ".join(c.value for c in app.sidebar.caption)
     assert " ms" in app.sidebar.caption[-1].value or " s" in app.sidebar.caption[-1].value
-    assert app.sidebar.selectbox(key="cfg_resolution").value == 64
-    app.sidebar.selectbox(key="cfg_resolution").set_value(None).run()
-    assert app.sidebar.selectbox(key="cfg_resolution").value is None  # "auto", never "Choose an option"
+    resolution = app.sidebar.selectbox(key="cfg_resolution")
+    assert resolution.value == 64 and resolution.options[0].startswith("auto (")  # never "Choose an option"
+    assert app.sidebar.selectbox(key="cfg_limit").value == 300
+
+
+def test_an_image_folder_typed_in_the_sidebar(app, tmp_path, monkeypatch):
+    from PIL import Image
+
+    folder = tmp_path / "pets"
+    rng = np.random.default_rng(0)
+    for cls in ("cat", "dog"):
+        (folder / cls).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)).save(folder / cls / f"{i}.png")
+    app.sidebar.selectbox(key="cfg_dataset").set_value("imagefolder").run()
+    assert_clean(app)
+    assert "Type the path" in " ".join(i.value for i in app.info)
+    assert app.sidebar.selectbox(key="cfg_dataset").value == "imagefolder"  # the choice is kept while typing
+    app.sidebar.text_input(key="cfg_path").input(str(folder)).run()
+    notes = " ".join(w.value for w in app.sidebar.warning)
+    assert "CORESET_STUDIO_ROOTS" in notes and _query(app)["dataset"] == "digits"  # refused: outside the roots
+    monkeypatch.setenv("CORESET_STUDIO_ROOTS", str(tmp_path))
+    app.sidebar.text_input(key="cfg_path").input(str(folder)).run()
+    assert_clean(app)
+    assert _query(app)["dataset"] == f"imagefolder:{folder.resolve()}"
+    train = int(app.metric[0].value.replace(",", ""))
+    assert train == 16 and app.metric[1].value == "4"  # a stratified 20 % test split of 20 images
+    labels = [box.label for box in app.status]
+    assert any(f"Prepared {train} training images" in label for label in labels), labels
+    assert app.sidebar.selectbox(key="cfg_resolution").options[0].startswith("auto (")
+
+
+def test_imbalance_factor_offers_the_usual_values(app):
+    """(A typed value, which AppTest cannot enter, is tried in the browser test.)"""
+    app.query_params.clear()
+    app.query_params.update(dict(_query(app), dataset="digits-lt", imbalance="5"))
+    lt = _reload(app)
+    box = lt.sidebar.selectbox(key="cfg_imbalance")
+    assert box.value == 5.0 and box.options == ["1", "2", "5", "10", "20", "50", "100", "200"]
+    sizes = _class_sizes(lt)
+    assert sizes.max() / sizes.min() == pytest.approx(5, rel=0.1)
+    box.set_value(20.0).run()
+    assert_clean(lt)
+    assert _query(lt)["imbalance"] == "20" and lt.sidebar.selectbox(key="cfg_imbalance").value == 20.0
+    sizes = _class_sizes(lt)
+    assert sizes.max() / sizes.min() == pytest.approx(20, rel=0.1)
+
+
+def _class_sizes(at) -> np.ndarray:
+    """The training class sizes the Data page draws."""
+    from studio_helpers import values
+
+    bars = chart(at, "class_sizes")["data"]
+    return values(next(t for t in bars if t["name"] == "train"), "y")

@@ -47,13 +47,13 @@ def e2e_cache_dir(session_cache_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def results_db(e2e_cache_dir, tmp_path_factory):
-    """A small results database (two methods, two seeds) so the Accuracy page has lines to draw
+    """A small results database (two methods, two rates, one seed) so the Accuracy page has lines to draw
     (always a temporary file: the e2e runs never write into a real results database)."""
     from coreset_core.store import ResultsStore
     from coreset_core.sweep import plan_sweep, run_sweep
 
     store = ResultsStore(tmp_path_factory.mktemp("e2e-results") / "results.sqlite")
-    configs = plan_sweep(E2E_DATASET, ["random", "el2n"], [0.5, 0.8], [0, 1], limit=E2E_LIMIT, test_limit=200,
+    configs = plan_sweep(E2E_DATASET, ["random", "el2n"], [0.5, 0.8], [0], limit=E2E_LIMIT, test_limit=200,
                          resolution=E2E_RESOLUTION, score_epochs=2, epochs=5)
     run_sweep(configs, store, progress=False, cache_dir=e2e_cache_dir)
     return store

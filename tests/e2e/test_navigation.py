@@ -64,5 +64,21 @@ def test_settings_survive_sidebar_navigation_and_reload(fresh_page, server):
     assert slider_value(pg, RATE) == "90"
     assert slider_value(pg, WINSOR_HI) == winsor
     assert _query(pg).get("prune") == "90"
-    _open(pg, "Embedding", charts=1)  # and on after the reload
-    assert slider_value(pg, RATE) == "90"
+
+
+def test_any_imbalance_factor_can_be_typed(fresh_page, server):
+    pg = fresh_page
+    query = {"dataset": "digits-lt", "imbalance": "5", "limit": "100", "test_limit": "200", "res": "64",
+             "score_epochs": "1"}  # small: two preparations (I = 5, then 37); the test split is the base's, cached
+    pg.goto(server + "/?" + "&".join(f"{k}={v}" for k, v in query.items()))  # a shared link to the Data page
+    settle(pg, charts=1, timeout=300)
+    no_exception(pg)
+    box = pg.locator('[data-testid="stSelectbox"]').filter(has_text="Imbalance factor").first
+    box.locator("input").first.click()
+    pg.keyboard.type("37")
+    pg.keyboard.press("Enter")
+    pg.wait_for_function("() => window.location.search.includes('imbalance=37')", timeout=120_000)
+    settle(pg, charts=1, timeout=300)
+    no_exception(pg)
+    assert box.locator("input").first.input_value() == "37"
+    assert "imbalance factor 37" in pg.locator('[data-testid="stMain"]').inner_text()  # the dataset's description
