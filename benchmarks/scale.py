@@ -233,9 +233,13 @@ def child_main(args) -> None:
 
 
 def scoring_memory_gb(n: int, c: int, d: int = DIM) -> float:
-    """Estimated peak of today's scoring: N x C float32 logits plus three float64 N x C softmax
-    temporaries (scores/el2n.py), on top of the features (raw, standardised, torch copy)."""
-    return (n * c * (4 + 3 * 8) + 3 * n * d * 4) / 1e9
+    """Estimated peak of scoring: the features (raw, standardised, torch copy) plus, unless the
+    trainer streams its epoch-end logits (`EpochEnd.logit_blocks`), N x C float32 logits and three
+    float64 N x C softmax temporaries (scores/el2n.py)."""
+    from coreset_core.training.linear import EpochEnd
+
+    streamed = hasattr(EpochEnd, "logit_blocks")
+    return (3 * n * d * 4 + (0 if streamed else n * c * (4 + 3 * 8))) / 1e9
 
 
 def run_child(stage: str, path: Path, args, method: str | None = None, timeout: float | None = None) -> dict:
