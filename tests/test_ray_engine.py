@@ -64,6 +64,21 @@ def test_ray_and_local_engines_store_the_same_rows(ray_local, digits_spec, sessi
     assert again.skipped == len(configs) and again.completed == 0 and len(stores["ray"]) == len(configs)
 
 
+def test_runs_declare_their_resources_and_cuda_needs_a_gpu_in_the_cluster(ray_local, digits_spec, tmp_path):
+    from coreset_core.engines.ray import resources_of
+
+    assert resources_of(RunConfig(digits_spec, "random", 0.5)) == {"num_cpus": 1, "num_gpus": 0}
+    assert resources_of(RunConfig(digits_spec, "random", 0.5, mode="finetune", device="cuda")) == {
+        "num_cpus": 1, "num_gpus": 1}
+    if ray_local.cluster_resources().get("GPU", 0) >= 1:
+        pytest.skip("this Ray instance has a GPU")
+    store = ResultsStore(tmp_path / "r.sqlite")
+    configs = plan_sweep(digits_spec, ["random"], [0.5], [0, 1], mode="finetune", device="cuda")
+    with pytest.raises(ValueError, match="the Ray cluster has no GPU"):
+        run_sweep(configs, store, engine="ray", progress=False)
+    assert len(store) == 0
+
+
 def test_a_node_that_cannot_see_the_cache_is_named_with_the_fix(ray_local, tmp_path):
     from coreset_core.engines.ray import _probe, check_shared_folders
 
