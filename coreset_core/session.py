@@ -193,8 +193,9 @@ class Session:
 
     @property
     def labels(self) -> np.ndarray:
-        """Training labels (int64, 0..C-1)."""
-        return self.train.labels
+        """Training labels (int64, 0..C-1), read from the dataset: no features are extracted for them."""
+        return self._memoised(("labels",), lambda: _readonly(
+            np.asarray(self.dataset.train.labels, dtype=np.int64)[: self.spec.limit].copy()))
 
     @property
     def class_names(self) -> list[str]:
@@ -213,13 +214,13 @@ class Session:
     @property
     def ids(self) -> np.ndarray:
         """The original id of every training position (SPEC 7)."""
-        return np.asarray(self.dataset.train.ids)[: self.labels.shape[0]]
+        return np.asarray(self.dataset.train.ids)[: self.spec.limit]
 
     @property
     def paths(self) -> np.ndarray | None:
         """The file path of every training position, or None when the source has no files."""
         paths = self.dataset.train.paths
-        return None if paths is None else np.asarray(paths)[: self.labels.shape[0]]
+        return None if paths is None else np.asarray(paths)[: self.spec.limit]
 
     def data_record(self) -> dict[str, Any]:
         """What a selection's config records about the data: the spec plus derived facts."""

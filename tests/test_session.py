@@ -140,3 +140,11 @@ def test_cuda_without_a_gpu_is_refused_up_front():
         pytest.skip("this machine has a GPU")
     with pytest.raises(ValueError, match="no CUDA GPU"):
         Session(SPEC, device="cuda")
+
+
+def test_labels_ids_and_class_sizes_need_no_features(session_and_events, cache_dir):
+    prepared, _ = session_and_events
+    fresh = Session(SPEC, cache_dir=cache_dir)
+    np.testing.assert_array_equal(fresh.labels, prepared.train.labels)
+    assert fresh.ids.shape == (300,) and fresh.class_sizes.sum() == 300
+    assert not any(key[0] == "features" for key in fresh._memo)
