@@ -124,10 +124,7 @@ class StudioSettings:
 
     def method_params(self, method: str) -> dict[str, Any]:
         """The shared settings a method takes: the winsorization limits for the NUCS family."""
-        from .methods import get_method
-
-        takes = "winsor" in get_method(method).params and self.winsor != (0.0, 0.0)
-        return {"winsor": self.winsor} if takes else {}
+        return winsor_params(method, self.winsor)
 
     def command(self, method: str, *, prune_rate: float | None = None, seed: int = 0,
                 params: Mapping[str, Any] | None = None, subcommand: str = "select") -> str:
@@ -143,6 +140,15 @@ class StudioSettings:
         if seed:
             extra += ["--seed", str(int(seed))]
         return self.spec.command(subcommand, *extra)
+
+
+def winsor_params(method: str, winsor: tuple[float, float]) -> dict[str, Any]:
+    """`{"winsor": winsor}` when `method` takes winsorization limits and they are not (0, 0) (its default),
+    else `{}`: one spelling per selection, so the Session memoises it once."""
+    from .methods import get_method
+
+    winsor = (float(winsor[0]), float(winsor[1]))
+    return {"winsor": winsor} if "winsor" in get_method(method).params and winsor != (0.0, 0.0) else {}
 
 
 # ----------------------------------------------------------------------------- defaults
@@ -321,5 +327,5 @@ def from_query(query: Mapping[str, Any], default: StudioSettings) -> tuple[Studi
 
 __all__ = ["BUDGET_MODES", "DEFAULT_LIMIT", "DEFAULT_TEST_LIMIT", "ENV_FIELDS", "PRUNE_MAX_PCT", "PRUNE_STEP_PCT",
            "StudioSettings", "WINSOR_MAX_PCT", "WINSOR_STEP_PCT", "checked_dataset", "default_limits",
-           "defaults_from_env",
+           "defaults_from_env", "winsor_params",
            "from_query", "to_query"]

@@ -40,7 +40,7 @@ class _Entry:
 @st.cache_resource(show_spinner=False, max_entries=MAX_SESSIONS)
 def _entry(prepare_key: str, _spec: DataSpec) -> _Entry:
     device = os.environ.get("CORESET_STUDIO_DEVICE", "cpu")
-    return _Entry(Session(_spec.replace(score=DEFAULT_SCORE), device=device, max_memo=2048))
+    return _Entry(Session(_spec.replace(score=DEFAULT_SCORE), device=device, max_memo=512))
 
 
 def prepared_session(spec: DataSpec) -> Session:

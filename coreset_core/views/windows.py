@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..studio_settings import winsor_params
 from ..windows import window_starts
 
 #: The selection method behind each budget mode of the page.
@@ -39,19 +40,11 @@ class WindowView:
         return None if self.search is None else float(self.search.info["best_endpoint"])
 
 
-def method_params(method: str, winsor: tuple[float, float]) -> dict[str, Any]:
-    """The winsorization parameter when the method takes one and it is not (0, 0) (its default)."""
-    from ..methods import get_method
-
-    winsor = tuple(float(w) for w in winsor)
-    return {"winsor": winsor} if "winsor" in get_method(method).params and winsor != (0.0, 0.0) else {}
-
-
 def krr_selection(session: Any, prune_rate: float, *, score: str, winsor: tuple[float, float],
                   mode: str = "nucs") -> Any:
     """The selection of the method of `mode` with its endpoint chosen by the KRR search (memoised)."""
     method = METHOD_OF_MODE[mode]
-    return session.select(method, prune_rate, score=score, **method_params(method, winsor))
+    return session.select(method, prune_rate, score=score, **winsor_params(method, winsor))
 
 
 def window_view(session: Any, prune_rate: float, *, score: str, winsor: tuple[float, float], mode: str = "nucs",
@@ -62,7 +55,7 @@ def window_view(session: Any, prune_rate: float, *, score: str, winsor: tuple[fl
     the one at `endpoint` (default 1.0, the hardest samples).
     """
     method = METHOD_OF_MODE[mode]
-    base = method_params(method, winsor)
+    base = winsor_params(method, winsor)
     krr = krr_selection(session, prune_rate, score=score, winsor=winsor, mode=mode) if search else None
     if endpoint is None and krr is not None:
         return WindowView(method, base, krr, krr, float(krr.info["best_endpoint"]), np.asarray(krr.info["budgets"]))
