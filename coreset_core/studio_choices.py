@@ -7,8 +7,6 @@ durations, resolutions). No streamlit import.
 """
 from __future__ import annotations
 
-from typing import Sequence
-
 #: Sidebar entries for data the user names by a path (the path is typed next to it).
 PATH_CHOICES = {"imagefolder": "my own images (imagefolder:<path>)",
                 "embeddings": "my own features (embeddings:<file>)"}
@@ -149,10 +147,6 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def test_subset_note(used: int, available: int) -> str:
+def subset_note(used: int, available: int) -> str:
     """'' when every test image is used, else 'on 200 of 360 test images'."""
     return "" if used >= available else f"on {used:,} of {available:,} test images"
-
-
-def class_label(names: Sequence[str], k: int) -> str:
-    return names[k] if 0 <= k < len(names) else str(k)

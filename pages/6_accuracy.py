@@ -44,7 +44,7 @@ else:
     metric = st.radio("Metric", ["accuracy", "balanced_accuracy"], horizontal=True, key="acc_metric")
     chosen = V.rows_of_setting(rows, setting)
     test_limit = setting.get("test_limit")
-    subset = C.test_subset_note(int(test_limit), len(session.dataset.test)) if test_limit else ""
+    subset = C.subset_note(int(test_limit), len(session.dataset.test)) if test_limit else ""
     what = f"Test {metric.replace('_', ' ')}" + (f" ({subset})" if subset else "")
     plotly(F.accuracy_curves(summary_frame(rows, metric=metric, **setting), title=f"{what} vs pruning rate",
                              ytitle=f"{metric.replace('_', ' ')} (%)"), key="accuracy_curves")

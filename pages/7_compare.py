@@ -76,7 +76,7 @@ probe_keys = {side: (s.spec.prepare_key, x["method"], rate, x["seed"], P.as_text
 trained = st.session_state.setdefault("_cmp_trained", set())
 if st.button("Train a linear probe on both selections", key="cmp_train", type="primary"):
     trained.update(probe_keys.values())
-subset = C.test_subset_note(len(session.test.labels), len(session.dataset.test))
+subset = C.subset_note(len(session.test.labels), len(session.dataset.test))
 results = {}
 for side, x in sides.items():
     if probe_keys[side] in trained:

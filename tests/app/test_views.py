@@ -228,7 +228,7 @@ def test_choices_and_labels():
     assert set(C.global_methods()) >= {"el2n", "random", "ccs"} and "nucs" not in C.global_methods()
     assert C.resolution_label(None, 224) == "auto (224 px, the dataset's default)"
     assert C.resolution_label(None) == "auto (dataset default)" and C.resolution_label(96) == "96 px"
-    assert C.test_subset_note(200, 360) == "on 200 of 360 test images" and C.test_subset_note(360, 360) == ""
+    assert C.subset_note(200, 360) == "on 200 of 360 test images" and C.subset_note(360, 360) == ""
 
 
 def test_method_parameters_from_text():
