@@ -147,6 +147,13 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+def data_label(spec, num_train: int, resolution: int) -> str:
+    """One line about the prepared data with the REAL numbers (a 240-image folder says 240, whatever
+    the limit), e.g. 'cifar10-lt (I=10), efficientnet_lite0, 128 px, 5,000 train images, score el2n'."""
+    name = spec.dataset + (f" (I={spec.imbalance:g})" if spec.imbalance is not None else "")
+    return f"{name}, {spec.backbone}, {resolution} px, {num_train:,} train images, score {spec.score}"
+
+
 def subset_note(used: int, available: int) -> str:
     """'' when every test image is used, else 'on 200 of 360 test images'."""
     return "" if used >= available else f"on {used:,} of {available:,} test images"

@@ -29,7 +29,8 @@ except Exception as exc:  # unreadable path: say so, keep the page alive
     st.error(f"Cannot open the results database {db_path}: {exc}")
     st.stop()
 rows = V.matching_runs(frame, s.spec, session.resolution)
-st.caption(f"{len(frame):,} runs stored; {len(rows):,} match {s.spec.describe()}.")
+st.caption(f"{len(frame):,} runs stored; {len(rows):,} match "
+           f"{C.data_label(s.spec, session.labels.size, session.resolution)}.")
 
 if rows.empty:
     st.info("No stored runs for these data settings yet: launch a small sweep below, or run the `coreset sweep` "

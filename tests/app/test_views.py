@@ -228,6 +228,10 @@ def test_choices_and_labels():
     assert set(C.global_methods()) >= {"el2n", "random", "ccs"} and "nucs" not in C.global_methods()
     assert C.resolution_label(None, 224) == "auto (224 px, the dataset's default)"
     assert C.resolution_label(None) == "auto (dataset default)" and C.resolution_label(96) == "96 px"
+    from coreset_core.spec import DataSpec
+
+    assert C.data_label(DataSpec("imagefolder:/x", limit=5000), 240, 224) == \
+        "imagefolder:/x, efficientnet_lite0, 224 px, 240 train images, score el2n"
     assert C.subset_note(200, 360) == "on 200 of 360 test images" and C.subset_note(360, 360) == ""
 
 
