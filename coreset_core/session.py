@@ -87,6 +87,7 @@ class Session:
         self.checkpoint = checkpoint
         self._max_memo = int(max_memo)
         self._memo: OrderedDict[Hashable, Any] = OrderedDict()
+        self._pinned: dict[Hashable, Any] = {}
         self._lock = threading.RLock()
         self._key_locks: dict[Hashable, threading.Lock] = {}
         self._on_progress: ProgressFn | None = None
@@ -96,24 +97,44 @@ class Session:
 
     # ------------------------------------------------------------------ memo
 
-    def _memoised(self, key: Hashable, compute: Callable[[], Any]) -> Any:
-        """`compute()` once per key, also when several threads ask at once (the studio's reruns)."""
+    def memoised(self, key: Hashable, compute: Callable[[], Any], *, pinned: bool = False) -> Any:
+        """`compute()` once per key, also when several threads ask at once (the studio's reruns).
+
+        Derived results live in a bounded LRU memo; `pinned` ones (the prepared data: dataset
+        features, scores, labels) are kept for the Session's lifetime and never evicted.
+        """
         with self._lock:
-            if key in self._memo:
-                self._memo.move_to_end(key)
-                return self._memo[key]
+            for store in (self._pinned, self._memo):
+                if key in store:
+                    if store is self._memo:
+                        self._memo.move_to_end(key)
+                    return store[key]
             key_lock = self._key_locks.setdefault(key, threading.Lock())
         with key_lock:
             with self._lock:
-                if key in self._memo:
-                    return self._memo[key]
+                for store in (self._pinned, self._memo):
+                    if key in store:
+                        return store[key]
             value = compute()
             with self._lock:
-                self._memo[key] = value
+                if pinned:
+                    self._pinned[key] = value
+                else:
+                    self._memo[key] = value
+                    while len(self._memo) > self._max_memo:
+                        self._memo.popitem(last=False)
                 self._key_locks.pop(key, None)
-                while len(self._memo) > self._max_memo:
-                    self._memo.popitem(last=False)
         return value
+
+    def has(self, key: Hashable) -> bool:
+        """Whether a result is held now (e.g. `("features", "train", backbone)`)."""
+        with self._lock:
+            return key in self._pinned or key in self._memo
+
+    @property
+    def is_prepared(self) -> bool:
+        """Whether the training features and the scores are loaded (`prepare` has run)."""
+        return self.has(("features", "train", self.spec.backbone)) and self.has(("scores",))
 
     # ------------------------------------------------------------------ prepared data
 
@@ -166,7 +187,7 @@ class Session:
                                 checkpoint=self.checkpoint if backbone == self.spec.backbone else None,
                                 progress=self.progress,
                                 on_progress=lambda done, total: self._report(stage, done / max(total, 1)))
-        return self._memoised(("features", split, backbone), compute)
+        return self.memoised(("features", split, backbone), compute, pinned=True)
 
     @property
     def train(self):
@@ -189,13 +210,13 @@ class Session:
                                   seeds=self.spec.score_seeds, device=self.device, cache_key=train.key,
                                   cache_dir=self.cache_dir, progress=self.progress,
                                   num_classes=self.num_classes, on_progress=lambda f: self._report("scores", f))
-        return self._memoised(("scores",), compute)
+        return self.memoised(("scores",), compute, pinned=True)
 
     @property
     def labels(self) -> np.ndarray:
         """Training labels (int64, 0..C-1), read from the dataset: no features are extracted for them."""
-        return self._memoised(("labels",), lambda: _readonly(
-            np.asarray(self.dataset.train.labels, dtype=np.int64)[: self.spec.limit].copy()))
+        return self.memoised(("labels",), lambda: _readonly(
+            np.asarray(self.dataset.train.labels, dtype=np.int64)[: self.spec.limit].copy()), pinned=True)
 
     @property
     def class_names(self) -> list[str]:
@@ -208,8 +229,8 @@ class Session:
     @property
     def class_sizes(self) -> np.ndarray:
         """Training samples per class (after the limit)."""
-        return self._memoised(("class_sizes",), lambda: _readonly(
-            np.bincount(self.labels, minlength=self.num_classes).astype(np.int64)))
+        return self.memoised(("class_sizes",), lambda: _readonly(
+            np.bincount(self.labels, minlength=self.num_classes).astype(np.int64)), pinned=True)
 
     @property
     def ids(self) -> np.ndarray:
@@ -233,7 +254,7 @@ class Session:
     def difficulty(self, score: str | None = None) -> np.ndarray:
         """Per-sample difficulty (higher = harder) of a score type (default: the spec's score)."""
         score = score or self.spec.score
-        return self._memoised(("difficulty", score), lambda: _readonly(
+        return self.memoised(("difficulty", score), lambda: _readonly(
             self._file_scores() if score == FILE_SCORE else
             np.asarray(self.scores.difficulty(score), dtype=np.float64).copy()))
 
@@ -254,7 +275,7 @@ class Session:
         from .validation import check_winsor
 
         score, winsor = score or self.spec.score, check_winsor(winsor)
-        return self._memoised(("class_difficulty", score, winsor), lambda: _readonly(np.asarray(
+        return self.memoised(("class_difficulty", score, winsor), lambda: _readonly(np.asarray(
             class_difficulty(self.difficulty(score), self.labels, winsor=winsor, num_classes=self.num_classes))))
 
     def budgets(self, prune_rate: float, *, score: str | None = None, winsor: Iterable[float] = (0.0, 0.0),
@@ -267,7 +288,7 @@ class Session:
         difficulty = (np.ones(self.num_classes) if mode == "uniform"
                       else self.class_difficulty(score, winsor))
         key = ("budgets", rate, mode, min_per_class) + (() if mode == "uniform" else (score or self.spec.score, winsor))
-        return self._memoised(key, lambda: _readonly(np.asarray(allocate_budgets(
+        return self.memoised(key, lambda: _readonly(np.asarray(allocate_budgets(
             difficulty, self.class_sizes, rate, mode=mode, min_per_class=min_per_class))))
 
     # ------------------------------------------------------------------ selections
@@ -318,7 +339,7 @@ class Session:
             selection.config.update(record)
             selection.config["data"] = self.data_record()
             return selection
-        return self._memoised(key, compute)
+        return self.memoised(key, compute)
 
     def kept_fraction_table(self, method: str, prune_rates: Iterable[float], *, score: str | None = None,
                             seed: int = 0, **params: Any):
@@ -342,7 +363,7 @@ class Session:
         score = score or self.spec.score
         budgets = self.budgets(prune_rate, score=score, winsor=winsor, mode=mode)
         key = ("window_search", float(prune_rate), score, tuple(winsor), mode, _frozen(options))
-        return self._memoised(key, lambda: krr_window_search(
+        return self.memoised(key, lambda: krr_window_search(
             self.train.features, self.labels, self.difficulty(score), budgets, progress=progress, **options))
 
     # ------------------------------------------------------------------ training, embeddings
@@ -356,7 +377,7 @@ class Session:
         key = ("probe", None if idx is None else hash(idx.tobytes()), int(seed), int(epochs),
                None if sample_weights is None else hash(np.asarray(sample_weights, np.float64).tobytes()),
                _frozen(options))
-        return self._memoised(key, lambda: train_linear_probe(
+        return self.memoised(key, lambda: train_linear_probe(
             self.train.features, self.labels, self.test.features, self.test.labels, indices=idx,
             sample_weights=sample_weights, epochs=epochs, seed=seed, device=self.device,
             num_classes=self.num_classes, **options))
@@ -365,10 +386,12 @@ class Session:
         """2-D coordinates of the training features ('pca' or 'umap'), cached on disk."""
         from .embedding import get_embedding
 
-        return self._memoised(("embedding", method, _frozen(params)), lambda: get_embedding(
-            self.train.features, method, feature_key=self.train.key, cache_dir=self._cache_root(), **params))
+        return self.memoised(("embedding", method, _frozen(params)), lambda: get_embedding(
+            self.train.features, method, feature_key=self.train.key, cache_dir=self.cache_root, **params))
 
-    def _cache_root(self) -> str:
+    @property
+    def cache_root(self) -> str:
+        """The cache folder this Session reads and writes (its `cache_dir`, else the default)."""
         from .config import default_cache_dir, resolve_dir
 
         return str(resolve_dir(self.cache_dir, default_cache_dir()))

@@ -43,7 +43,7 @@ def test_prepare_loads_features_scores_and_reports_every_stage(session_and_event
 def test_selection_needs_no_test_features(cache_dir):
     session = Session(SPEC, cache_dir=cache_dir)
     session.select("random", 0.5)
-    assert not any(key[:2] == ("features", "test") for key in session._memo)
+    assert session.has(("features", "train", SPEC.backbone)) and not session.has(("features", "test", SPEC.backbone))
 
 
 def test_class_sizes_difficulty_and_budgets_against_numpy(session_and_events):
@@ -112,12 +112,20 @@ def test_memo_computes_once_under_concurrent_requests(cache_dir):
         return object()
 
     results = []
-    threads = [threading.Thread(target=lambda: results.append(session._memoised(("k",), slow))) for _ in range(4)]
+    threads = [threading.Thread(target=lambda: results.append(session.memoised(("k",), slow))) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert len(calls) == 1 and len({id(r) for r in results}) == 1
+
+
+def test_prepared_data_survives_memo_eviction(cache_dir):
+    session = Session(SPEC, cache_dir=cache_dir, max_memo=2).prepare(test=False)
+    assert session.is_prepared
+    for rate in (0.1, 0.2, 0.3, 0.4):  # four selections through a memo of two
+        session.select("random", rate)
+    assert session.is_prepared and not session.has(("select", "random", 0.1, "el2n", 0, None, ()))
 
 
 def test_long_tailed_dataset_shares_the_base_test_features(session_and_events, cache_dir):
@@ -147,4 +155,4 @@ def test_labels_ids_and_class_sizes_need_no_features(session_and_events, cache_d
     fresh = Session(SPEC, cache_dir=cache_dir)
     np.testing.assert_array_equal(fresh.labels, prepared.train.labels)
     assert fresh.ids.shape == (300,) and fresh.class_sizes.sum() == 300
-    assert not any(key[0] == "features" for key in fresh._memo)
+    assert not fresh.has(("features", "train", SPEC.backbone)) and not fresh.is_prepared

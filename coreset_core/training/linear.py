@@ -206,7 +206,7 @@ def _fit_linear_head(feats: np.ndarray, labels: np.ndarray, c: int, weights: np.
     mean, std = standardization(feats)
     gen = torch.Generator().manual_seed(seed)
     x = torch.from_numpy(((feats - mean) / std).astype(np.float32, copy=False)).to(device)
-    y = torch.from_numpy(labels).to(device)
+    y = torch.tensor(labels).to(device)  # a copy: the caller's labels may be read-only
     w_all = None if weights is None else torch.from_numpy(weights).to(device)
     bound = 1.0 / math.sqrt(d)
     weight = ((torch.rand(c, d, generator=gen) * 2 - 1) * bound).to(device).requires_grad_(True)
