@@ -76,6 +76,10 @@ class ResultRow:
     epochs: int | None = _col("INTEGER")
     lr: float | None = _col("REAL")
     batch_size: int | None = _col("INTEGER")
+    #: "epochs" (equal epochs) or "steps" (equal optimiser steps); rows stored before it read "epochs".
+    budget: str | None = _col("TEXT DEFAULT 'epochs'", "epochs")
+    #: the epochs actually trained (`epochs` under the "epochs" budget, more on a subset under "steps").
+    train_epochs: int | None = _col("INTEGER")
     score: str | None = _col("TEXT")
     score_epochs: int | None = _col("INTEGER")
     code_version: str | None = _col("TEXT")
@@ -129,7 +133,7 @@ REQUIRED = ("run_id", "config_json")
 #: Columns that together identify one experimental *setting*: rows that differ only in
 #: method, params, prune rate and seed are comparable in one table.
 SETTING_COLUMNS = ("dataset", "imbalance", "data_seed", "backbone", "resolution", "limit_n", "test_limit", "mode",
-                   "epochs", "lr", "batch_size", "score", "score_epochs", "code_version")
+                   "epochs", "budget", "lr", "batch_size", "score", "score_epochs", "code_version")
 
 #: Order in which the paper's tables list the methods; others follow alphabetically.
 PAPER_METHOD_ORDER = ("random", "el2n", "moderate", "ccs", "d2", "bws", "nucs", "nucs-o")
@@ -161,7 +165,8 @@ def build_row(config: Any, *, data: Mapping[str, Any], labels: np.ndarray, indic
         data_seed=spec.data_seed, backbone=spec.backbone, resolution=data.get("resolution", spec.resolution),
         limit_n=spec.limit, test_limit=spec.test_limit, method=config.method,
         params_json=identity["params"], prune_rate=config.prune_rate, seed=config.seed, mode=config.mode,
-        epochs=config.epochs, lr=config.lr if config.lr is not None else train_config.get("lr"),
+        epochs=config.epochs, budget=getattr(config, "budget", "epochs"),
+        train_epochs=train_config.get("epochs", config.epochs), lr=config.lr if config.lr is not None else train_config.get("lr"),
         batch_size=config.batch_size if config.batch_size is not None else train_config.get("batch_size"),
         score=spec.score, score_epochs=spec.score_epochs, code_version=CODE_VERSION,
         num_train=int(labels.shape[0]), num_kept=int(indices.size),

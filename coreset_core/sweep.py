@@ -16,6 +16,12 @@
 
 Reweighting methods (``cw-erm``) keep every sample and train with per-sample weights; they
 are planned at prune rate 0 like the full-data baseline.
+
+Training budget (`RunConfig.budget`): ``"epochs"`` trains every subset for `epochs` epochs
+(fewer optimiser steps on a smaller subset); ``"steps"`` gives the subset as many optimiser
+steps as the full training set gets in `epochs` epochs (`budget_epochs`). Which of the two
+is the fair comparison is debated in the coreset literature, so both are offered and the
+choice is recorded with every result.
 """
 from __future__ import annotations
 
@@ -46,8 +52,10 @@ from .validation import check_prune_rate
 #: Methods that reweight all samples instead of choosing a subset.
 REWEIGHTING_METHODS = ("cw-erm",)
 MODES = ("linear", "finetune")
+#: Training budgets: equal epochs (the default, every earlier result) or equal optimiser steps.
+BUDGETS = ("epochs", "steps")
 #: Fields of `RunConfig` besides `spec`, `method`, `prune_rate`, `seed`, `params`.
-RUN_FIELDS = ("mode", "epochs", "lr", "batch_size", "device")
+RUN_FIELDS = ("mode", "epochs", "lr", "batch_size", "device", "budget")
 _DATA_FIELDS = tuple(f.name for f in dataclasses.fields(DataSpec))
 
 
@@ -108,6 +116,26 @@ def _optional_positive(name: str, value: Any, cast: Callable[[Any], Any]) -> Any
     return out
 
 
+def budget_epochs(epochs: int, n_full: int, n_kept: int, batch_size: int, budget: str = "steps") -> int:
+    """Epochs to train a subset of `n_kept` samples under `budget`.
+
+    ``"epochs"``: `epochs` unchanged. ``"steps"``: the fewest epochs whose optimiser steps
+    reach those of `epochs` epochs on all `n_full` samples, one step per batch:
+    ``ceil(epochs * ceil(n_full / batch_size) / ceil(n_kept / batch_size))``.
+    """
+    if budget not in BUDGETS:
+        raise ValueError(f"budget must be one of {BUDGETS}, got {budget!r}")
+    epochs, n_full, n_kept, batch_size = (_whole(name, v) for name, v in (
+        ("epochs", epochs), ("n_full", n_full), ("n_kept", n_kept), ("batch_size", batch_size)))
+    if min(epochs, n_full, n_kept, batch_size) < 1 or n_kept > n_full:
+        raise ValueError(f"budget_epochs needs epochs, batch_size >= 1 and 1 <= n_kept <= n_full, got "
+                         f"epochs={epochs}, n_full={n_full}, n_kept={n_kept}, batch_size={batch_size}")
+    if budget == "epochs":
+        return epochs
+    full_steps = epochs * math.ceil(n_full / batch_size)
+    return -(-full_steps // math.ceil(n_kept / batch_size))
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that determines one training run's result: a `DataSpec` plus the run fields.
@@ -116,7 +144,9 @@ class RunConfig:
     picklable) with the method's registered defaults filled in, so "nucs" and "nucs with
     its default parameters" are the same run. `lr` / `batch_size` None mean the trainer's
     defaults (the effective values are recorded in the results row). `device` does not
-    enter `run_id`.
+    enter `run_id`. `budget` is "epochs" (train `epochs` epochs on the subset) or "steps"
+    (as many optimiser steps as `epochs` epochs on the full set; see `budget_epochs`); it
+    enters `run_id` only when it is "steps", so every earlier "epochs" run keeps its id.
     """
 
     spec: DataSpec
@@ -129,6 +159,7 @@ class RunConfig:
     lr: float | None = None
     batch_size: int | None = None
     device: str = "cpu"
+    budget: str = "epochs"
 
     def __post_init__(self) -> None:
         put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -145,6 +176,9 @@ class RunConfig:
                              f"(got {self.prune_rate})")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.budget not in BUDGETS:
+            raise ValueError(f"budget must be one of {BUDGETS} (equal epochs or equal optimiser steps), "
+                             f"got {self.budget!r}")
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
         put("seed", _whole("seed", self.seed))
@@ -176,9 +210,12 @@ class RunConfig:
 
     def identity(self) -> dict[str, Any]:
         """The fields that determine the result, plus the code version (what `run_id` hashes)."""
-        return {"data": self.spec.to_dict(), "method": self.method, "prune_rate": self.prune_rate,
-                "seed": self.seed, "params": self.param_dict, "mode": self.mode, "epochs": self.epochs,
-                "lr": self.lr, "batch_size": self.batch_size, "code_version": CODE_VERSION}
+        out = {"data": self.spec.to_dict(), "method": self.method, "prune_rate": self.prune_rate,
+               "seed": self.seed, "params": self.param_dict, "mode": self.mode, "epochs": self.epochs,
+               "lr": self.lr, "batch_size": self.batch_size, "code_version": CODE_VERSION}
+        if self.budget != "epochs":  # the default stays out: earlier runs keep their ids
+            out["budget"] = self.budget
+        return out
 
     def canonical_json(self) -> str:
         return json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
@@ -203,14 +240,16 @@ class RunConfig:
         """One line naming the run (parameters shown only where they differ from the defaults)."""
         params = ",".join(f"{k}={v}" for k, v in self.call_params().items())
         return (f"{self.spec.dataset} {self.method}{'(' + params + ')' if params else ''} "
-                f"prune={self.prune_rate:g} seed={self.seed} {self.mode}")
+                f"prune={self.prune_rate:g} seed={self.seed} {self.mode}"
+                + ("" if self.budget == "epochs" else f" budget={self.budget}"))
 
     def command(self) -> str:
         """The `coreset train` line that runs this config alone (to reproduce a failure)."""
         extra = ["--method", self.method, "--prune-rate", f"{self.prune_rate:g}", "--seed", str(self.seed)]
         extra += [item for k, v in self.call_params().items() for item in ("--param", f"{k}={json.dumps(v)}")]
         pairs = (("--mode", self.mode, "linear"), ("--epochs", self.epochs, 30), ("--lr", self.lr, None),
-                 ("--batch-size", self.batch_size, None), ("--device", self.device, "cpu"))
+                 ("--batch-size", self.batch_size, None), ("--device", self.device, "cpu"),
+                 ("--budget", self.budget, "epochs"))
         extra += [item for flag, value, default in pairs if value != default for item in (flag, str(value))]
         return shlex.join(["coreset", "train", *self.spec.cli_args(), *extra])
 
@@ -256,11 +295,24 @@ def _choose(config: RunConfig, session) -> tuple[np.ndarray | None, np.ndarray |
                                                                  "selection_config": selection.config}
 
 
+def train_epochs(config: RunConfig, n_full: int, n_kept: int) -> int:
+    """The epochs `config` trains its `n_kept` samples for (its budget; the trainer's default batch size)."""
+    if config.batch_size is not None:
+        batch = config.batch_size
+    elif config.mode == "linear":
+        from .training.linear import DEFAULT_BATCH_SIZE as batch
+    else:
+        from .training.finetune import DEFAULT_BATCH_SIZE as batch
+    return budget_epochs(config.epochs, n_full, n_kept, batch, config.budget)
+
+
 def _train(config: RunConfig, session, indices: np.ndarray | None, weights: np.ndarray | None, progress: bool):
     """The one trainer call: same keyword arguments for the linear probe and for fine-tuning."""
     from .training import finetune, train_linear_probe
 
-    options: dict[str, Any] = dict(indices=indices, sample_weights=weights, seed=config.seed, epochs=config.epochs,
+    n_full = int(session.labels.shape[0])
+    epochs = train_epochs(config, n_full, n_full if indices is None else int(np.asarray(indices).size))
+    options: dict[str, Any] = dict(indices=indices, sample_weights=weights, seed=config.seed, epochs=epochs,
                                    device=config.device, progress=progress)
     options.update({k: v for k, v in (("lr", config.lr), ("batch_size", config.batch_size)) if v is not None})
     if config.mode == "linear":
@@ -330,7 +382,7 @@ def plan_sweep(spec: DataSpec | str, methods: Sequence[str] | str, prune_rates: 
     `spec` is the data setting (a dataset name is a shortcut: the `DataSpec` fields then
     come in `fields`, e.g. ``limit=500``). `methods`, `prune_rates` and `seeds` accept lists
     or comma-separated strings; `method_params` maps a method name to its parameters;
-    `fields` holds the run fields (mode, epochs, lr, batch_size, device). Reweighting
+    `fields` holds the run fields (mode, epochs, lr, batch_size, device, budget). Reweighting
     methods (cw-erm) and "full" are planned once per seed at prune rate 0. Order: per
     seed, full data first, then methods x rates, so early rows already fill a table.
     """
