@@ -43,6 +43,8 @@ def test_prepare_loads_features_scores_and_reports_every_stage(session_and_event
 def test_selection_needs_no_test_features(cache_dir):
     session = Session(SPEC, cache_dir=cache_dir)
     session.select("random", 0.5)
+    assert not session.has(("features", "train", SPEC.backbone))  # random needs only the labels
+    session.select("el2n", 0.5)
     assert session.has(("features", "train", SPEC.backbone)) and not session.has(("features", "test", SPEC.backbone))
 
 
