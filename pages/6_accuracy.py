@@ -8,10 +8,11 @@ import streamlit as st
 from coreset_core import studio_choices as C
 from coreset_core.allowed_paths import check_allowed
 from coreset_core.store import ResultsStore, accuracy_table, default_db_path, settings_of, summary_frame
+from coreset_core.studio_sweep import BUDGET_LABELS, DEFAULT_SEEDS, start_sweep, sweep_slot
 from coreset_core.views import accuracy as V
 from coreset_core.views import figures as F
 from coreset_core.views.colors import class_color
-from pages._shared import command_line, plotly
+from pages._shared import BUDGET_HELP, command_line, plotly, sweep_status
 from pages._studio import page_session
 
 s, session = page_session()
@@ -36,6 +37,11 @@ if rows.empty:
     st.info("No stored runs for these data settings yet: launch a small sweep below, or run the `coreset sweep` "
             "command shown at the bottom in a terminal.")
 else:
+    rows = rows.assign(budget=rows["budget"].fillna("epochs") if "budget" in rows else "epochs")
+    have = [b for b in BUDGET_LABELS if (rows["budget"] == b).any()]
+    budget = st.radio("Training budget of the runs", have, format_func=BUDGET_LABELS.get, horizontal=True,
+                      key="acc_budget", help=BUDGET_HELP)
+    rows = rows[rows["budget"] == budget]
     settings = settings_of(rows)
     shown_keys = ("mode", "epochs", "lr", "batch_size", "test_limit", "score_epochs", "resolution")
     labels_of = [", ".join(f"{k}={v}" for k, v in x.items() if k in shown_keys) for x in settings]
@@ -68,37 +74,32 @@ else:
                            title="", ytitle="accuracy (%)", height=380), key="accuracy_per_class")
 
 st.subheader("Run a small sweep")
+slot = sweep_slot()
 with st.form("sweep_form"):
     c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
     methods = c1.multiselect("Methods", C.sweep_methods(), default=["random", "el2n", "nucs"], key="sweep_methods",
                              help=C.reweighting_note())
     rates_text = c2.text_input("Pruning rates", value="0.5, 0.7, 0.9", key="sweep_rates")
-    seeds_text = c3.text_input("Seeds", value="0", key="sweep_seeds")
+    seeds_text = c3.text_input("Seeds", value=", ".join(map(str, DEFAULT_SEEDS)), key="sweep_seeds",
+                               help="Three seeds give every point of the charts a mean and a spread.")
     epochs = int(c4.number_input("Probe epochs", 1, 200, 30, key="sweep_epochs"))
+    sweep_budget = st.radio("Training budget", list(BUDGET_LABELS), format_func=BUDGET_LABELS.get, horizontal=True,
+                            key="sweep_budget", help=BUDGET_HELP)
     submitted = st.form_submit_button("Run sweep", type="primary")
+extra = ("--budget", sweep_budget) if sweep_budget != "epochs" else ()
 command = s.spec.command("sweep", "--methods", ",".join(methods), "--prune-rates", rates_text.replace(" ", ""),
-                         "--seeds", seeds_text.replace(" ", ""), "--epochs", str(epochs), "--db", db_path)
+                         "--seeds", seeds_text.replace(" ", ""), "--epochs", str(epochs), *extra, "--db", db_path)
 if submitted:
-    from coreset_core.sweep import plan_sweep, run_sweep
+    from coreset_core.jobs import JobBusy
+    from coreset_core.sweep import plan_sweep
 
     try:
-        configs = plan_sweep(s.spec, methods, rates_text, seeds_text, mode="linear", epochs=epochs)
+        configs = plan_sweep(s.spec, methods, rates_text, seeds_text, mode="linear", epochs=epochs,
+                             budget=sweep_budget)
+        start_sweep(configs, db_path, name=f"sweep of {len(configs)} runs", slot=slot)
+    except JobBusy as exc:
+        st.warning(f"Not started: {exc}.")
     except ValueError as exc:
         st.error(str(exc))
-        st.stop()
-    bar, log = st.progress(0.0, text=f"{len(configs)} runs planned"), st.empty()
-
-    def on_progress(done: int, total: int, result: dict) -> None:
-        what, acc = getattr(result.get("config"), "describe", lambda: "")(), result.get("accuracy")
-        bar.progress(done / max(total, 1), text=f"{done}/{total} runs: {what}"
-                     + (f" → {100 * acc:.1f} %" if isinstance(acc, float) else ""))
-        if not result.get("ok", True):
-            log.warning(f"failed: {what}: {result.get('error')}")
-
-    report = run_sweep(configs, ResultsStore(db_path), workers=1, progress=False, on_progress=on_progress)
-    st.session_state["sweep_report"] = (report.ok, report.summary(), [f"{d}: {e}" for _, d, e in report.failed])
-    st.rerun()  # redraw the charts with the new rows
-if st.session_state.get("sweep_report") is not None:
-    ok, summary, failures = st.session_state["sweep_report"]
-    (st.success if ok else st.warning)("  \n".join([f"Last sweep: {summary}", *failures[:10]]))
+sweep_status(slot)
 command_line(command)

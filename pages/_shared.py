@@ -123,3 +123,50 @@ def plotly(fig: Any, key: str, **kwargs: Any) -> Any:
     """Draw a figure full width: a `go.Figure`, or a spec dict `{"data", "layout"}` (sent unvalidated)."""
     return st.plotly_chart(as_figure(fig) if isinstance(fig, dict) else fig, key=key,
                            config={"displaylogo": False}, **kwargs)
+
+
+BUDGET_HELP = ("Equal epochs: every subset trains the chosen number of epochs, so a smaller subset gets fewer "
+               "optimiser steps. Equal optimiser steps: a subset trains as many steps as the full training set gets "
+               "in those epochs. Which of the two is fair is debated; runs of each are stored and shown apart.")
+
+
+def sweep_status(slot: Any) -> None:
+    """The studio's one sweep (`coreset_core.studio_sweep`): a progress bar and a Cancel button while it
+    runs (polled every second), its outcome afterwards; the page is redrawn once when it ends."""
+    watching = slot.running
+
+    @st.fragment(run_every=1.0 if watching else None)
+    def panel() -> None:
+        status = slot.status()
+        if status.running:
+            st.progress(status.fraction or 0.0, text=status.describe())
+            if st.button("Cancel the sweep", key="sweep_cancel", disabled=status.cancel_requested,
+                         help="Stops after the run in flight; the finished runs stay stored."):
+                slot.cancel()
+        elif watching:
+            st.rerun()  # it ended while this page watched: redraw the charts with the new rows
+        elif status.state != "idle":
+            report = status.result
+            lines = [f"Last sweep: {status.describe()}"]
+            lines += [report.summary()] + [f"failed: {d}: {e}" for _, d, e in report.failed[:10]] if report else []
+            {"done": st.success, "cancelled": st.info}.get(status.state, st.warning)("  \n".join(lines))
+
+    panel()
+
+
+def backbone_choice(method: str, key: str, container: Any = None) -> dict[str, Any]:
+    """`{"backbones": [...]}` from a multiselect when `method` averages over several backbones
+    (RAM-APL; `Session.select(..., backbones=)`), else `{}`."""
+    from coreset_core.backbones import list_backbones
+    from coreset_core.session import MULTI_BACKBONE_METHODS, RAM_APL_BACKBONES
+
+    if method not in MULTI_BACKBONE_METHODS:
+        return {}
+    options = list_backbones()
+    chosen = (container or st).multiselect(
+        f"{method} backbones", options, default=[b for b in RAM_APL_BACKBONES if b in options], key=key,
+        help="RAM-APL averages its scores over the features of these backbones (each is extracted once and cached).")
+    if not chosen:
+        (container or st).warning("Choose at least one backbone; using the data's backbone.")
+        chosen = [settings().spec.backbone]
+    return {"backbones": chosen}

@@ -1,0 +1,100 @@
+"""Issue 14/16 in the studio under AppTest on the small digits set (see conftest.py): the one-sweep rule
+(start, a second start refused, cancel), error bars over three seeds, the budget filter, CW-ERM's
+weighted probe and RAM-APL's backbones on the Compare page.
+
+Expected values come from the results store and the library called directly, never from the page.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from studio_helpers import assert_clean, chart, goto, values
+
+from coreset_core.jobs import shared_slot
+from coreset_core.store import ResultsStore
+
+pytestmark = pytest.mark.timeout(900)
+
+
+def _button(at, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def _warnings(at) -> str:
+    return " ".join(w.value for w in at.warning)
+
+
+@pytest.fixture
+def sweep_slot_free():
+    """The process's sweep slot is idle before and after the test."""
+    slot = shared_slot("sweep")
+    slot.cancel()
+    assert not slot.wait(60).running
+    yield slot
+    slot.cancel()
+    slot.wait(60)
+
+
+def _trace(spec, name):
+    return next(t for t in spec["data"] if t.get("name") == name)
+
+
+def test_one_sweep_at_a_time_cancel_and_error_bars(app, tmp_path, monkeypatch, sweep_slot_free):
+    slot, db = sweep_slot_free, tmp_path / "results.sqlite"
+    monkeypatch.setenv("CORESET_STUDIO_RESULTS_DB", str(db))
+    release = threading.Event()
+
+    def elsewhere(ctx):  # a sweep launched from another browser tab
+        ctx.progress(2, 7, "another tab's sweep")
+        while not release.wait(0.02):
+            ctx.check()
+
+    slot.start(elsewhere, name="another tab's sweep", total=7)
+    goto(app, "accuracy")
+    assert app.text_input(key="sweep_seeds").value == "0, 1, 2"  # three seeds by default
+    bars = app.get("progress")
+    assert bars and "another tab's sweep running: 2/7" in bars[0].proto.text
+    app.multiselect(key="sweep_methods").set_value(["random"])
+    app.text_input(key="sweep_rates").set_value("0.5")
+    app.number_input(key="sweep_epochs").set_value(5)
+    _button(app, "Run sweep").click().run()
+    assert_clean(app)
+    assert "already running" in _warnings(app) and "another tab's sweep" in _warnings(app)
+    assert len(ResultsStore(db)) == 0 and slot.status().name == "another tab's sweep"
+    app.button(key="sweep_cancel").click().run()
+    assert slot.wait(10).state == "cancelled"
+    release.set()
+
+    # now the page's own sweep: full data + random at 50 %, three seeds each
+    _button(app, "Run sweep").click().run()
+    assert_clean(app)
+    status = slot.wait(300)
+    assert status.state == "done" and status.total == 6, status.details
+    app.run()
+    assert_clean(app)
+    frame = ResultsStore(db).to_frame()
+    rnd = 100 * frame[frame["method"] == "random"]["accuracy"].to_numpy()
+    assert sorted(frame[frame["method"] == "random"]["seed"]) == [0, 1, 2]
+    trace = _trace(chart(app, "accuracy_curves"), "random")
+    assert values(trace, "x").tolist() == [50.0]
+    assert values(trace, "y")[0] == pytest.approx(rnd.mean())
+    assert trace["error_y"]["visible"] and values(trace["error_y"], "array")[0] == pytest.approx(rnd.std(ddof=1))
+    assert any("Last sweep: sweep of 6 runs done" in s.value for s in app.success)
+
+    # the same sweep under equal optimiser steps: the budget filter separates the two
+    app.radio(key="sweep_budget").set_value("steps")
+    _button(app, "Run sweep").click().run()
+    assert slot.wait(300).state == "done"
+    app.run()
+    assert set(app.radio(key="acc_budget").options) >= {"equal epochs", "equal optimiser steps"}
+    app.radio(key="acc_budget").set_value("steps").run()
+    assert_clean(app)
+    frame = ResultsStore(db).to_frame()
+    steps = frame[(frame["budget"] == "steps") & (frame["method"] == "random")]
+    # by hand: 300 training digits are 2 batches of 256, the 150 kept 1 batch: 5 epochs x 2 steps = 10 epochs x 1
+    assert len(steps) == 3 and (steps["num_train"] == 300).all() and (steps["num_kept"] == 150).all()
+    assert (steps["train_epochs"] == 10).all() and (steps["epochs"] == 5).all()
+    trace = _trace(chart(app, "accuracy_curves"), "random")
+    assert values(trace, "y")[0] == pytest.approx(100 * steps["accuracy"].mean())
