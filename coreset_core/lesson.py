@@ -105,18 +105,26 @@ def missing_allocation_runs(frame: pd.DataFrame | None, session, prune_rate: flo
     return [m for m in ALLOCATION_METHODS if m not in have]
 
 
-def run_allocation_runs(session, store, prune_rate: float, *, seeds: Sequence[int] = (0,), epochs: int = 30,
-                        winsor: Iterable[float] = (0.0, 0.0), on_progress: Any = None):
-    """Train and store step b's runs (nucs-uniform and nucs, linear probe) that `store` lacks; the sweep report.
-
-    The sweep skips every run already stored, so this runs exactly the missing ones.
-    """
-    from .sweep import plan_sweep, run_sweep
+def allocation_configs(session, prune_rate: float, *, seeds: Sequence[int] = (0,), epochs: int = 30,
+                       winsor: Iterable[float] = (0.0, 0.0)) -> list:
+    """Step b's runs (nucs-uniform and nucs, linear probe) at `prune_rate`, one per seed (`sweep.RunConfig`s)."""
+    from .sweep import plan_sweep
 
     winsor = tuple(float(w) for w in winsor)
     params = {m: {"winsor": winsor} for m in ALLOCATION_METHODS} if winsor != (0.0, 0.0) else None
-    configs = plan_sweep(session.spec, list(ALLOCATION_METHODS), [float(prune_rate)], list(seeds), include_full=False,
-                         method_params=params, mode="linear", epochs=int(epochs))
+    return plan_sweep(session.spec, list(ALLOCATION_METHODS), [float(prune_rate)], list(seeds), include_full=False,
+                      method_params=params, mode="linear", epochs=int(epochs))
+
+
+def run_allocation_runs(session, store, prune_rate: float, *, seeds: Sequence[int] = (0,), epochs: int = 30,
+                        winsor: Iterable[float] = (0.0, 0.0), on_progress: Any = None):
+    """Train and store step b's runs (`allocation_configs`) that `store` lacks; the sweep report.
+
+    The sweep skips every run already stored, so this runs exactly the missing ones.
+    """
+    from .sweep import run_sweep
+
+    configs = allocation_configs(session, prune_rate, seeds=seeds, epochs=epochs, winsor=winsor)
     return run_sweep(configs, store, workers=1, progress=False, on_progress=on_progress,
                      cache_dir=session.cache_dir, data_dir=session.data_dir)
 
@@ -150,6 +158,6 @@ def outcome_curves(frame: pd.DataFrame | None, session, methods: Sequence[str] =
 
 
 __all__ = ["ALLOCATION_METHODS", "OUTCOME_METHODS", "STARVATION_RATES", "NoiseComparison", "ToyAnalysis", "ToyModel",
-           "allocation_accuracy", "budget_comparison", "inject_label_noise", "is_long_tailed",
+           "allocation_accuracy", "allocation_configs", "budget_comparison", "inject_label_noise", "is_long_tailed",
            "missing_allocation_runs", "noisy_class_difficulty", "outcome_curves", "run_allocation_runs", "starvation", "store_summary",
            "toy_analysis", "windows_view"]

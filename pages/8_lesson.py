@@ -6,10 +6,12 @@ import os
 import streamlit as st
 
 from coreset_core import lesson as L
+from coreset_core.jobs import JobBusy
 from coreset_core.store import ResultsStore, default_db_path
+from coreset_core.studio_sweep import DEFAULT_SEEDS, start_sweep, sweep_slot
 from coreset_core.views import figures as F
 from coreset_core.views.colors import class_color
-from pages._shared import plotly, prune_slider
+from pages._shared import plotly, prune_slider, sweep_status
 from pages._studio import page_session
 
 s, session = page_session()
@@ -67,15 +69,24 @@ st.markdown("Once selection is class-wise, someone has to decide how many sample
             "the hard classes keep more.")
 stats = L.allocation_accuracy(results, session, [rate])
 if not stats.empty:
+    runs = [f"{m} ({n} seed{'s' * (n > 1)})" for m, n in zip(stats["method"], stats["n"])]
+    plotly({"data": [{"type": "bar", "x": runs,
+                      "y": list(stats["mean"]), "marker": {"color": "#08519c"},
+                      "error_y": {"type": "data", "array": list(stats["std"].fillna(0.0)), "visible": True}}],
+            "layout": layout(f"Test accuracy at {100 * rate:g} % pruning (mean ± std over seeds)", "budgets",
+                             "accuracy (%)")}, key="lesson_b_accuracy")
     st.dataframe(stats, hide_index=True)
 missing = L.missing_allocation_runs(results, session, rate)
-if missing and st.button(f"Train and store the missing runs ({', '.join(missing)}, linear probe)", key="lesson_b_run"):
-    with st.spinner("Training linear probes on the selections..."):
-        report = L.run_allocation_runs(session, ResultsStore(db_path), rate, winsor=s.winsor)
-    st.session_state["lesson_b_report"] = report.summary()
-    st.rerun()
-if st.session_state.get("lesson_b_report"):
-    st.caption(f"Last run: {st.session_state['lesson_b_report']}")
+slot = sweep_slot()
+if missing and st.button(f"Train and store the missing runs ({', '.join(missing)}, linear probe, "
+                         f"{len(DEFAULT_SEEDS)} seeds)", key="lesson_b_run"):
+    try:
+        start_sweep(L.allocation_configs(session, rate, seeds=DEFAULT_SEEDS, winsor=s.winsor), db_path,
+                    name="the lesson's step b runs", slot=slot, cache_dir=session.cache_dir,
+                    data_dir=session.data_dir)
+    except JobBusy as exc:
+        st.warning(f"Not started: {exc}.")
+sweep_status(slot)
 
 st.header("c. Class difficulty under label noise: mean against winsorized mean")
 c1, c2 = st.columns(2)

@@ -98,3 +98,25 @@ def test_one_sweep_at_a_time_cancel_and_error_bars(app, tmp_path, monkeypatch, s
     assert (steps["train_epochs"] == 10).all() and (steps["epochs"] == 5).all()
     trace = _trace(chart(app, "accuracy_curves"), "random")
     assert values(trace, "y")[0] == pytest.approx(100 * steps["accuracy"].mean())
+
+
+def test_lesson_step_b_runs_three_seeds_in_the_sweep_slot(app, tmp_path, monkeypatch, sweep_slot_free):
+    slot, db = sweep_slot_free, tmp_path / "results.sqlite"
+    monkeypatch.setenv("CORESET_STUDIO_RESULTS_DB", str(db))
+    goto(app, "lesson")
+    app.button(key="lesson_b_run").click().run()
+    assert_clean(app)
+    status = slot.wait(600)
+    assert status.state == "done" and status.total == 6, status.details  # nucs-uniform and nucs x 3 seeds
+    app.run()
+    assert_clean(app)
+    frame = ResultsStore(db).to_frame()
+    assert sorted(frame["seed"]) == [0, 0, 1, 1, 2, 2]
+    rate = float(frame["prune_rate"].iloc[0])
+    trace = chart(app, "lesson_b_accuracy")["data"][0]
+    for method in ("nucs", "nucs-uniform"):
+        acc = 100 * frame[(frame["method"] == method) & (frame["prune_rate"] == rate)]["accuracy"].to_numpy()
+        at = [j for j, x in enumerate(trace["x"]) if x.startswith(method + " (")]
+        assert len(at) == 1 and values(trace, "y")[at[0]] == pytest.approx(acc.mean())
+        assert values(trace["error_y"], "array")[at[0]] == pytest.approx(acc.std(ddof=1))
+    assert not any(b.key == "lesson_b_run" for b in app.button)  # nothing is missing any more
