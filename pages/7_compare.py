@@ -9,7 +9,7 @@ from coreset_core import studio_choices as C
 from coreset_core.views import figures as F
 from coreset_core.views import selections as V
 from coreset_core.views.colors import GREY, SIDE_COLORS
-from pages._shared import bound, command_line, downloads, plotly, prune_slider
+from pages._shared import backbone_choice, bound, command_line, downloads, plotly, prune_slider, with_backbones
 from pages._studio import page_session
 
 s, session = page_session()
@@ -55,13 +55,14 @@ for side, col in zip("AB", cols):
         seed = int(st.number_input("Seed", 0, 10_000, 0, key=f"cmp_seed_{side}"))
         with st.expander("Parameters"):
             params = param_inputs(method, f"cmp_{side}")
+        extra = backbone_choice(method, f"cmp_backbones_{side}")
         try:
-            sel = session.select(method, rate, score=score, seed=seed, **params)
+            sel = session.select(method, rate, score=score, seed=seed, **params, **extra)
         except ValueError as exc:  # invalid parameters: explain, keep the page
             st.error(f"Selection {side} ({method}) failed: {exc}")
             st.stop()
         sides[side] = dict(method=method, seed=seed, params=params, sel=sel, label=f"{side}: {method} {100 * rate:g} %",
-                           command=s.command(method, seed=seed, params=params))
+                           command=with_backbones(s.command(method, seed=seed, params=params), extra))
 
 a, b = sides["A"]["sel"].indices, sides["B"]["sel"].indices
 m1, m2, m3, m4 = st.columns(4)
@@ -71,7 +72,8 @@ m3.metric("|A|", f"{a.size:,}")
 m4.metric("|B|", f"{b.size:,}")
 
 epochs = int(st.number_input("Linear probe epochs", 1, 200, 30, key="cmp_epochs"))
-probe_keys = {side: (s.spec.prepare_key, x["method"], rate, x["seed"], P.as_text(x["params"]), epochs)
+probe_keys = {side: (s.spec.prepare_key, x["method"], rate, x["seed"], P.as_text(x["params"]), epochs,
+                     tuple(x["sel"].config.get("feature_backbones") or ()))
               for side, x in sides.items()}
 trained = st.session_state.setdefault("_cmp_trained", set())
 if st.button("Train a linear probe on both selections", key="cmp_train", type="primary"):
@@ -93,6 +95,35 @@ if results:
                                                          results[x]["per_class_accuracy"]], color)
                                    for x, color in zip("AB", SIDE_COLORS)}, height=340, ytitle="accuracy (%)",
                            title="Per-class test accuracy" + (f" ({subset})" if subset else "")), key="compare_probe")
+
+st.subheader("CW-ERM: weighted training on every sample")
+st.caption("CW-ERM keeps every sample and learns a loss weight for each (on a small class-wise coreset, broadcast to "
+           "the nearest neighbours; the Gallery page shows where each weight comes from). A linear probe trained with "
+           "those weights is compared here with the unweighted probe on all data, same seed and epochs.")
+cw_seed = int(st.number_input("CW-ERM seed", 0, 10_000, 0, key="cmp_cwerm_seed"))
+cw_key = (s.spec.prepare_key, cw_seed, epochs)
+if st.button("Train the CW-ERM weighted probe", key="cmp_cwerm"):
+    trained.add(("cw-erm", *cw_key))
+if ("cw-erm", *cw_key) in trained:
+    from coreset_core.methods.cw_erm import reweight
+
+    with st.spinner("Learning CW-ERM's weights and training both probes..."):
+        weights = session.memoised(("cw-erm weights", cw_seed), lambda: np.asarray(reweight(
+            "cw-erm", labels=labels, features=session.train.features, seed=cw_seed).weights, dtype=np.float64))
+        cw = session.probe(None, seed=cw_seed, epochs=epochs, sample_weights=weights).metrics
+        plain = session.probe(None, seed=cw_seed, epochs=epochs).metrics
+    k1, k2, k3 = st.columns(3)
+    k1.metric("CW-ERM (weighted): test accuracy", f"{100 * cw['accuracy']:.2f} %",
+              help=f"balanced accuracy {100 * cw['balanced_accuracy']:.2f} %")
+    k2.metric("All data, unweighted: test accuracy", f"{100 * plain['accuracy']:.2f} %",
+              help=f"balanced accuracy {100 * plain['balanced_accuracy']:.2f} %")
+    k3.metric("Weights: min / max", f"{weights.min():.3g} / {weights.max():.3g}")
+    plotly(F.bar_chart(names, {label: ([None if v is None else 100 * float(v) for v in m["per_class_accuracy"]], c)
+                               for label, m, c in (("CW-ERM (weighted)", cw, SIDE_COLORS[0]),
+                                                   ("all data, unweighted", plain, SIDE_COLORS[1]))},
+                       height=340, ytitle="accuracy (%)", title="Per-class test accuracy" +
+                       (f" ({subset})" if subset else "")), key="compare_cwerm")
+    command_line(s.spec.command("train", "--method", "cw-erm", "--seed", str(cw_seed), "--epochs", str(epochs)))
 
 counts = V.compare_counts_frame(a, b, labels, names, names=("A", "B"))
 diff = counts["B - A"].to_numpy()

@@ -10,7 +10,7 @@ from coreset_core import whatif as W
 from coreset_core.reweighting_view import reweighting_view
 from coreset_core.views import figures as F
 from coreset_core.views.colors import class_color
-from pages._shared import bound, command_line, plotly, prune_slider
+from pages._shared import backbone_choice, bound, command_line, plotly, prune_slider, with_backbones
 from pages._studio import page_session
 
 s, session = page_session()
@@ -45,8 +45,9 @@ per_side = o1.slider("Images per side", 4, 96, 24, 4, key="gal_per_side")
 hardest = o2.toggle("Hardest first", key="gal_hardest")
 with_probe = o3.toggle("Predictions (linear probe on the kept samples)", key="gal_probe")
 params = s.method_params(method)
+extra = backbone_choice(method, "gal_backbones")
 try:
-    selection = session.select(method, rate, score=score, **params)
+    selection = session.select(method, rate, score=score, **params, **extra)
 except ValueError as exc:
     st.error(f"{method} cannot select here: {exc}")
     st.stop()
@@ -54,7 +55,7 @@ probe = None
 if with_probe:
     with st.spinner("Training a linear probe on the kept samples..."):
         probe = session.probe(selection.indices)
-g = G.class_gallery(session, cls, method, rate, score=score, probe=probe, **params)
+g = G.class_gallery(session, cls, method, rate, score=score, probe=probe, **params, **extra)
 st.markdown(f"**{names[cls]}**: {method} keeps **{len(g.kept):,}** of {g.size:,} samples "
             f"({len(g.kept) / max(g.size, 1):.0%}) at {100 * rate:g} % pruning.")
 
@@ -69,13 +70,14 @@ for col, (title, part) in zip(st.columns(2), (("Kept", g.kept), ("Dropped", g.dr
                      caption=[G.caption(row) for _, row in shown.iterrows()], width=72)
         st.dataframe(shown.drop(columns=["kept", "label", "class_name"]), hide_index=True, height=240,
                      key=f"gal_table_{title}")
-command_line(s.command(method, params=params))
+command_line(with_backbones(s.command(method, params=params), extra))
 
 st.header("What-if: three or more selections")
 st.caption("Overlap, per-class counts and difficulty of several selections at the shared pruning rate.")
 picked = st.multiselect("Methods", C.selection_methods(), default=["random", "el2n", "nucs"], key="gal_whatif")
 if len(picked) >= 2:
-    sels = W.compare_selections(session, [(m, rate, s.method_params(m)) for m in picked])
+    chosen = [(m, rate, {**s.method_params(m), **backbone_choice(m, f"whatif_backbones_{m}")}) for m in picked]
+    sels = W.compare_selections(session, chosen)
     jac = W.jaccard_matrix(sels)
     w1, w2 = st.columns(2)
     with w1:

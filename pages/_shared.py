@@ -170,3 +170,8 @@ def backbone_choice(method: str, key: str, container: Any = None) -> dict[str, A
         (container or st).warning("Choose at least one backbone; using the data's backbone.")
         chosen = [settings().spec.backbone]
     return {"backbones": chosen}
+
+
+def with_backbones(command: str, extra: dict[str, Any]) -> str:
+    """`command` with `--backbones a,b` when `extra` (from `backbone_choice`) names backbones."""
+    return command + (f" --backbones {','.join(extra['backbones'])}" if extra.get("backbones") else "")

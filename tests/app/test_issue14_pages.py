@@ -120,3 +120,39 @@ def test_lesson_step_b_runs_three_seeds_in_the_sweep_slot(app, tmp_path, monkeyp
         assert len(at) == 1 and values(trace, "y")[at[0]] == pytest.approx(acc.mean())
         assert values(trace["error_y"], "array")[at[0]] == pytest.approx(acc.std(ddof=1))
     assert not any(b.key == "lesson_b_run" for b in app.button)  # nothing is missing any more
+
+
+def test_compare_page_cw_erm_weighted_probe_and_ram_apl_backbones(app, prepared_small):
+    from coreset_core.methods import run_method
+    from coreset_core.methods.cw_erm import reweight
+    from coreset_core.training import train_linear_probe
+
+    goto(app, "compare")
+    app.number_input(key="cmp_epochs").set_value(5)
+    app.number_input(key="cmp_cwerm_seed").set_value(1).run()
+    app.button(key="cmp_cwerm").click().run()
+    assert_clean(app)
+    s = prepared_small
+    weights = reweight("cw-erm", labels=s.labels, features=s.train.features, seed=1).weights
+    args = (s.train.features, s.labels, s.test.features, s.test.labels)
+    cw = train_linear_probe(*args, sample_weights=weights, epochs=5, seed=1, num_classes=s.num_classes)
+    plain = train_linear_probe(*args, epochs=5, seed=1, num_classes=s.num_classes)
+    shown = {m.label: m.value for m in app.metric}
+    assert shown["CW-ERM (weighted): test accuracy"] == f"{100 * cw.metrics['accuracy']:.2f} %"
+    assert shown["All data, unweighted: test accuracy"] == f"{100 * plain.metrics['accuracy']:.2f} %"
+    per_class = _trace(chart(app, "compare_cwerm"), "CW-ERM (weighted)")
+    expected = [np.nan if v is None else 100 * v for v in cw.metrics["per_class_accuracy"]]
+    np.testing.assert_allclose(values(per_class, "y").astype(float), expected)
+
+    # RAM-APL: the backbones chosen on the page are the ones its scores average over
+    app.selectbox(key="cmp_method_A").set_value("ram-apl").run()
+    assert_clean(app)
+    picker = app.multiselect(key="cmp_backbones_A")
+    assert picker.options == ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
+    picker.set_value(["efficientnet_lite0"]).run()
+    assert_clean(app)
+    rate = app.session_state["_studio_settings"].prune_rate
+    direct = run_method("ram-apl", prune_rate=rate, labels=s.labels, features=[s.train.features], seed=0)
+    counts = app.dataframe[-1].value
+    np.testing.assert_array_equal(counts["A"].to_numpy(), np.bincount(s.labels[direct.indices], minlength=10))
+    assert any("--backbones efficientnet_lite0" in c.value for c in app.code)
