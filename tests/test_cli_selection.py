@@ -149,7 +149,7 @@ def test_select_output_is_byte_identical_between_runs_and_skips_the_test_split(c
         outs.append((tmp_path / name).read_bytes())
     assert outs[0] == outs[1]
     fresh = tmp_path / "fresh-cache"
-    argv = ["select", *DATA, "--cache-dir", str(fresh), "--quiet", "--method", "random", "--prune-rate", "0.5"]
+    argv = ["select", *DATA, "--cache-dir", str(fresh), "--quiet", "--method", "el2n", "--prune-rate", "0.5"]
     assert main(argv) == 0
     written = [p.name for p in fresh.rglob("*") if p.is_file()]
     assert any("-train-" in name for name in written) and not any("-test-" in name for name in written)
