@@ -351,3 +351,25 @@ def test_finetune_scores_respect_min_steps(tmp_path, monkeypatch):
     s = compute_scores_finetune(dataset, epochs=2, min_steps=18, batch_size=8, cache_dir=tmp_path, device="cpu",
                                 progress=False)
     assert epochs_run == [5] and s.config["effective_epochs"] == 5 and s.train_accuracy.shape == (1, 5)
+
+
+def test_scores_accumulated_in_row_blocks_match_the_definitions():
+    """Streaming the logits in blocks (large N x C) gives the per-sample definitions exactly."""
+    from coreset_core.scores.compute import EpochAccumulator
+
+    rng = np.random.default_rng(0)
+    logits, labels = rng.normal(size=(50, 7)).astype(np.float32), rng.integers(0, 7, 50)
+    norms = rng.uniform(1, 2, 50)
+    acc = EpochAccumulator(labels)
+    acc.add_blocks([(0, logits[:13]), (13, logits[13:31]), (31, logits[31:])], norms)
+    z = logits.astype(np.float64)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    onehot = np.eye(7)[labels]
+    el2n = np.linalg.norm(p - onehot, axis=1)
+    np.testing.assert_allclose(acc.el2n, el2n, rtol=1e-6)
+    np.testing.assert_allclose(acc.grand, el2n * norms, rtol=1e-6)
+    other = np.where(onehot.astype(bool), -np.inf, z).max(axis=1)
+    np.testing.assert_allclose(acc.margin, z[np.arange(50), labels] - other, rtol=1e-6)
+    with pytest.raises(ValueError, match="covered"):
+        EpochAccumulator(labels).add_blocks([(0, logits[:13])], norms)

@@ -42,6 +42,8 @@ SCORES_VERSION = "2"
 #: 0.96 / 1.00. Large sets are not affected (CIFAR-10: 3 epochs are already 588 steps).
 DEFAULT_MIN_STEPS = 200
 
+#: float64 elements of one block of the per-checkpoint score computation (32 MB)
+_BLOCK_FLOATS = 1 << 22
 #: `record(epoch, logits, input_norms)`: what a trainer calls at every epoch end.
 Recorder = Callable[[int, np.ndarray, np.ndarray], None]
 
@@ -65,11 +67,25 @@ class EpochAccumulator:
         logits = np.asarray(logits)
         if logits.shape[0] != self.labels.shape[0]:
             raise ValueError(f"logits have {logits.shape[0]} rows for {self.labels.shape[0]} labels")
-        e = el2n(logits, self.labels)
-        self.el2n += e
-        self.grand += e * np.asarray(input_norms, dtype=np.float64)
-        self.margin += margins(logits, self.labels)
-        correct = np.argmax(logits, axis=1) == self.labels
+        step = max(1, _BLOCK_FLOATS // max(1, logits.shape[1]))
+        self.add_blocks(((s, logits[s:s + step]) for s in range(0, logits.shape[0], step)), input_norms)
+
+    def add_blocks(self, blocks, input_norms: np.ndarray) -> None:
+        """Add one checkpoint given as `(start, logits of rows start:start+k)` blocks covering every row."""
+        norms = np.asarray(input_norms, dtype=np.float64)
+        correct = np.zeros(self.labels.shape[0], dtype=bool)
+        covered = 0
+        for s, block in blocks:
+            e_ = s + block.shape[0]
+            lab = self.labels[s:e_]
+            e = el2n(block, lab)
+            self.el2n[s:e_] += e
+            self.grand[s:e_] += e * norms[s:e_]
+            self.margin[s:e_] += margins(block, lab)
+            correct[s:e_] = np.argmax(block, axis=1) == lab
+            covered += block.shape[0]
+        if covered != self.labels.shape[0]:
+            raise ValueError(f"logit blocks covered {covered} rows for {self.labels.shape[0]} labels")
         if self.previous is not None:
             self.forgotten += forgetting_counts(np.stack([self.previous, correct]))
         self.previous = correct
@@ -117,8 +133,11 @@ def _seed_runs(labels: np.ndarray, seeds: tuple[int, ...], epochs: int, train: C
     for i, seed in enumerate(seeds):
         acc = EpochAccumulator(labels)
 
-        def record(epoch: int, logits: np.ndarray, input_norms: np.ndarray, acc=acc, i=i) -> None:
-            acc.add(logits, input_norms)
+        def record(epoch: int, logits, input_norms: np.ndarray, acc=acc, i=i) -> None:
+            if isinstance(logits, np.ndarray):
+                acc.add(logits, input_norms)
+            else:  # an iterable of (start, block)
+                acc.add_blocks(logits, input_norms)
             if on_progress is not None:
                 on_progress((i * epochs + epoch) / total)
 
@@ -196,7 +215,7 @@ def compute_scores(features: Any, labels: Any, *, epochs: int = 3, min_steps: in
         def train(seed: int, record: Recorder) -> None:
             fit_linear_head(feats, y, num_classes=c, epochs=config["effective_epochs"], lr=config["lr"],
                             batch_size=batch_size, seed=seed, device=device, progress=progress,
-                            epoch_callback=lambda end: record(end.epoch, end.logits, norms))
+                            epoch_callback=lambda end: record(end.epoch, end.logit_blocks(), norms))
 
         arrays = _seed_runs(y, seeds, config["effective_epochs"], train, on_progress)
         arrays["moderate"] = moderate_distance(feats, y)

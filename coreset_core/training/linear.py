@@ -77,13 +77,34 @@ class LinearHead:
 
 @dataclass
 class EpochEnd:
-    """What `epoch_callback` receives after each epoch."""
+    """What `epoch_callback` receives after each epoch.
+
+    `logit_blocks()` streams the logits on every training row in row blocks (memory: one
+    block); `logits` builds the whole N x C matrix on first access (small C only).
+    """
 
     epoch: int  #: 1-based
-    logits: np.ndarray  #: (N, C) float32 logits on every training row, in input order
     train_loss: float
     lr: float
     head: LinearHead  #: a snapshot of the head at the end of this epoch
+    inputs: Any = field(default=None, repr=False)  #: the standardised training features (torch)
+
+    def logit_blocks(self, floats: int = 1 << 22) -> Iterator[tuple[int, np.ndarray]]:
+        """`(start, float32 logits of rows start:start+k)` over all training rows, in order."""
+        import torch
+
+        x = self.inputs
+        w = torch.from_numpy(self.head.weight).to(x.device)
+        b = torch.from_numpy(self.head.bias).to(x.device)
+        step = max(1, floats // max(1, w.shape[0]))
+        with torch.no_grad():
+            for s in range(0, x.shape[0], step):
+                yield s, (x[s:s + step] @ w.T + b).float().cpu().numpy()
+
+    @property
+    def logits(self) -> np.ndarray:
+        """(N, C) float32 logits on every training row, in input order (built from the blocks)."""
+        return np.concatenate([block for _, block in self.logit_blocks()])
 
 
 @contextmanager
@@ -238,9 +259,7 @@ def _fit_linear_head(feats: np.ndarray, labels: np.ndarray, c: int, weights: np.
                 step += 1
             history.append({"epoch": epoch, "train_loss": float(loss_sum) / n, "lr": current_lr})
             if epoch_callback is not None:
-                with torch.no_grad():
-                    full = (x @ weight.T + bias).float().cpu().numpy()
-                epoch_callback(EpochEnd(epoch, full, history[-1]["train_loss"], current_lr, snapshot()))
+                epoch_callback(EpochEnd(epoch, history[-1]["train_loss"], current_lr, snapshot(), x))
     return snapshot()
 
 
