@@ -87,8 +87,8 @@ def _search(n: int, d: int, c: int, params: Mapping[str, Any], method: str) -> C
     flop = 2.0 * e * rows * d * c + 2.0 * n * d * d
     fast = 2.0 * e * _eval_rows(n, 0.1) * d * c + 2.0 * n * d * d
     return Cost(flop, f"{e} endpoints x {_fmt(rows)} evaluated rows x {d} dims x {_fmt(c)} classes of ridge predictions",
-                f"evaluate on a seeded stratified 10 % subsample: --param {method}.eval_subsample=0.1 (in Python "
-                f"eval_subsample=0.1), ~{fast:.1e} flop; the documented approximation, see docs/scale.md for how "
+                f"evaluate on a seeded stratified 10 % subsample: --param eval_subsample=0.1 (in a sweep "
+                f"--param {method}.eval_subsample=0.1; in Python eval_subsample=0.1), ~{fast:.1e} flop; the documented approximation, see docs/scale.md for how "
                 "often it picks the exact endpoint")
 
 
