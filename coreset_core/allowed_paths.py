@@ -82,8 +82,10 @@ def check_folder_tree(folder: str | os.PathLike, roots: Iterable[str | os.PathLi
 
 def check_dataset(name: str, roots: Iterable[str | os.PathLike] | None = None) -> str:
     """A dataset name the studio may load: registry names pass unchanged; `imagefolder:<path>`
-    must name an allowed folder (see `check_folder_tree`) and comes back with the resolved path."""
-    prefix = "imagefolder:"
-    if not name.startswith(prefix):
-        return name
-    return prefix + str(check_folder_tree(name[len(prefix):], roots))
+    must name an allowed folder (see `check_folder_tree`), `embeddings:<path>` an allowed file;
+    both come back with the resolved path."""
+    if name.startswith("imagefolder:"):
+        return "imagefolder:" + str(check_folder_tree(name[len("imagefolder:"):], roots))
+    if name.startswith("embeddings:"):
+        return "embeddings:" + str(check_allowed(name[len("embeddings:"):], roots))
+    return name

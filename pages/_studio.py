@@ -22,9 +22,10 @@ from coreset_core.session import Session
 from coreset_core.spec import DEFAULT_SCORE, DataSpec
 from coreset_core.studio_settings import checked_dataset, default_limits
 
-from pages._shared import NOTES, bound, note, settings, update
+from pages._shared import NOTES, bound, settings, update
 
 MAX_SESSIONS = 3  # prepared data settings kept in memory per process
+PATH_ERROR = "_path_error"  # the refusal of the last typed data path, shown once in the sidebar
 ROOT = Path(__file__).resolve().parents[1]
 _APP = threading.local()  # per script thread: is app.py running this page?
 
@@ -128,8 +129,8 @@ def _set_path(prefix: str) -> None:
     try:
         update(spec_changes=_dataset_change(checked_dataset(f"{prefix}:{st.session_state['cfg_path'].strip()}")))
         st.session_state["_path_choice"] = None
-    except ValueError as exc:
-        note(str(exc))
+    except ValueError as exc:  # outside the allowed folders (names CORESET_STUDIO_ROOTS), or not a dataset
+        st.session_state[PATH_ERROR] = str(exc)
 
 
 def _dataset_widgets(sb: Any, spec: DataSpec) -> None:
@@ -144,7 +145,9 @@ def _dataset_widgets(sb: Any, spec: DataSpec) -> None:
         st.session_state["cfg_path"] = current
         sb.text_input("Folder of class sub-folders" if choice == "imagefolder" else "Features file (.npz / .parquet)",
                       key="cfg_path", on_change=_set_path, args=(choice,), placeholder="/path/to/data")
-        if not current:
+        if st.session_state.get(PATH_ERROR):
+            sb.error(st.session_state.pop(PATH_ERROR))
+        elif not current:
             sb.info("Type the path and press Enter (it must lie in an allowed folder: CORESET_STUDIO_ROOTS).")
     if spec.imbalance is not None:
         bound(sb.selectbox, "Imbalance factor (largest / smallest class)", "spec", key="cfg_imbalance",

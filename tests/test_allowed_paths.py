@@ -115,3 +115,15 @@ def test_default_roots_are_data_cache_and_the_setting(tree, monkeypatch):
     monkeypatch.delenv(ROOTS_ENV)
     with pytest.raises(ValueError, match=ROOTS_ENV):  # no longer listed -> refused
         check_allowed(tree["root"] / "images")
+
+
+def test_check_dataset_restricts_embeddings_files_too(tree):
+    inside = tree["root"] / "emb.npz"
+    inside.write_bytes(b"")
+    assert check_dataset(f"embeddings:{inside}", [tree["root"]]) == f"embeddings:{inside.resolve()}"
+    with pytest.raises(ValueError, match=ROOTS_ENV):
+        check_dataset(f"embeddings:{tree['outside'] / 'emb.npz'}", [tree["root"]])
+    link = tree["root"] / "link.npz"  # a symlink inside a root that points outside is refused
+    link.symlink_to(tree["outside"] / "secret.txt")
+    with pytest.raises(ValueError, match=ROOTS_ENV):
+        check_dataset(f"embeddings:{link}", [tree["root"]])

@@ -156,3 +156,25 @@ def test_compare_page_cw_erm_weighted_probe_and_ram_apl_backbones(app, prepared_
     counts = app.dataframe[-1].value
     np.testing.assert_array_equal(counts["A"].to_numpy(), np.bincount(s.labels[direct.indices], minlength=10))
     assert any("--backbones efficientnet_lite0" in c.value for c in app.code)
+
+
+def test_an_embeddings_file_typed_in_the_sidebar_must_lie_in_an_allowed_folder(app, tmp_path, monkeypatch):
+    from sweep_helpers import write_digits_embeddings  # tests/ is on the path (its conftest.py)
+
+    root, outside = tmp_path / "allowed", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    real = write_digits_embeddings(outside / "digits.npz")
+    (root / "link.npz").symlink_to(real)  # inside the root, but it leads outside
+    monkeypatch.setenv("CORESET_STUDIO_ROOTS", str(root))
+    app.sidebar.selectbox(key="cfg_dataset").set_value("embeddings").run()
+    for typed in (real, root / "link.npz", root / ".." / "outside" / "digits.npz"):
+        app.sidebar.text_input(key="cfg_path").input(str(typed)).run()
+        assert not app.exception
+        errors = " ".join(e.value for e in app.sidebar.error)
+        assert "CORESET_STUDIO_ROOTS" in errors and "outside the folders" in errors, typed
+        assert app.session_state["_studio_settings"].spec.dataset == "digits"  # nothing was opened
+    inside = write_digits_embeddings(root / "digits.npz")
+    app.sidebar.text_input(key="cfg_path").input(str(inside)).run(timeout=300)
+    assert_clean(app)
+    assert app.session_state["_studio_settings"].spec.dataset == f"embeddings:{inside.resolve()}"

@@ -116,7 +116,7 @@ def test_an_image_folder_typed_in_the_sidebar(app, tmp_path, monkeypatch):
     assert "Type the path" in " ".join(i.value for i in app.info)
     assert app.sidebar.selectbox(key="cfg_dataset").value == "imagefolder"  # the choice is kept while typing
     app.sidebar.text_input(key="cfg_path").input(str(folder)).run()
-    notes = " ".join(w.value for w in app.sidebar.warning)
+    notes = " ".join(w.value for w in app.sidebar.error)  # a refused path is an error (issue 16)
     assert "CORESET_STUDIO_ROOTS" in notes and _query(app)["dataset"] == "digits"  # refused: outside the roots
     monkeypatch.setenv("CORESET_STUDIO_ROOTS", str(tmp_path))
     app.sidebar.text_input(key="cfg_path").input(str(folder)).run()
