@@ -1,8 +1,10 @@
 """Page 4: difficulty windows inside each class and the KRR endpoint search (SPEC 3-4)."""
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
+from coreset_core import many_classes as M
 from coreset_core.views import windows as V
 from coreset_core.views.class_stats import sorted_strips
 from coreset_core.views import figures as F
@@ -11,6 +13,8 @@ from pages._shared import bound, command_line, downloads, plotly, prune_slider, 
 from pages._studio import page_session
 
 AUTO_MAX_SAMPLES = 20_000  # above this the KRR search waits for a click (it takes tens of seconds)
+AUTO_MAX_FLOP = 2e11  # and above this much prediction work (many classes)
+MAX_STRIPS = 40  # classes drawn as strips at once
 
 s, session = page_session()
 score, names, C, N = s.spec.score, session.class_names, session.num_classes, int(session.labels.shape[0])
@@ -32,11 +36,14 @@ with top[2]:
 
 wanted = (s.spec.prepare_key, mode, rate, score, winsor)
 requested = st.session_state.setdefault("_krr_requested", set())
-if N > AUTO_MAX_SAMPLES and wanted not in requested:
-    if st.button(f"Run the KRR endpoint search ({N:,} samples: this takes a while)", key="win_run_krr",
-                 type="primary"):
+# the search's prediction work is 21 x 2 N d C flop: it runs by itself only when that is small
+work = 42.0 * N * session.train.features.shape[1] * C
+cheap = N <= AUTO_MAX_SAMPLES and work <= AUTO_MAX_FLOP
+if not cheap and wanted not in requested:
+    if st.button(f"Run the KRR endpoint search ({N:,} samples x {C:,} classes, ~{work:.0e} flop: this takes a while)",
+                 key="win_run_krr", type="primary"):
         requested.add(wanted)
-search = N <= AUTO_MAX_SAMPLES or wanted in requested
+search = cheap or wanted in requested
 with st.spinner("KRR endpoint search: fitting ridge regression for every candidate window..."):
     krr = V.krr_selection(session, rate, score=score, winsor=winsor, mode=mode) if search else None
 krr_k = None if krr is None else float(krr.info["best_endpoint"])
@@ -58,7 +65,17 @@ bounds = V.window_bounds(session.class_sizes, view.budgets, k)
 
 krr_bounds = V.window_bounds(session.class_sizes, view.budgets, krr_k) \
     if krr_k is not None and abs(k - krr_k) > 1e-9 else None
-plotly(F.window_strips(sorted_strips(session, score), names, bounds, k, score, krr_bounds), key="window_strips")
+strips, shown = sorted_strips(session, score), np.arange(C)
+if C > MAX_STRIPS:
+    w1, w2 = st.columns([1, 2])
+    k_ext = w1.slider("Strips of the k hardest and k easiest classes", 1, MAX_STRIPS // 2, 10, key="win_k")
+    found = M.find_classes(names, w2.text_input("Also show classes (name or id)", key="win_find"), limit=10)
+    hard, easy = M.extreme_classes(session.class_difficulty(score, winsor), k_ext)
+    shown = np.array(list(dict.fromkeys([*hard.tolist(), *found.tolist(), *easy[::-1].tolist()])), dtype=np.int64)
+    st.caption(f"Strips of {shown.size} of {C:,} classes (hardest on top); the table below lists every class.")
+sub = lambda b: None if b is None else b.iloc[shown].reset_index(drop=True)  # noqa: E731
+plotly(F.window_strips(strips[shown], [names[i] for i in shown], sub(bounds), k, score, sub(krr_bounds)),
+       key="window_strips")
 if krr is not None:
     plotly(F.krr_curve(krr.info["endpoints"], krr.info["accuracies"], krr_k, k), key="window_krr")
 else:

@@ -43,11 +43,26 @@ def _png(img: Any, size: int) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
+def _blank(size: int) -> str:
+    """A light grey square: the stand-in for a sample whose source holds no image (embeddings files)."""
+    from PIL import Image
+
+    return _png(Image.new("RGB", (size, size), (225, 225, 225)), size)
+
+
 def thumbnails(session: Any, indices: Sequence[int], size: int) -> list[str]:
-    """PNG data URIs of training images at `indices` (memoised per session and size)."""
+    """PNG data URIs of training images at `indices` (memoised per session and size); grey squares
+    when the source has no images (an embeddings file without a `paths` column)."""
+    from ..datasets.base import NoImagesError
+
     split = session.dataset.train
-    return [memoised(session, ("thumb", int(i), int(size)), lambda i=i: _png(split.image(int(i)), size))
-            for i in indices]
+
+    def one(i: int) -> str:
+        try:
+            return _png(split.image(int(i)), size)
+        except NoImagesError:
+            return memoised(session, ("blank", int(size)), lambda: _blank(size))
+    return [memoised(session, ("thumb", int(i), int(size)), lambda i=i: one(i)) for i in indices]
 
 
 def class_sorted(scores: np.ndarray, labels: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:

@@ -146,6 +146,9 @@ def embedding_traces(xy: np.ndarray, indices: np.ndarray, labels: np.ndarray, ke
     grey = grey_pruned and color_by != "kept / pruned"
     traces = [points(~kept, "pruned", {"size": max(2, size - 2), "color": "#cccccc", "opacity": 0.6})] if grey else []
     base = kept if grey else np.ones(indices.size, dtype=bool)
+    if color_by == "class" and len(class_names) > 20:  # one trace, class as a colour (legend: names on hover)
+        return traces + [points(base, "samples", {"size": size, "color": labels[base].tolist(), "colorscale": "Turbo",
+                                                  "opacity": 0.85, "showscale": False})]
     if color_by == "class":
         return traces + [points(base & (labels == k), name, {"size": size, "color": class_color(k), "opacity": 0.85})
                          for k, name in enumerate(class_names)]
@@ -207,3 +210,88 @@ def accuracy_curves(stats: Any, *, title: str, ytitle: str, full_label: str = "f
     return {"data": data, "layout": {"title": {"text": title}, "height": 420, "margin": _MARGIN,
                                      "xaxis": {"title": {"text": "pruning rate (%)"}},
                                      "yaxis": {"title": {"text": ytitle}}}}
+
+
+# ----------------------------------------------------------------------------- many classes (issue 12)
+
+#: Above this many classes the per-class charts switch to their many-class forms.
+MANY_CLASSES = 40
+
+
+def ranked_classes(class_names: Sequence[str], series: Mapping[str, tuple[Any, str]], order: Sequence[int], *,
+                   title: str, ytitle: str, highlight: Sequence[int] = (), height: int = 380) -> Spec:
+    """Per-class values as lines over the classes ranked by `order` (hardest first): one point per
+    class per series, a range slider to zoom, names on hover, `highlight`ed classes as labelled markers."""
+    order = np.asarray(order, dtype=np.int64)
+    names = np.asarray(class_names, dtype=object)[order].tolist()
+    rank = (np.arange(order.size) + 1).tolist()
+    data = [{"type": "scattergl", "mode": "lines", "name": label, "x": rank, "y": np.asarray(v, float)[order].tolist(),
+             "text": names, "line": {"color": color}, "hovertemplate": "#%{x}: %{text}<br>%{y:.4f}<extra>%{fullData.name}"
+                                                                       "</extra>"} for label, (v, color) in series.items()]
+    if len(highlight):
+        pos = np.flatnonzero(np.isin(order, np.asarray(highlight)))
+        first = np.asarray(next(iter(series.values()))[0], float)[order]
+        data.append({"type": "scatter", "mode": "markers+text", "name": "found", "x": (pos + 1).tolist(),
+                     "y": first[pos].tolist(), "text": [names[p] for p in pos], "textposition": "top center",
+                     "marker": {"size": 10, "color": "#e6550d", "symbol": "diamond"}})
+    return {"data": data, "layout": {"title": {"text": title}, "height": height, "margin": _MARGIN,
+                                     "xaxis": {"title": {"text": "class rank (1 = hardest)"},
+                                               "rangeslider": {"visible": True, "thickness": 0.08}},
+                                     "yaxis": {"title": {"text": ytitle}},
+                                     "legend": {"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right",
+                                                "yanchor": "bottom"}}}
+
+
+def _band_traces(x: list, bands: np.ndarray, axes: dict, color: str, show: bool) -> list[dict]:
+    """min-max and 10-90 % filled bands plus the median line (bands: 5 x len(x))."""
+    out = []
+    for lo, hi, name, alpha in ((0, 4, "min - max", 0.15), (1, 3, "10 - 90 %", 0.3)):
+        out.append({"type": "scatter", "x": x, "y": bands[lo].tolist(), "mode": "lines", "line": {"width": 0},
+                    "showlegend": False, "hoverinfo": "skip", "legendgroup": name, **axes})
+        out.append({"type": "scatter", "x": x, "y": bands[hi].tolist(), "mode": "lines", "line": {"width": 0},
+                    "fill": "tonexty", "fillcolor": f"rgba(8,81,156,{alpha})", "name": f"classes {name}",
+                    "legendgroup": name, "showlegend": show, **axes,
+                    "hovertemplate": f"{name}: %{{y:.1%}}<extra></extra>"})
+    out.append({"type": "scatter", "x": x, "y": bands[2].tolist(), "mode": "lines", "name": "median class",
+                "line": {"color": color, "width": 2}, "legendgroup": "median", "showlegend": show, **axes,
+                "hovertemplate": "median: %{y:.1%}<extra></extra>"})
+    return out
+
+
+def budget_bands(tables: Mapping[str, Any], titles: Sequence[str], class_names: Sequence[str], rate: float,
+                 picked: Sequence[int]) -> Spec:
+    """`budget_curves` for many classes: per panel the quantile bands over classes (min, 10 %, median,
+    90 %, max) of the kept fraction against the pruning rate, plus one line per `picked` class."""
+    from ..many_classes import quantile_bands
+
+    spec = budget_curves({k: t.iloc[:0] for k, t in tables.items()}, titles, [], rate, "lines")
+    data: list[dict] = []
+    for j, (label, table) in enumerate(tables.items(), start=1):
+        ax = "" if j == 1 else str(j)
+        axes = {"xaxis": f"x{ax}", "yaxis": f"y{ax}"}
+        x, values = [round(100 * float(r), 6) for r in table.columns], table.to_numpy()
+        data += _band_traces(x, quantile_bands(values), axes, "#08519c", j == 1)
+        data += [{"type": "scatter", "x": x, "y": values[k].tolist(), "mode": "lines", "name": class_names[k],
+                  "legendgroup": f"c{k}", "showlegend": j == 1, "line": {"color": class_color(i), "width": 1.5},
+                  "hovertemplate": f"{class_names[k]}<br>prune %{{x:.0f}} %<br>kept %{{y:.1%}}<extra>{label}</extra>",
+                  **axes} for i, k in enumerate(picked)]
+    spec["data"] = data
+    spec["layout"]["legend"] = {"title": {"text": f"{len(class_names):,} classes"}}
+    return spec
+
+
+def aggregated_heatmaps(tables: Mapping[str, Any], titles: Sequence[str], order: Sequence[int],
+                        max_rows: int = 200) -> Spec:
+    """`budget_curves(view="heatmap")` for many classes: rows in `order` (hardest first), consecutive
+    classes averaged down to at most `max_rows` rows (labelled by their rank range)."""
+    from ..many_classes import aggregate_rows
+
+    first = next(iter(tables.values()))
+    rows, starts = aggregate_rows(first.to_numpy(), order, max_rows)
+    labels = [f"#{a + 1}" if b - a == 1 else f"#{a + 1}-{b}" for a, b in zip(starts[:-1], starts[1:])]
+    spec = budget_curves({k: t.iloc[:len(labels)] for k, t in tables.items()}, titles, labels, 0.0, "heatmap")
+    for trace, table in zip(spec["data"], tables.values()):
+        trace["z"] = aggregate_rows(table.to_numpy(), order, max_rows)[0].tolist()
+        trace["hovertemplate"] = "classes %{y} (by difficulty)<br>prune %{x:.0f} %<br>kept %{z:.1%}<extra></extra>"
+    spec["layout"]["yaxis"]["title"] = {"text": "classes by difficulty rank (hardest first)"}
+    return spec
