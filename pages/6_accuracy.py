@@ -70,8 +70,11 @@ else:
         default = [t for t in combos if t[0] == "full"][:1] + [t for t in combos if t[0] != "full"][:2]
         picked = st.multiselect("Runs", combos, default=default, format_func=fmt, key="acc_pc_runs")
         sub = {t: pc[(pc["method"] == t[0]) & (pc["prune_rate"] == t[1])] for t in picked}
-        plotly(F.bar_chart(names, {fmt(t): (sub[t]["accuracy"], class_color(j)) for j, t in enumerate(picked)},
-                           title="", ytitle="accuracy (%)", height=380), key="accuracy_per_class")
+        bars = F.bar_chart(names, {fmt(t): (sub[t]["accuracy"], class_color(j)) for j, t in enumerate(picked)},
+                           title="Mean ± std over seeds", ytitle="accuracy (%)", height=380)
+        for trace, t in zip(bars["data"], picked):  # the spread over seeds of every bar
+            trace["error_y"] = {"type": "data", "array": sub[t]["std"].fillna(0.0).tolist(), "visible": True}
+        plotly(bars, key="accuracy_per_class")
 
 st.subheader("Run a small sweep")
 slot = sweep_slot()

@@ -43,9 +43,9 @@ def rows_of_setting(rows: pd.DataFrame, setting: dict[str, Any]) -> pd.DataFrame
 
 
 def per_class_accuracy_frame(frame: pd.DataFrame, class_names: Sequence[str]) -> pd.DataFrame:
-    """Mean per-class accuracy (percent) over the runs of each (method, prune_rate); a class a run did not
-    measure (null) is left out of that class's mean."""
-    columns = ["method", "prune_rate", "class", "accuracy"]
+    """Mean per-class accuracy (percent) over the runs of each (method, prune_rate), with its sample std
+    (`std`, NaN under two runs) and run count `n`; a class a run did not measure (null) is left out."""
+    columns = ["method", "prune_rate", "class", "accuracy", "std", "n"]
     if frame is None or frame.empty or "per_class_accuracy_json" not in frame.columns:
         return pd.DataFrame(columns=columns)
     out = []
@@ -63,7 +63,9 @@ def per_class_accuracy_frame(frame: pd.DataFrame, class_names: Sequence[str]) ->
         for i, r in enumerate(rows):
             mat[i, :len(r)] = r
         counts = np.sum(~np.isnan(mat), axis=0)
-        mean = np.where(counts > 0, np.nansum(mat, axis=0) / np.maximum(counts, 1), np.nan) * 100.0
-        out += [(method, float(rate), class_names[k] if k < len(class_names) else str(k), float(v))
-                for k, v in enumerate(mean)]
+        mean = np.where(counts > 0, np.nansum(mat, axis=0) / np.maximum(counts, 1), np.nan)
+        squares = np.nansum((mat - mean) ** 2, axis=0)
+        std = np.where(counts > 1, np.sqrt(squares / np.maximum(counts - 1, 1)), np.nan)
+        out += [(method, float(rate), class_names[k] if k < len(class_names) else str(k), 100.0 * float(m),
+                 100.0 * float(sd), int(n)) for k, (m, sd, n) in enumerate(zip(mean, std, counts))]
     return pd.DataFrame(out, columns=columns)

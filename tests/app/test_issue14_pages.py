@@ -6,6 +6,7 @@ Expected values come from the results store and the library called directly, nev
 """
 from __future__ import annotations
 
+import json
 import threading
 
 import numpy as np
@@ -82,6 +83,11 @@ def test_one_sweep_at_a_time_cancel_and_error_bars(app, tmp_path, monkeypatch, s
     assert values(trace, "y")[0] == pytest.approx(rnd.mean())
     assert trace["error_y"]["visible"] and values(trace["error_y"], "array")[0] == pytest.approx(rnd.std(ddof=1))
     assert any("Last sweep: sweep of 6 runs done" in s.value for s in app.success)
+    bars = next(t for t in chart(app, "accuracy_per_class")["data"] if t["name"].startswith("random"))
+    per_class = 100 * np.array([json.loads(x) for x in frame[frame["method"] == "random"]["per_class_accuracy_json"]],
+                               dtype=float)
+    np.testing.assert_allclose(values(bars, "y"), per_class.mean(axis=0))
+    np.testing.assert_allclose(values(bars["error_y"], "array"), per_class.std(axis=0, ddof=1))
 
     # the same sweep under equal optimiser steps: the budget filter separates the two
     app.radio(key="sweep_budget").set_value("steps")

@@ -290,3 +290,16 @@ def test_umap_in_background_then_cached(tmp_path):
     np.testing.assert_array_equal(E.load_cached(x, "umap", cache_dir=tmp_path, n_neighbors=10), job.result)
     a, b = job.result[:60].mean(0), job.result[60:].mean(0)  # the two blobs stay apart in the map
     assert np.linalg.norm(a - b) > 2 * job.result[:60].std(0).max()
+
+
+def test_per_class_accuracy_frame_has_the_spread_over_runs():
+    import pandas as pd
+
+    from coreset_core.views import accuracy as A
+
+    frame = pd.DataFrame({"method": ["el2n"] * 3, "prune_rate": [0.5] * 3,
+                          "per_class_accuracy_json": ["[0.8, 0.6]", "[0.6, null]", "[0.7, 0.9]"]})
+    pc = A.per_class_accuracy_frame(frame, ["x", "y"])
+    # by hand: class x: 80, 60, 70 -> mean 70, std 10; class y: 60, 90 -> mean 75, std sqrt(450) = 21.21
+    assert pc["accuracy"].tolist() == pytest.approx([70.0, 75.0])
+    assert pc["std"].tolist() == pytest.approx([10.0, 450 ** 0.5]) and pc["n"].tolist() == [3, 2]
