@@ -205,7 +205,15 @@ class Session:
         from .scores import compute_scores
 
         def compute():
+            from .methods.cost import refuse_if_over, scoring_cost
+            from .scores.compute import DEFAULT_MIN_STEPS, run_length
+            from .training.linear import DEFAULT_BATCH_SIZE
+
             train = self.train
+            n, d = train.features.shape
+            plan = run_length(n, DEFAULT_BATCH_SIZE, self.spec.score_epochs, DEFAULT_MIN_STEPS)
+            refuse_if_over(scoring_cost(n, d, self.num_classes, plan["steps"], plan["effective_epochs"],
+                                        len(self.spec.score_seeds), DEFAULT_BATCH_SIZE), "scoring")
             return compute_scores(train.features, train.labels, epochs=self.spec.score_epochs,
                                   seeds=self.spec.score_seeds, device=self.device, cache_key=train.key,
                                   cache_dir=self.cache_dir, progress=self.progress,
@@ -331,6 +339,7 @@ class Session:
         key = ("select", method, float(prune_rate), score, int(seed), chosen, _frozen(params))
 
         def compute():
+            self._check_affordable(method, prune_rate, params)
             inputs, record = self._method_inputs(method, score, params, chosen)
             selection = run_method(method, prune_rate=prune_rate, labels=self.labels, seed=seed, **inputs, **params)
             for name in HELD_OUT_PARAMS:
@@ -340,6 +349,18 @@ class Session:
             selection.config["data"] = self.data_record()
             return selection
         return self.memoised(key, compute)
+
+    def _check_affordable(self, method: str, prune_rate: float, params: Mapping[str, Any]) -> None:
+        """Refuse a method whose estimated cost is too high before the scores are computed for it."""
+        from .methods import get_method
+        from .methods.cost import check_affordable
+        from .validation import budget_for, check_prune_rate
+
+        spec = get_method(method)
+        if spec.needs_features:
+            budget = budget_for(check_prune_rate(prune_rate), int(self.labels.shape[0]))
+            check_affordable(spec.alias_of or method, self.labels, budget, self.train.features,
+                             {**spec.params, **params})
 
     def kept_fraction_table(self, method: str, prune_rates: Iterable[float], *, score: str | None = None,
                             seed: int = 0, **params: Any):

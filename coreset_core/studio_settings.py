@@ -187,8 +187,11 @@ ENV_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
 
 
 def default_limits(dataset: str) -> tuple[int | None, int | None]:
-    """(train, test) images of a fresh start: 5,000 / 2,000, every image of the tiny `digits`."""
-    return (None, None) if dataset == "digits" else (DEFAULT_LIMIT, DEFAULT_TEST_LIMIT)
+    """(train, test) images of a fresh start: 5,000 / 2,000; every row of the tiny `digits` and of an
+    embeddings file (no extraction to save, and a limit would drop the rare classes of a long tail)."""
+    if dataset == "digits" or dataset.startswith("embeddings:"):
+        return None, None
+    return DEFAULT_LIMIT, DEFAULT_TEST_LIMIT
 
 
 def defaults_from_env(environ: Mapping[str, str] | None = None) -> tuple[StudioSettings, list[str]]:

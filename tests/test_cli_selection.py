@@ -153,3 +153,23 @@ def test_select_output_is_byte_identical_between_runs_and_skips_the_test_split(c
     assert main(argv) == 0
     written = [p.name for p in fresh.rglob("*") if p.is_file()]
     assert any("-train-" in name for name in written) and not any("-test-" in name for name in written)
+
+
+def test_many_classes_print_the_extremes_only(tmp_path, capsys):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from make_embeddings import make_embeddings
+
+    arrays = make_embeddings(3000, 100, 16, imbalance=10, seed=0)
+    np.savez(tmp_path / "emb.npz", **arrays)
+    out = tmp_path / "sel.json"
+    assert main(["select", "--dataset", f"embeddings:{tmp_path / 'emb.npz'}", "--cache-dir", str(tmp_path),
+                 "--quiet", "--method", "el2n-easy", "--prune-rate", "0.9", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    doc = json.loads(out.read_text())
+    rows = [line.split() for line in printed.splitlines() if line.split()[:1] and line.split()[0] in doc["class_names"]]
+    assert len(rows) == 40 and "40 of 100 classes shown" in printed
+    fractions = np.array(doc["class_fractions"], dtype=float)
+    assert doc["class_names"][int(np.argmax(fractions))] in {r[0] for r in rows}

@@ -158,3 +158,14 @@ def test_labels_ids_and_class_sizes_need_no_features(session_and_events, cache_d
     np.testing.assert_array_equal(fresh.labels, prepared.train.labels)
     assert fresh.ids.shape == (300,) and fresh.class_sizes.sum() == 300
     assert not fresh.has(("features", "train", SPEC.backbone)) and not fresh.is_prepared
+
+
+def test_an_unaffordable_method_or_score_run_is_refused_before_the_scores(cache_dir, monkeypatch):
+    session = Session(SPEC, cache_dir=cache_dir)
+    session.train  # features are cached from the other tests; nothing else is computed yet
+    monkeypatch.setenv("CORESET_MAX_FLOP", "1000")
+    with pytest.raises(ValueError, match="flop"):
+        session.select("nucs", 0.9)
+    with pytest.raises(ValueError, match="flop"):
+        session.scores
+    assert not session.has(("scores",))

@@ -97,6 +97,20 @@ def _print_curve(info: dict[str, Any]) -> None:
         print(f"  k={k:.2f}  acc={a:.4f}{mark}")
 
 
+#: `coreset select` prints every class up to this many, else the extremes of the kept fraction.
+MAX_PRINTED_CLASSES = 40
+
+
+def _classes_to_print(fractions: list) -> list[int]:
+    """All classes, or the half-limit with the lowest and the half-limit with the highest kept fraction."""
+    c = len(fractions)
+    if c <= MAX_PRINTED_CLASSES:
+        return list(range(c))
+    order = np.argsort([-1.0 if f is None else f for f in fractions], kind="stable")
+    half = MAX_PRINTED_CLASSES // 2
+    return sorted(set(order[:half].tolist()) | set(order[-half:].tolist()))
+
+
 def _select_params(args: argparse.Namespace) -> dict[str, Any]:
     params = dict(args.param)
     if args.winsor is not None:
@@ -134,7 +148,9 @@ def run_select(args: argparse.Namespace) -> int:
     class_difficulty = selection.info.get("class_difficulty")
     header = ["class", "N_c", "kept", "fraction"] + (["difficulty"] if class_difficulty is not None else [])
     rows = []
-    for c, name in enumerate(session.class_names):
+    shown = _classes_to_print(doc["class_fractions"])
+    for c in shown:
+        name = session.class_names[c]
         fraction = doc["class_fractions"][c]
         row = [name, str(doc["class_sizes"][c]), str(doc["class_counts"][c]),
                f"{fraction:.3f}" if fraction is not None else "-"]
@@ -142,6 +158,9 @@ def run_select(args: argparse.Namespace) -> int:
             row.append(f"{float(np.asarray(class_difficulty)[c]):.4f}")
         rows.append(row)
     print_table(header, rows)
+    if len(shown) < session.num_classes:
+        print(f"({len(shown)} of {session.num_classes} classes shown: the {MAX_PRINTED_CLASSES // 2} with the lowest "
+              f"and the highest kept fraction; every class is in the --out document)")
     _print_curve(selection.info)
     print(f"time: data + scores {t1 - t0:.2f} s, selection {t2 - t1:.2f} s")
     if args.out:
