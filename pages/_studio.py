@@ -20,6 +20,7 @@ import streamlit as st
 from coreset_core import studio_choices as C
 from coreset_core.session import Session
 from coreset_core.spec import DEFAULT_SCORE, DataSpec
+from coreset_core.features import FILE_BACKBONE
 from coreset_core.studio_settings import checked_dataset, default_limits
 
 from pages._shared import NOTES, bound, settings, update
@@ -172,11 +173,14 @@ def sidebar() -> None:
     sb.markdown("### Data")
     spec = settings().spec
     _dataset_widgets(sb, spec)
-    _spec_select(sb, "Backbone (frozen, ImageNet weights)", "backbone", C.backbone_choices(), "cfg_backbone")
-    entry = _entry(spec.prepare_key, spec)
-    default_res = entry.session.resolution if entry.ready else None
-    _spec_select(sb, "Input resolution", "resolution", list(C.RESOLUTIONS), "cfg_resolution",
-                 format_func=lambda r: C.resolution_label(r, default_res))
+    if spec.backbone == FILE_BACKBONE:
+        sb.caption("Features: the file's own (no backbone or input resolution applies).")
+    else:
+        _spec_select(sb, "Backbone (frozen, ImageNet weights)", "backbone", C.backbone_choices(), "cfg_backbone")
+        entry = _entry(spec.prepare_key, spec)
+        default_res = entry.session.resolution if entry.ready else None
+        _spec_select(sb, "Input resolution", "resolution", list(C.RESOLUTIONS), "cfg_resolution",
+                     format_func=lambda r: C.resolution_label(r, default_res))
     _spec_select(sb, "Training images", "limit", list(C.LIMITS), "cfg_limit", format_func=C.limit_label,
                  help="The first N training images (a representative sample; features are cached on disk).")
     _spec_select(sb, "Difficulty score", "score", C.score_choices(), "cfg_score",
