@@ -188,6 +188,9 @@ def test_the_reaper_kills_what_a_sigkilled_driver_leaves(tmp_path):
     driver = subprocess.Popen([sys.executable, "-c", _REAPED_DRIVER], env={**os.environ, TAG_VAR: tag},
                               stdout=subprocess.PIPE, text=True, start_new_session=True)
     child = int(driver.stdout.readline())
+    deadline = time.monotonic() + 10  # a just-started child's /proc entry can lag behind its pid
+    while not {pid for pid, _ in tagged_processes(tag)} >= {driver.pid, child} and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert {pid for pid, _ in tagged_processes(tag)} >= {driver.pid, child}
     os.kill(driver.pid, signal.SIGKILL)  # the child is an orphan now; the reaper must take it down
     driver.wait(timeout=10)

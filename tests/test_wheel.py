@@ -98,7 +98,7 @@ def test_wheel_installs_and_the_installed_studio_renders(tmp_path):
         cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
         assert str(site / "coreset_studio_app" / "app.py").encode() in cmdline  # the installed app runs
         assert all(addr == "127.0.0.1" for addr, _ in listening(port))
-        _render_first_page(f"http://127.0.0.1:{port}", log)
+        _in_own_thread(_render_first_page, f"http://127.0.0.1:{port}", log)
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         try:
@@ -116,6 +116,26 @@ PAGE_STATE = """() => {
         || document.querySelector('[data-testid="stSpinner"]') !== null;
     return [exc && exc.innerText, h1 && h1.innerText, running];
 }"""
+
+
+def _in_own_thread(fn, *args) -> None:
+    """Run `fn` in a fresh thread: Playwright's sync API refuses a thread whose asyncio loop runs
+    (the browser tests' session-wide Playwright leaves one running in the main thread)."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            fn(*args)
+        except BaseException as exc:  # re-raised in the test's thread below
+            errors.append(exc)
+
+    worker = threading.Thread(target=target)
+    worker.start()
+    worker.join()
+    if errors:
+        raise errors[0]
 
 
 def _render_first_page(url: str, log: Path, timeout: float = 120) -> None:
