@@ -1,7 +1,7 @@
 """Per-class views of a training set: sizes, thumbnails, score distributions, class difficulty.
 
 Statistics are precomputed here so a chart ships a few numbers per class instead of one
-per sample; the sorting behind them is done once per (session, score) (`views.memo`).
+per sample; the sorting behind them is done once per (session, score) (`Session.memoised`).
 """
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .memo import memoised
 
 
 def class_sizes_frame(class_names: Sequence[str], train_labels: np.ndarray,
@@ -61,8 +60,8 @@ def thumbnails(session: Any, indices: Sequence[int], size: int) -> list[str]:
         try:
             return _png(split.image(int(i)), size)
         except NoImagesError:
-            return memoised(session, ("blank", int(size)), lambda: _blank(size))
-    return [memoised(session, ("thumb", int(i), int(size)), lambda i=i: one(i)) for i in indices]
+            return session.memoised(("view", "blank", int(size)), lambda: _blank(size))
+    return [session.memoised(("view", "thumb", int(i), int(size)), lambda i=i: one(i)) for i in indices]
 
 
 def class_sorted(scores: np.ndarray, labels: np.ndarray, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -77,7 +76,7 @@ def class_sorted(scores: np.ndarray, labels: np.ndarray, num_classes: int) -> tu
 
 def sorted_by_class(session: Any, score: str) -> tuple[np.ndarray, np.ndarray]:
     """`class_sorted` of a session's difficulty, computed once per (session, score)."""
-    return memoised(session, ("class_sorted", score),
+    return session.memoised(("view", "class_sorted", score),
                     lambda: class_sorted(session.difficulty(score), session.labels, session.num_classes))
 
 
@@ -98,7 +97,7 @@ def score_box_stats(session: Any, score: str) -> pd.DataFrame:
             rows.append({"class": name, "n": int(seg.size), "min": seg[0], "q1": q1, "median": med, "q3": q3,
                          "max": seg[-1], "lowerfence": lo, "upperfence": hi, "mean": seg.mean()})
         return pd.DataFrame(rows)
-    return memoised(session, ("box_stats", score), compute)
+    return session.memoised(("view", "box_stats", score), compute)
 
 
 def per_class_sample(labels: np.ndarray, per_class: int, seed: int = 0) -> np.ndarray:
@@ -118,7 +117,7 @@ def violin_values(session: Any, score: str, per_class: int = 1000) -> list[list[
         d, labels = session.difficulty(score), session.labels
         pts = per_class_sample(labels, per_class, seed=0)
         return [d[pts[labels[pts] == k]].tolist() for k in range(session.num_classes)]
-    return memoised(session, ("violin", score, per_class), compute)
+    return session.memoised(("view", "violin", score, per_class), compute)
 
 
 def winsor_limits(session: Any, score: str, winsor: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -161,4 +160,4 @@ def sorted_strips(session: Any, score: str, bins: int = 200) -> np.ndarray:
             if seg.size:
                 out[k] = seg[np.minimum((centres * seg.size).astype(np.int64), seg.size - 1)]
         return out
-    return memoised(session, ("strips", score, bins), compute)
+    return session.memoised(("view", "strips", score, bins), compute)

@@ -11,17 +11,11 @@ from typing import Any
 import numpy as np
 
 from .. import embedding as E
-from ..config import default_cache_dir, resolve_dir
-
-
-def cache_root(session: Any) -> str:
-    """The cache folder the session writes to (embeddings live under `<root>/embeddings`)."""
-    return str(resolve_dir(session.cache_dir, default_cache_dir()))
 
 
 def _args(session: Any) -> tuple[np.ndarray, dict[str, Any]]:
     train = session.train
-    return train.features, {"feature_key": dict(train.key) if train.key else None, "cache_dir": cache_root(session)}
+    return train.features, {"feature_key": dict(train.key) if train.key else None, "cache_dir": session.cache_root}
 
 
 def pca_coords(session: Any) -> np.ndarray:
