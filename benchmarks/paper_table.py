@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from coreset_core.spec import DataSpec  # noqa: E402
-from coreset_core.store import ResultsStore, accuracy_table, rate_label, summary_frame, to_markdown  # noqa: E402
-from coreset_core.sweep import plan_sweep, run_sweep  # noqa: E402
+from coreset_core.experiments.store import ResultsStore, accuracy_table, rate_label, summary_frame, to_markdown  # noqa: E402
+from coreset_core.experiments.sweep import plan_sweep, run_sweep  # noqa: E402
 
 METHODS = ["random", "el2n", "moderate", "ccs", "d2", "bws", "nucs", "nucs-o"]
 RATES = [0.7, 0.8, 0.9, 0.95]

@@ -29,9 +29,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coreset_core.spec import DataSpec  # noqa: E402
-from coreset_core.store import ResultsStore  # noqa: E402
-from coreset_core import sweep as sweep_module  # noqa: E402
-from coreset_core.sweep import plan_sweep, run_one, run_sweep  # noqa: E402
+from coreset_core.experiments.store import ResultsStore  # noqa: E402
+from coreset_core.experiments import sweep as sweep_module  # noqa: E402
+from coreset_core.experiments.sweep import plan_sweep, run_one, run_sweep  # noqa: E402
 
 SAME = ["num_kept", "class_kept_json", "accuracy", "balanced_accuracy", "per_class_accuracy_json"]
 

@@ -26,7 +26,7 @@ def write_digits_embeddings(path: Path) -> Path:
 def small_grid(**fields) -> list:
     """27 configs: random and el2n x 4 pruning rates x 3 seeds, plus full data per seed (cifar10-lt, limit 300)."""
     from coreset_core.spec import DataSpec
-    from coreset_core.sweep import plan_sweep
+    from coreset_core.experiments.sweep import plan_sweep
 
     return plan_sweep(DataSpec("cifar10-lt", limit=300), ["random", "el2n"], [0.7, 0.8, 0.9, 0.95], [0, 1, 2],
                       **fields)

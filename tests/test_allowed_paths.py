@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from coreset_core.allowed_paths import (ROOTS_ENV, allowed_roots, check_allowed, check_dataset,
+from coreset_studio.allowed_paths import (ROOTS_ENV, allowed_roots, check_allowed, check_dataset,
                                         check_folder_tree, is_allowed)
 
 

@@ -6,8 +6,8 @@ import pytest
 from sweep_helpers import fake_runner, small_grid, write_digits_embeddings
 
 from coreset_core.cli import main
-from coreset_core.store import ResultsStore
-from coreset_core.sweep import run_sweep
+from coreset_core.experiments.store import ResultsStore
+from coreset_core.experiments.sweep import run_sweep
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,9 @@ from sweep_helpers import write_digits_embeddings
 
 from coreset_core.cli import main
 from coreset_core.spec import DataSpec
-from coreset_core.store import COLUMNS, ResultsStore, summary_frame
-from coreset_core.sweep import RunConfig, budget_epochs, plan_sweep, run_sweep
+from coreset_core.experiments.store import COLUMNS, ResultsStore, summary_frame
+from coreset_core.experiments.run_config import RunConfig, budget_epochs
+from coreset_core.experiments.sweep import plan_sweep, run_sweep
 
 LT = DataSpec("cifar10-lt", limit=300)
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from coreset_core.gallery import caption, class_gallery, images
+from coreset_studio.views.gallery import caption, class_gallery, images
 from coreset_core.session import Session
 from coreset_core.spec import DataSpec
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from coreset_core.jobs import JobBusy, JobSlot, shared_slot
+from coreset_studio.jobs import JobBusy, JobSlot, shared_slot
 
 
 def _steps(n: int, gate: threading.Event | None = None, log: list | None = None):

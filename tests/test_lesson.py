@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coreset_core import lesson
-from coreset_core.label_noise import inject_label_noise
+from coreset_studio.lesson import steps as lesson
+from coreset_studio.lesson.label_noise import inject_label_noise
 from coreset_core.session import Session
 from coreset_core.spec import DataSpec
-from coreset_core.toy_model import ToyModel, analyse
+from coreset_studio.lesson.toy_model import ToyModel, analyse
 
 #: The same small setting as tests/test_session.py (its features are extracted once per test run).
 SPEC = DataSpec("digits", resolution=32, limit=300, test_limit=100)
@@ -244,7 +244,7 @@ def _row(store_cls, **fields):
 
 
 def test_outcome_curves_from_the_store(session, tmp_path):
-    from coreset_core.store import ResultsStore
+    from coreset_core.experiments.store import ResultsStore
 
     store = ResultsStore(tmp_path / "results.sqlite")
     rng = np.random.default_rng(0)
@@ -270,7 +270,7 @@ def test_outcome_curves_from_the_store(session, tmp_path):
 
 
 def test_run_allocation_runs_stores_exactly_the_missing_runs(session, tmp_path):
-    from coreset_core.store import ResultsStore
+    from coreset_core.experiments.store import ResultsStore
 
     store = ResultsStore(tmp_path / "results.sqlite")
     assert lesson.missing_allocation_runs(store.to_frame(), session, 0.7) == ["nucs-uniform", "nucs"]

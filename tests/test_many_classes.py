@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from coreset_core import many_classes as M
+from coreset_studio.views import many_classes as M
 
 
 def linear_quantile(values, q):

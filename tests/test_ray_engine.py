@@ -15,8 +15,9 @@ import pytest
 from sweep_helpers import TAG_VAR, linux_only, tagged_processes, wait_until_gone, write_digits_embeddings
 
 from coreset_core.spec import DataSpec
-from coreset_core.store import ResultsStore
-from coreset_core.sweep import RunConfig, plan_sweep, run_sweep
+from coreset_core.experiments.store import ResultsStore
+from coreset_core.experiments.run_config import RunConfig
+from coreset_core.experiments.sweep import plan_sweep, run_sweep
 
 ray = pytest.importorskip("ray")
 
@@ -65,7 +66,7 @@ def test_ray_and_local_engines_store_the_same_rows(ray_local, digits_spec, sessi
 
 
 def test_runs_declare_their_resources_and_cuda_needs_a_gpu_in_the_cluster(ray_local, digits_spec, tmp_path):
-    from coreset_core.engines.ray import resources_of
+    from coreset_core.experiments.engines.ray import resources_of
 
     assert resources_of(RunConfig(digits_spec, "random", 0.5)) == {"num_cpus": 1, "num_gpus": 0}
     assert resources_of(RunConfig(digits_spec, "random", 0.5, mode="finetune", device="cuda")) == {
@@ -80,7 +81,7 @@ def test_runs_declare_their_resources_and_cuda_needs_a_gpu_in_the_cluster(ray_lo
 
 
 def test_a_node_that_cannot_see_the_cache_is_named_with_the_fix(ray_local, tmp_path):
-    from coreset_core.engines.ray import _probe, check_shared_folders
+    from coreset_core.experiments.engines.ray import _probe, check_shared_folders
 
     check_shared_folders(str(tmp_path))  # every (here: the one) node sees it: no error
     # what a worker on a node without the shared folder finds: no probe file from the driver
@@ -93,7 +94,7 @@ def test_a_node_that_cannot_see_the_cache_is_named_with_the_fix(ray_local, tmp_p
 
 def test_sharded_ray_extraction_equals_unsharded_bit_for_bit_and_resumes(ray_local, tmp_path, capsys):
     from coreset_core.backbones import load_backbone
-    from coreset_core.engines.ray_features import extract_features_ray
+    from coreset_core.experiments.engines.ray_features import extract_features_ray
     from coreset_core.features import extract, extract_shard
     from coreset_core.session import Session
 
@@ -174,7 +175,7 @@ def test_a_stopped_ray_sweep_leaves_no_process_and_resumes(ray_local, digits_spe
 
 _REAPED_DRIVER = textwrap.dedent("""
     import subprocess, sys, time
-    from coreset_core.engines.reaper import start_reaper
+    from coreset_core.experiments.engines.reaper import start_reaper
     start_reaper()
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])  # inherits the mark
     print(child.pid, flush=True)

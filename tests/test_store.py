@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coreset_core.store import (COLUMNS, ResultsStore, accuracy_table, format_cell, rate_label, summary_frame,
+from coreset_core.experiments.store import (COLUMNS, ResultsStore, accuracy_table, format_cell, rate_label, summary_frame,
                                 to_markdown)
 
 
@@ -88,7 +88,7 @@ def test_export_csv_and_parquet(tmp_path):
 
 _WRITER = textwrap.dedent("""
     import sys, time
-    from coreset_core.store import ResultsStore
+    from coreset_core.experiments.store import ResultsStore
     path, tag, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
     store = ResultsStore(path)
     while time.time() < start:
@@ -199,7 +199,7 @@ def test_formatting_helpers():
 def test_columns_are_the_result_row_fields_and_rows_round_trip(tmp_path):
     import dataclasses
 
-    from coreset_core.store import ResultRow
+    from coreset_core.experiments.store import ResultRow
 
     assert list(COLUMNS) == [f.name for f in dataclasses.fields(ResultRow)]
     assert COLUMNS["run_id"] == "TEXT PRIMARY KEY" and COLUMNS["accuracy"] == "REAL"

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from studio_process import alive, descendants, free_port, listening, socket_owners, wait_health
 
-from coreset_core import studio
+from coreset_studio import launcher as studio
 
 ROOT = Path(__file__).resolve().parents[1]
 linux_only = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc socket tables")
@@ -85,8 +85,8 @@ def test_sharing_prints_a_warning_and_localhost_does_not(monkeypatch, capsys):
     assert "XSRF" in capsys.readouterr().err
 
 
-def test_find_app_uses_the_checkout():
-    assert studio.find_app() == ROOT / "app.py"
+def test_find_app_is_the_packages_app():
+    assert studio.find_app() == ROOT / "coreset_studio" / "app.py"
 
 
 # ---------------------------------------------------------------- a real studio
@@ -119,7 +119,7 @@ def stop_and_check(proc: subprocess.Popen, port: int, sig: int, log: Path) -> No
 
 def launcher() -> list[str]:
     exe = shutil.which("coreset-studio")
-    return [exe] if exe else [sys.executable, "-m", "coreset_core.studio"]
+    return [exe] if exe else [sys.executable, "-m", "coreset_studio.launcher"]
 
 
 @linux_only
@@ -152,7 +152,7 @@ def test_started_studio_listens_on_loopback_only_and_dies_with_its_pid(tmp_path,
 def test_without_exec_the_launcher_forwards_the_stop_signal_to_its_child(tmp_path):
     """The path for systems without exec (Windows): a child process, and SIGTERM passed on to it."""
     port = free_port()
-    code = ("import os, sys\nfrom coreset_core import studio\n"
+    code = ("import os, sys\nfrom coreset_studio import launcher as studio\n"
             f"cmd = studio.streamlit_command(studio.find_app(), '127.0.0.1', ['--server.port', '{port}'])\n"
             "sys.exit(studio._run_child(cmd, dict(os.environ)))\n")
     proc, log = start([sys.executable, "-c", code], tmp_path)

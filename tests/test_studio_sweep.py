@@ -1,4 +1,4 @@
-"""The studio's background sweeps (coreset_core.studio_sweep) on real digits: one at a time, cancel, resume."""
+"""The studio's background sweeps (coreset_studio.sweep_job) on real digits: one at a time, cancel, resume."""
 from __future__ import annotations
 
 import threading
@@ -6,11 +6,11 @@ import threading
 import pytest
 from sweep_helpers import write_digits_embeddings
 
-from coreset_core.jobs import JobBusy, JobSlot, shared_slot
+from coreset_studio.jobs import JobBusy, JobSlot, shared_slot
 from coreset_core.spec import DataSpec
-from coreset_core.store import ResultsStore
-from coreset_core.studio_sweep import DEFAULT_SEEDS, start_sweep, sweep_slot
-from coreset_core.sweep import plan_sweep
+from coreset_core.experiments.store import ResultsStore
+from coreset_studio.sweep_job import DEFAULT_SEEDS, start_sweep, sweep_slot
+from coreset_core.experiments.sweep import plan_sweep
 
 
 @pytest.fixture(scope="module")

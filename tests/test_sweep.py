@@ -17,8 +17,9 @@ import pytest
 from sweep_helpers import TAG_VAR, fake_runner, linux_only, small_grid, wait_until_gone, write_digits_embeddings
 
 from coreset_core.spec import DataSpec
-from coreset_core.store import FULL_DATA, ResultsStore
-from coreset_core.sweep import RunConfig, plan_sweep, run_one, run_sweep
+from coreset_core.experiments.store import FULL_DATA, ResultsStore
+from coreset_core.experiments.run_config import RunConfig
+from coreset_core.experiments.sweep import plan_sweep, run_one, run_sweep
 
 TESTS_DIR = Path(__file__).resolve().parent
 LT = DataSpec("cifar10-lt", limit=300)  # the data setting of `small_grid`
@@ -47,7 +48,7 @@ def test_run_id_is_a_stable_hash_of_the_spec_and_run_fields():
     assert len({c.run_id for c in changed} | {a.run_id}) == len(changed) + 1
     assert a.replace(limit=None).spec.limit is None and a.replace(seed=2).spec == LT
     # the same id in a fresh interpreter (no hash randomisation involved)
-    code = ("from coreset_core.spec import DataSpec; from coreset_core.sweep import RunConfig; "
+    code = ("from coreset_core.spec import DataSpec; from coreset_core.experiments.run_config import RunConfig; "
             "print(RunConfig(DataSpec('cifar10-lt', limit=300), 'ccs', 0.9, 1, {'beta': 0.1}).run_id)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == a.run_id
@@ -140,8 +141,8 @@ _SWEEP_SCRIPT = textwrap.dedent("""
     import sys
     sys.path.insert(0, sys.argv[2])
     from sweep_helpers import fake_runner, small_grid
-    from coreset_core.store import ResultsStore
-    from coreset_core.sweep import run_sweep
+    from coreset_core.experiments.store import ResultsStore
+    from coreset_core.experiments.sweep import run_sweep
     if __name__ == "__main__":
         run_sweep(small_grid(), ResultsStore(sys.argv[1]), workers=2, progress=False, runner=fake_runner)
         print("finished")

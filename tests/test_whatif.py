@@ -8,8 +8,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from coreset_core import whatif
-from coreset_core.reweighting_view import reweighting_view
+from coreset_studio.views import whatif
+from coreset_studio.views.reweighting import reweighting_view
 from coreset_core.session import Session
 from coreset_core.spec import DataSpec
 

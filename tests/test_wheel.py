@@ -66,8 +66,8 @@ def test_wheel_installs_and_the_installed_studio_renders(tmp_path):
     names = {n for n in zipfile.ZipFile(wheel).namelist() if ".dist-info/" not in n}
     library = {p.relative_to(ROOT).as_posix() for p in (ROOT / "coreset_core").rglob("*.py")
                if "__pycache__" not in p.parts}
-    studio = {"coreset_studio_app/app.py", "coreset_studio_app/.streamlit/config.toml",
-              *(f"coreset_studio_app/pages/{p.name}" for p in (ROOT / "pages").glob("*.py"))}
+    studio = {p.relative_to(ROOT).as_posix() for p in (ROOT / "coreset_studio").rglob("*.py")
+              if "__pycache__" not in p.parts} | {"coreset_studio/.streamlit/config.toml"}
     assert library - names == set(), f"library modules missing from {wheel.name}"
     assert names == library | studio, f"unexpected files in {wheel.name}: {sorted(names - library - studio)}"
     venv = _venv_with(wheel, tmp_path)
@@ -78,11 +78,11 @@ def test_wheel_installs_and_the_installed_studio_renders(tmp_path):
     # the library comes from the venv; without a setting its cache goes to ~/.cache, not site-packages
     probe = subprocess.run(
         [str(venv / "bin" / "python"), "-c",
-         "import coreset_core, coreset_core.studio as s; from coreset_core.config import default_cache_dir; "
+         "import coreset_core, coreset_studio.launcher as s; from coreset_core.config import default_cache_dir; "
          "print(coreset_core.__file__); print(s.find_app()); print(default_cache_dir())"],
         cwd=outside, env=_clean_env(HOME=str(tmp_path / "home")), check=True, capture_output=True, text=True)
     lib_file, app_file, cache_dir = probe.stdout.split("\n")[:3]
-    assert Path(lib_file).is_relative_to(site) and Path(app_file) == site / "coreset_studio_app" / "app.py"
+    assert Path(lib_file).is_relative_to(site) and Path(app_file) == site / "coreset_studio" / "app.py"
     assert Path(cache_dir) == tmp_path / "home" / ".cache" / "coreset-studio" / "cache"
 
     port = free_port()
@@ -96,7 +96,7 @@ def test_wheel_installs_and_the_installed_studio_renders(tmp_path):
     try:
         wait_health(f"http://127.0.0.1:{port}/_stcore/health", proc, log)
         cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
-        assert str(site / "coreset_studio_app" / "app.py").encode() in cmdline  # the installed app runs
+        assert str(site / "coreset_studio" / "app.py").encode() in cmdline  # the installed app runs
         assert all(addr == "127.0.0.1" for addr, _ in listening(port))
         _in_own_thread(_render_first_page, f"http://127.0.0.1:{port}", log)
     finally:

@@ -56,7 +56,7 @@ def run_features(args: argparse.Namespace) -> int:
     for split in splits:
         t0 = time.perf_counter()
         if args.engine == "ray":
-            from ..engines.ray_features import extract_features_ray
+            from coreset_core.experiments.engines.ray_features import extract_features_ray
 
             fs, shards = extract_features_ray(session, split, batch_size=args.batch_size, shard_size=args.shard_size,
                                               refresh=args.refresh, address=args.address, progress=not args.quiet)

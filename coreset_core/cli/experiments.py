@@ -109,7 +109,7 @@ def _store(args: argparse.Namespace):
     """The results store of --db (else <cache dir>/results.sqlite); a bad path stops here."""
     from pathlib import Path
 
-    from ..store import ResultsStore
+    from coreset_core.experiments.store import ResultsStore
 
     if args.db:
         return ResultsStore(args.db)
@@ -124,7 +124,8 @@ def _pct(v: Any) -> str:
 
 def run_train(args: argparse.Namespace) -> int:
     from ..session import Session
-    from ..sweep import RunConfig, run_one
+    from coreset_core.experiments.run_config import RunConfig
+    from coreset_core.experiments.sweep import run_one
 
     config = RunConfig(spec_from_args(args), args.method, args.prune_rate, args.seed, dict(args.param),
                        **_run_fields(args))
@@ -156,7 +157,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_sweep_cmd(args: argparse.Namespace) -> int:
-    from ..sweep import plan_sweep, run_sweep
+    from coreset_core.experiments.sweep import plan_sweep, run_sweep
 
     if args.engine != "ray" and args.address:
         raise ValueError("--address names a Ray cluster: add --engine ray")
@@ -190,7 +191,7 @@ def run_sweep_cmd(args: argparse.Namespace) -> int:
 
 def print_tables(frame, *, metric: str = "accuracy", dataset: str | None = None, out=None) -> int:
     """Print one methods x pruning-rates table per dataset and setting; returns how many."""
-    from ..store import SETTING_COLUMNS, accuracy_table, settings_of, to_markdown
+    from coreset_core.experiments.store import SETTING_COLUMNS, accuracy_table, settings_of, to_markdown
 
     out = out or sys.stdout
     datasets = [dataset] if dataset else sorted(frame["dataset"].dropna().unique())

@@ -19,7 +19,7 @@ STUDIO_ENV = {
 @pytest.fixture(scope="session")
 def studio_spec():
     """The data setting the app starts with under STUDIO_ENV."""
-    from coreset_core.studio_settings import defaults_from_env
+    from coreset_studio.settings import defaults_from_env
 
     settings, notes = defaults_from_env(STUDIO_ENV)
     assert not notes

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-#: AppTest's main script (it runs app.py; see entry.py for why).
-ENTRY = Path(__file__).resolve().parent / "entry.py"
+#: AppTest's main script: the studio's own app.py.
+ENTRY = Path(__file__).resolve().parents[2] / "coreset_studio" / "app.py"
 
 PAGE_FILES = {
     "data": "1_data", "difficulty": "2_difficulty", "budgets": "3_budgets", "windows": "4_windows",
@@ -18,7 +18,7 @@ PAGE_FILES = {
 
 def goto(at, page: str, timeout: float = 300):
     """Switch the AppTest to a studio page and run it."""
-    at.switch_page(f"../../pages/{PAGE_FILES[page]}.py")
+    at.switch_page(f"page_scripts/{PAGE_FILES[page]}.py")
     at.run(timeout=timeout)
     assert_clean(at)
     return at

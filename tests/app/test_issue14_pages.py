@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from studio_helpers import assert_clean, chart, goto, values
 
-from coreset_core.jobs import shared_slot
-from coreset_core.store import ResultsStore
+from coreset_studio.jobs import shared_slot
+from coreset_core.experiments.store import ResultsStore
 
 pytestmark = pytest.mark.timeout(900)
 

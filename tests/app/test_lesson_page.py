@@ -22,21 +22,18 @@ ROOT = Path(__file__).resolve().parents[2]
 ENV = {"CORESET_STUDIO_DATASET": "digits", "CORESET_STUDIO_LIMIT": "300", "CORESET_STUDIO_TEST_LIMIT": "200",
        "CORESET_STUDIO_RESOLUTION": "64", "CORESET_STUDIO_SCORE_EPOCHS": "2", "CORESET_STUDIO_AUTO_UMAP": "0"}
 ENTRY = """
-import sys
 from pathlib import Path
-ROOT = Path({root!r})
-sys.path.insert(0, str(ROOT))
 import streamlit as st
-from pages._shared import start_settings, sync_url
-from pages._studio import app_run, sidebar
-with app_run():
-    page = st.navigation([st.Page(ROOT / "pages/{page}.py", url_path="{url}", default=True)])
-    start_settings()
-    sidebar()
-    try:
-        page.run()
-    finally:
-        sync_url()
+from coreset_studio.widgets import start_settings, sync_url
+from coreset_studio.sidebar import sidebar
+ROOT = Path({root!r})
+page = st.navigation([st.Page(ROOT / "coreset_studio/page_scripts/{page}.py", url_path="{url}", default=True)])
+start_settings()
+sidebar()
+try:
+    page.run()
+finally:
+    sync_url()
 """
 
 
@@ -91,7 +88,7 @@ def test_lesson_walks_every_step(tmp_path, monkeypatch, prepared_small, session_
     assert f0_chart[int(np.argmax(values(paper, "y")))] in (0.0, pytest.approx(0.6))
     assert any("Does not agree" in m.value for m in at.markdown)
     # c: move the noise slider; the chart's noisy means against numpy on the rescored labels
-    from coreset_core.label_noise import inject_label_noise, noisy_scores
+    from coreset_studio.lesson.label_noise import inject_label_noise, noisy_scores
 
     cls = int(at.selectbox(key="lesson_c_class").value)
     at.slider(key="lesson_c_fraction").set_value(0.3).run()
@@ -110,7 +107,7 @@ def test_lesson_walks_every_step(tmp_path, monkeypatch, prepared_small, session_
 
 
 def test_lesson_outcome_from_the_store(tmp_path, monkeypatch, prepared_small, session_cache_dir, studio_spec):
-    from coreset_core.store import ResultsStore
+    from coreset_core.experiments.store import ResultsStore
 
     store = ResultsStore(tmp_path / "results.sqlite")
     rng = np.random.default_rng(0)

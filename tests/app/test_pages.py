@@ -27,7 +27,7 @@ def _winsorized_means(d, labels, lo, hi):
 
 
 def test_every_page_renders_and_is_timed(app):
-    from coreset_core.render_log import RENDER_LOG
+    from coreset_studio.render_log import RENDER_LOG
 
     expected = {
         "data": {"class_sizes"},
@@ -229,8 +229,8 @@ def test_accuracy_page_runs_a_small_sweep(app, tmp_path, monkeypatch):
     app.number_input(key="sweep_epochs").set_value(2)
     app.button(key="FormSubmitter:sweep_form-Run sweep").click().run(timeout=600)
     assert_clean(app)
-    from coreset_core.jobs import shared_slot
-    from coreset_core.store import ResultsStore
+    from coreset_studio.jobs import shared_slot
+    from coreset_core.experiments.store import ResultsStore
 
     assert shared_slot("sweep").wait(600).state == "done"  # the sweep runs in the background (issue 16)
     app.run()

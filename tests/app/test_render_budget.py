@@ -51,7 +51,7 @@ def _watch_heavy_work(monkeypatch) -> _Counter:
 
 
 def _moves(at, page: str, key: str, values) -> list[float]:
-    from coreset_core.render_log import RENDER_LOG
+    from coreset_studio.render_log import RENDER_LOG
 
     out = []
     for v in values:
@@ -104,11 +104,11 @@ def test_cifar10_render_times(monkeypatch, capsys):
     assert_clean(at)
     counter = _watch_heavy_work(monkeypatch)
     results = {}
-    at.switch_page(f"../../pages/{PAGE_FILES['difficulty']}.py").run(timeout=600)
+    at.switch_page(f"page_scripts/{PAGE_FILES['difficulty']}.py").run(timeout=600)
     assert_clean(at)
     results["difficulty: winsor lower"] = _moves(at, "difficulty", "winsor_lo", [0.5, 1.0, 2.0, 5.0, 0.0])
     results["difficulty: winsor upper"] = _moves(at, "difficulty", "winsor_hi", [0.5, 1.0, 2.0, 5.0, 10.0])
-    at.switch_page(f"../../pages/{PAGE_FILES['budgets']}.py").run(timeout=600)
+    at.switch_page(f"page_scripts/{PAGE_FILES['budgets']}.py").run(timeout=600)
     assert_clean(at)
     results["budgets: pruning rate"] = _moves(at, "budgets", "prune_pct", [50, 60, 80, 90, 95])
     results["budgets: winsor upper"] = _moves(at, "budgets", "winsor_hi", [0.5, 1.0, 2.0, 5.0, 0.0])

@@ -6,7 +6,7 @@ import shlex
 import pytest
 
 from coreset_core.spec import DataSpec
-from coreset_core.studio_settings import StudioSettings, defaults_from_env, from_query, to_query
+from coreset_studio.settings import StudioSettings, defaults_from_env, from_query, to_query
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The studio's view data (coreset_core.views, studio_choices, method_params, render_log), without
+"""The studio's view data (coreset_studio.views, studio_choices, method_params, render_log), without
 streamlit: every number is checked against an independent numpy computation of its definition."""
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coreset_core import method_params as P
-from coreset_core import studio_choices as C
-from coreset_core.views import accuracy as A
-from coreset_core.views import budgets as B
-from coreset_core.views import class_stats as S
-from coreset_core.views import downloads as D
-from coreset_core.views import selections as V
-from coreset_core.views import windows as W
+from coreset_studio import method_params as P
+from coreset_studio import choices as C
+from coreset_studio.views import accuracy as A
+from coreset_studio.views import budgets as B
+from coreset_studio.views import class_stats as S
+from coreset_studio.views import downloads as D
+from coreset_studio.views import selections as V
+from coreset_studio.views import windows as W
 
 
 def _winsorized_means(d, labels, lo, hi):
@@ -249,7 +249,7 @@ def test_method_parameters_from_text():
 
 
 def test_render_log_and_timed():
-    from coreset_core.render_log import RenderLog, timed
+    from coreset_studio.render_log import RenderLog, timed
 
     log = RenderLog()
     with timed("p", log) as t:
@@ -295,7 +295,7 @@ def test_umap_in_background_then_cached(tmp_path):
 def test_per_class_accuracy_frame_has_the_spread_over_runs():
     import pandas as pd
 
-    from coreset_core.views import accuracy as A
+    from coreset_studio.views import accuracy as A
 
     frame = pd.DataFrame({"method": ["el2n"] * 3, "prune_rate": [0.5] * 3,
                           "per_class_accuracy_json": ["[0.8, 0.6]", "[0.6, null]", "[0.7, 0.9]"]})

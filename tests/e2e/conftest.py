@@ -49,8 +49,8 @@ def e2e_cache_dir(session_cache_dir) -> Path:
 def results_db(e2e_cache_dir, tmp_path_factory):
     """A small results database (two methods, two rates, one seed) so the Accuracy page has lines to draw
     (always a temporary file: the e2e runs never write into a real results database)."""
-    from coreset_core.store import ResultsStore
-    from coreset_core.sweep import plan_sweep, run_sweep
+    from coreset_core.experiments.store import ResultsStore
+    from coreset_core.experiments.sweep import plan_sweep, run_sweep
 
     store = ResultsStore(tmp_path_factory.mktemp("e2e-results") / "results.sqlite")
     configs = plan_sweep(E2E_DATASET, ["random", "el2n"], [0.5, 0.8], [0], limit=E2E_LIMIT, test_limit=200,
@@ -63,7 +63,7 @@ def results_db(e2e_cache_dir, tmp_path_factory):
 def server(e2e_cache_dir, results_db):
     """The studio, started by its console script on a free port; stopped (its process group) at the end."""
     exe = shutil.which("coreset-studio")
-    cmd = [exe] if exe else [sys.executable, "-m", "coreset_core.studio"]
+    cmd = [exe] if exe else [sys.executable, "-m", "coreset_studio.launcher"]
     port = _free_port()
     env = {**os.environ, **STUDIO_ENV, "CORESET_CACHE_DIR": str(e2e_cache_dir),
            "CORESET_STUDIO_RESULTS_DB": str(results_db.path)}

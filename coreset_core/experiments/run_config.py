@@ -1,0 +1,230 @@
+"""One run of an experiment: `RunConfig` = a `DataSpec` + the run's own fields.
+
+The run fields are the method and its parameters, the pruning rate, the seed and the training
+protocol (mode, epochs, learning rate, batch size, device, training budget). `run_id` hashes
+them with the spec and the code version: the results store's key. `budget_epochs` turns a
+training budget into epochs. Nothing here runs anything (`sweep.run_one` does).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import json
+import math
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from coreset_core.config import CODE_VERSION
+from coreset_core.experiments.store import FULL_DATA
+from coreset_core.jsonable import to_jsonable
+from coreset_core.spec import DataSpec
+from coreset_core.validation import check_prune_rate
+
+#: Methods that reweight all samples instead of choosing a subset.
+REWEIGHTING_METHODS = ("cw-erm",)
+MODES = ("linear", "finetune")
+#: Training budgets: equal epochs (the default, every earlier result) or equal optimiser steps.
+BUDGETS = ("epochs", "steps")
+#: Fields of `RunConfig` besides `spec`, `method`, `prune_rate`, `seed`, `params`.
+RUN_FIELDS = ("mode", "epochs", "lr", "batch_size", "device", "budget")
+DATA_FIELDS = tuple(f.name for f in dataclasses.fields(DataSpec))
+
+
+def _freeze(value: Any) -> Any:
+    """JSON-compatible and hashable: dicts -> sorted tuples of pairs, lists -> tuples."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, (np.ndarray, np.generic)):
+        return _freeze(value.tolist())
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise ValueError(f"parameter value {value!r} ({type(value).__name__}) is not a plain number/string/list; "
+                     "a run config must be JSON-serialisable")
+
+
+def _thaw(value: Any) -> Any:
+    return [_thaw(v) for v in value] if isinstance(value, tuple) else value
+
+
+def _registered_defaults(method: str) -> dict[str, Any] | None:
+    """The registry's default parameters of `method`, or None for 'full' and unregistered names."""
+    if method == FULL_DATA:
+        return None
+    if method in REWEIGHTING_METHODS:
+        from coreset_core.methods.cw_erm import reweighting_params
+
+        return to_jsonable(dict(reweighting_params(method)))
+    from coreset_core.methods import get_method
+
+    try:
+        spec = get_method(method)
+    except ValueError:
+        return None
+    return to_jsonable({k: v for k, v in spec.params.items() if v is not inspect.Parameter.empty})
+
+
+def _whole(name: str, value: Any) -> int:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, bool) or not math.isfinite(number) or number != int(number):
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    return int(number)
+
+
+def _optional_positive(name: str, value: Any, cast: Callable[[Any], Any]) -> Any:
+    if value is None:
+        return None
+    try:
+        out = cast(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive number or None, got {value!r}") from None
+    if isinstance(value, bool) or not out > 0:
+        raise ValueError(f"{name} must be a positive number or None, got {value!r}")
+    return out
+
+
+def budget_epochs(epochs: int, n_full: int, n_kept: int, batch_size: int, budget: str = "steps") -> int:
+    """Epochs to train a subset of `n_kept` samples under `budget`.
+
+    ``"epochs"``: `epochs` unchanged. ``"steps"``: the fewest epochs whose optimiser steps
+    reach those of `epochs` epochs on all `n_full` samples, one step per batch:
+    ``ceil(epochs * ceil(n_full / batch_size) / ceil(n_kept / batch_size))``.
+    """
+    if budget not in BUDGETS:
+        raise ValueError(f"budget must be one of {BUDGETS}, got {budget!r}")
+    epochs, n_full, n_kept, batch_size = (_whole(name, v) for name, v in (
+        ("epochs", epochs), ("n_full", n_full), ("n_kept", n_kept), ("batch_size", batch_size)))
+    if min(epochs, n_full, n_kept, batch_size) < 1 or n_kept > n_full:
+        raise ValueError(f"budget_epochs needs epochs, batch_size >= 1 and 1 <= n_kept <= n_full, got "
+                         f"epochs={epochs}, n_full={n_full}, n_kept={n_kept}, batch_size={batch_size}")
+    if budget == "epochs":
+        return epochs
+    full_steps = epochs * math.ceil(n_full / batch_size)
+    return -(-full_steps // math.ceil(n_kept / batch_size))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines one training run's result: a `DataSpec` plus the run fields.
+
+    `params` may be given as a dict; it is stored as a sorted tuple of pairs (hashable,
+    picklable) with the method's registered defaults filled in, so "nucs" and "nucs with
+    its default parameters" are the same run. `lr` / `batch_size` None mean the trainer's
+    defaults (the effective values are recorded in the results row). `device` does not
+    enter `run_id`. `budget` is "epochs" (train `epochs` epochs on the subset) or "steps"
+    (as many optimiser steps as `epochs` epochs on the full set; see `budget_epochs`); it
+    enters `run_id` only when it is "steps", so every earlier "epochs" run keeps its id.
+    """
+
+    spec: DataSpec
+    method: str
+    prune_rate: float = 0.0
+    seed: int = 0
+    params: Any = ()
+    mode: str = "linear"
+    epochs: int = 30
+    lr: float | None = None
+    batch_size: int | None = None
+    device: str = "cpu"
+    budget: str = "epochs"
+
+    def __post_init__(self) -> None:
+        put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        if not isinstance(self.spec, DataSpec):
+            raise ValueError(f"RunConfig.spec must be a DataSpec, got {type(self.spec).__name__}; "
+                             "build one with DataSpec(dataset, limit=..., ...)")
+        if not self.method or not isinstance(self.method, str):
+            raise ValueError(f"method must be a method name, got {self.method!r}")
+        put("prune_rate", check_prune_rate(self.prune_rate))
+        if self.method == FULL_DATA and self.prune_rate != 0.0:
+            raise ValueError(f"method 'full' trains on all data: its prune_rate must be 0, got {self.prune_rate}")
+        if self.method in REWEIGHTING_METHODS and self.prune_rate != 0.0:
+            raise ValueError(f"{self.method!r} reweights every sample instead of pruning: use prune_rate=0 "
+                             f"(got {self.prune_rate})")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.budget not in BUDGETS:
+            raise ValueError(f"budget must be one of {BUDGETS} (equal epochs or equal optimiser steps), "
+                             f"got {self.budget!r}")
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+        put("seed", _whole("seed", self.seed))
+        put("epochs", _whole("epochs", self.epochs))
+        if self.epochs < 1 or self.seed < 0:
+            raise ValueError(f"epochs must be >= 1 and seed >= 0, got {self.epochs} and {self.seed}")
+        put("lr", _optional_positive("lr", self.lr, float))
+        put("batch_size", _optional_positive("batch_size", self.batch_size, int))
+        given = dict(self.params) if self.params else {}
+        defaults = _registered_defaults(self.method)
+        if defaults is not None:
+            unknown = set(given) - set(defaults)
+            if unknown:
+                raise ValueError(f"method {self.method!r} has no parameter(s) {sorted(unknown)}; "
+                                 f"its parameters are {sorted(defaults)}")
+            given = {**defaults, **given}
+        put("params", _freeze(given))
+
+    @property
+    def param_dict(self) -> dict[str, Any]:
+        """The method parameters as a plain dict (lists for sequences)."""
+        return {k: _thaw(v) for k, v in self.params}
+
+    def call_params(self) -> dict[str, Any]:
+        """The parameters that differ from the method's defaults (what the method is called with:
+        an explicit default can change meaning, e.g. NUCS-O's val_features=None)."""
+        defaults = _registered_defaults(self.method) or {}
+        return {k: v for k, v in self.param_dict.items() if k not in defaults or v != defaults[k]}
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that determine the result, plus the code version (what `run_id` hashes)."""
+        out = {"data": self.spec.to_dict(), "method": self.method, "prune_rate": self.prune_rate,
+               "seed": self.seed, "params": self.param_dict, "mode": self.mode, "epochs": self.epochs,
+               "lr": self.lr, "batch_size": self.batch_size, "code_version": CODE_VERSION}
+        if self.budget != "epochs":  # the default stays out: earlier runs keep their ids
+            out["budget"] = self.budget
+        return out
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def run_id(self) -> str:
+        """Stable hash of `canonical_json()`: equal configs (and code version) share it."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:20]
+
+    def prepare_key(self) -> str:
+        """Runs sharing it share features and scores (the spec's `prepare_key`)."""
+        return self.spec.prepare_key
+
+    def replace(self, **changes: Any) -> "RunConfig":
+        """A copy with run fields and/or data fields (forwarded to the spec) changed."""
+        data = {k: changes.pop(k) for k in list(changes) if k in DATA_FIELDS}
+        if data:
+            changes["spec"] = self.spec.replace(**data)
+        return dataclasses.replace(self, **changes)
+
+    def describe(self) -> str:
+        """One line naming the run (parameters shown only where they differ from the defaults)."""
+        params = ",".join(f"{k}={v}" for k, v in self.call_params().items())
+        return (f"{self.spec.dataset} {self.method}{'(' + params + ')' if params else ''} "
+                f"prune={self.prune_rate:g} seed={self.seed} {self.mode}"
+                + ("" if self.budget == "epochs" else f" budget={self.budget}"))
+
+    def command(self) -> str:
+        """The `coreset train` line that runs this config alone (to reproduce a failure)."""
+        extra = ["--method", self.method, "--prune-rate", f"{self.prune_rate:g}", "--seed", str(self.seed)]
+        extra += [item for k, v in self.call_params().items() for item in ("--param", f"{k}={json.dumps(v)}")]
+        pairs = (("--mode", self.mode, "linear"), ("--epochs", self.epochs, 30), ("--lr", self.lr, None),
+                 ("--batch-size", self.batch_size, None), ("--device", self.device, "cpu"),
+                 ("--budget", self.budget, "epochs"))
+        extra += [item for flag, value, default in pairs if value != default for item in (flag, str(value))]
+        return shlex.join(["coreset", "train", *self.spec.cli_args(), *extra])

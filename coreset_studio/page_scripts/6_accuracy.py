@@ -1,0 +1,108 @@
+"""Page 6: test accuracy vs pruning rate from the results database, and a small sweep launcher."""
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from coreset_studio import choices as C
+from coreset_studio.allowed_paths import check_allowed
+from coreset_core.experiments.store import ResultsStore, accuracy_table, default_db_path, settings_of, summary_frame
+from coreset_studio.sweep_job import BUDGET_LABELS, DEFAULT_SEEDS, start_sweep, sweep_slot
+from coreset_studio.views import accuracy as V
+from coreset_studio.views import figures as F
+from coreset_studio.views.colors import class_color
+from coreset_studio.widgets import BUDGET_HELP, command_line, plotly, sweep_status
+from coreset_studio.sidebar import page_session
+
+s, session = page_session()
+names = session.class_names
+
+st.title("Accuracy")
+st.caption("Linear-probe (or fine-tuning) test accuracy of every stored run, one line per method, mean ± std over "
+           "seeds, for the data settings chosen in the sidebar. Runs come from `coreset sweep` or the button below.")
+default_db = os.environ.get("CORESET_STUDIO_RESULTS_DB") or str(default_db_path())
+db_path = st.text_input("Results database", key="acc_db", value=default_db)
+try:
+    db_path = db_path if db_path == default_db else str(check_allowed(db_path))  # a typed path: allowed folders only
+    frame = ResultsStore(db_path).to_frame()
+except Exception as exc:  # unreadable path: say so, keep the page alive
+    st.error(f"Cannot open the results database {db_path}: {exc}")
+    st.stop()
+rows = V.matching_runs(frame, s.spec, session.resolution)
+st.caption(f"{len(frame):,} runs stored; {len(rows):,} match "
+           f"{C.data_label(s.spec, session.labels.size, session.resolution)}.")
+
+if rows.empty:
+    st.info("No stored runs for these data settings yet: launch a small sweep below, or run the `coreset sweep` "
+            "command shown at the bottom in a terminal.")
+else:
+    rows = rows.assign(budget=rows["budget"].fillna("epochs") if "budget" in rows else "epochs")
+    have = [b for b in BUDGET_LABELS if (rows["budget"] == b).any()]
+    budget = st.radio("Training budget of the runs", have, format_func=BUDGET_LABELS.get, horizontal=True,
+                      key="acc_budget", help=BUDGET_HELP)
+    rows = rows[rows["budget"] == budget]
+    settings = settings_of(rows)
+    shown_keys = ("mode", "epochs", "lr", "batch_size", "test_limit", "score_epochs", "resolution")
+    labels_of = [", ".join(f"{k}={v}" for k, v in x.items() if k in shown_keys) for x in settings]
+    pick = st.selectbox("Training setting", list(range(len(settings))), format_func=lambda i: labels_of[i],
+                        key="acc_setting") if len(settings) > 1 else 0
+    setting = settings[pick]
+    metric = st.radio("Metric", ["accuracy", "balanced_accuracy"], horizontal=True, key="acc_metric")
+    chosen = V.rows_of_setting(rows, setting)
+    test_limit = setting.get("test_limit")
+    subset = C.subset_note(int(test_limit), len(session.dataset.test)) if test_limit else ""
+    what = f"Test {metric.replace('_', ' ')}" + (f" ({subset})" if subset else "")
+    plotly(F.accuracy_curves(summary_frame(rows, metric=metric, **setting), title=f"{what} vs pruning rate",
+                             ytitle=f"{metric.replace('_', ' ')} (%)"), key="accuracy_curves")
+    try:
+        st.dataframe(accuracy_table(rows, metric=metric, **setting))
+    except ValueError as exc:
+        st.caption(str(exc))
+
+    st.subheader("Per-class accuracy" + (f" ({subset})" if subset else ""))
+    pc = V.per_class_accuracy_frame(chosen, names)
+    if pc.empty:
+        st.caption("No per-class accuracies stored.")
+    else:
+        combos = sorted({(m, r) for m, r in zip(pc["method"], pc["prune_rate"])}, key=lambda t: (t[0] != "full", t))
+        fmt = lambda t: f"{t[0]} at {100 * t[1]:g} %"  # noqa: E731
+        default = [t for t in combos if t[0] == "full"][:1] + [t for t in combos if t[0] != "full"][:2]
+        picked = st.multiselect("Runs", combos, default=default, format_func=fmt, key="acc_pc_runs")
+        sub = {t: pc[(pc["method"] == t[0]) & (pc["prune_rate"] == t[1])] for t in picked}
+        bars = F.bar_chart(names, {fmt(t): (sub[t]["accuracy"], class_color(j)) for j, t in enumerate(picked)},
+                           title="Mean ± std over seeds", ytitle="accuracy (%)", height=380)
+        for trace, t in zip(bars["data"], picked):  # the spread over seeds of every bar
+            trace["error_y"] = {"type": "data", "array": sub[t]["std"].fillna(0.0).tolist(), "visible": True}
+        plotly(bars, key="accuracy_per_class")
+
+st.subheader("Run a small sweep")
+slot = sweep_slot()
+with st.form("sweep_form"):
+    c1, c2, c3, c4 = st.columns([3, 2, 1, 1])
+    methods = c1.multiselect("Methods", C.sweep_methods(), default=["random", "el2n", "nucs"], key="sweep_methods",
+                             help=C.reweighting_note())
+    rates_text = c2.text_input("Pruning rates", value="0.5, 0.7, 0.9", key="sweep_rates")
+    seeds_text = c3.text_input("Seeds", value=", ".join(map(str, DEFAULT_SEEDS)), key="sweep_seeds",
+                               help="Three seeds give every point of the charts a mean and a spread.")
+    epochs = int(c4.number_input("Probe epochs", 1, 200, 30, key="sweep_epochs"))
+    sweep_budget = st.radio("Training budget", list(BUDGET_LABELS), format_func=BUDGET_LABELS.get, horizontal=True,
+                            key="sweep_budget", help=BUDGET_HELP)
+    submitted = st.form_submit_button("Run sweep", type="primary")
+extra = ("--budget", sweep_budget) if sweep_budget != "epochs" else ()
+command = s.spec.command("sweep", "--methods", ",".join(methods), "--prune-rates", rates_text.replace(" ", ""),
+                         "--seeds", seeds_text.replace(" ", ""), "--epochs", str(epochs), *extra, "--db", db_path)
+if submitted:
+    from coreset_studio.jobs import JobBusy
+    from coreset_core.experiments.sweep import plan_sweep
+
+    try:
+        configs = plan_sweep(s.spec, methods, rates_text, seeds_text, mode="linear", epochs=epochs,
+                             budget=sweep_budget)
+        start_sweep(configs, db_path, name=f"sweep of {len(configs)} runs", slot=slot)
+    except JobBusy as exc:
+        st.warning(f"Not started: {exc}.")
+    except ValueError as exc:
+        st.error(str(exc))
+sweep_status(slot)
+command_line(command)

@@ -1,0 +1,1 @@
+"""The studio's pages: scripts that `st.navigation` runs (never imported)."""

@@ -1,0 +1,95 @@
+"""The Windows page's data: the NUCS window at the KRR endpoint, or at the user's endpoint (SPEC 3-4).
+
+Both come from `Session.select`: the KRR choice is the method's own search (its info holds
+the whole accuracy curve), and an endpoint set by hand is the same method with
+`endpoints=[k]`, so the selection's recorded config says honestly how it was made and
+reproduces it (`coreset select ... --param 'endpoints=[k]'`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from coreset_studio.settings import winsor_params
+from coreset_core.windows import window_starts
+
+#: The selection method behind each budget mode of the page.
+METHOD_OF_MODE = {"nucs": "nucs", "uniform": "nucs-uniform"}
+
+
+@dataclass
+class WindowView:
+    """What the Windows page shows: the kept window and where it came from."""
+
+    method: str
+    params: dict[str, Any]  #: the method's parameters of `selection` (winsor, and endpoints when overridden)
+    selection: Any  #: the shown selection (at `endpoint`)
+    search: Any | None  #: the KRR-chosen selection (None while the search waits for a click)
+    endpoint: float
+    budgets: np.ndarray
+
+    @property
+    def overridden(self) -> bool:
+        return self.search is None or "endpoints" in self.params
+
+    @property
+    def krr_endpoint(self) -> float | None:
+        return None if self.search is None else float(self.search.info["best_endpoint"])
+
+
+def krr_selection(session: Any, prune_rate: float, *, score: str, winsor: tuple[float, float],
+                  mode: str = "nucs") -> Any:
+    """The selection of the method of `mode` with its endpoint chosen by the KRR search (memoised)."""
+    method = METHOD_OF_MODE[mode]
+    return session.select(method, prune_rate, score=score, **winsor_params(method, winsor))
+
+
+def window_view(session: Any, prune_rate: float, *, score: str, winsor: tuple[float, float], mode: str = "nucs",
+                endpoint: float | None = None, search: bool = True) -> WindowView:
+    """The window at the KRR endpoint (`endpoint` None), or at `endpoint` chosen by hand.
+
+    `search=False` skips the KRR search (large sets run it on request); the window is then
+    the one at `endpoint` (default 1.0, the hardest samples).
+    """
+    method = METHOD_OF_MODE[mode]
+    base = winsor_params(method, winsor)
+    krr = krr_selection(session, prune_rate, score=score, winsor=winsor, mode=mode) if search else None
+    if endpoint is None and krr is not None:
+        return WindowView(method, base, krr, krr, float(krr.info["best_endpoint"]), np.asarray(krr.info["budgets"]))
+    k = 1.0 if endpoint is None else float(endpoint)
+    params = {**base, "endpoints": [k]}
+    shown = session.select(method, prune_rate, score=score, **params)
+    return WindowView(method, params, shown, krr, k, np.asarray(shown.info["budgets"]))
+
+
+def window_bounds(class_sizes: np.ndarray, budgets: np.ndarray, endpoint: float) -> pd.DataFrame:
+    """Per class: the window `[start, end)` in sorted positions and as fractions of the class (SPEC 3)."""
+    sizes = np.asarray(class_sizes, dtype=np.int64)
+    budgets = np.asarray(budgets, dtype=np.int64)
+    start = window_starts(sizes, budgets, np.array([float(endpoint)]))[0]
+    end = start + budgets
+    safe = np.maximum(sizes, 1)
+    return pd.DataFrame({"N_c": sizes, "n_c": budgets, "start": start, "end": end,
+                         "start_frac": start / safe, "end_frac": end / safe})
+
+
+def window_table(session: Any, view: WindowView, score: str, winsor: tuple[float, float]) -> pd.DataFrame:
+    """The page's table: class, window bounds, class difficulty, mean score kept and of the class."""
+    d, labels, kept = session.difficulty(score), session.labels, view.selection.indices
+    table = window_bounds(session.class_sizes, view.budgets, view.endpoint)
+    table.insert(0, "class", session.class_names)
+    table["difficulty"] = np.asarray(session.class_difficulty(score, winsor))
+    kept_labels = labels[kept]
+    table["mean score kept"] = [float(d[kept[kept_labels == c]].mean()) if view.budgets[c] else np.nan
+                                for c in range(session.num_classes)]
+    table["mean score class"] = [float(d[labels == c].mean()) if np.any(labels == c) else np.nan
+                                 for c in range(session.num_classes)]
+    return table
+
+
+def krr_accuracy_at(search: Any, endpoint: float) -> float:
+    """The KRR proxy accuracy at `endpoint`, interpolated on the search's grid."""
+    return float(np.interp(endpoint, search.info["endpoints"], search.info["accuracies"]))
