@@ -48,7 +48,7 @@ DIM, IMBALANCE, SEED = 512, 100.0, 0
 GRID_N = (50_000, 200_000, 500_000)
 GRID_C = (10, 100, 1_000, 10_000)
 SLOW_METHODS = ("nucs-o",)  # run only when asked with --methods
-STAGES = ("load", "scoring", "allocation", "search", "select", "methods", "studio")
+STAGES = ("load", "scoring", "allocation", "search", "select", "methods", "studio", "pages")
 
 
 # ----------------------------------------------------------------------------- data
@@ -219,8 +219,79 @@ def stage_studio(path: Path, args) -> dict:
                                         f"{1e3 * (t2 - t1):.0f} ms (kept {int(b.sum()):,})"}
 
 
+#: Slider moves of the page benchmark: (page, widget key, values); a value repeated later is a move back
+#: to a value seen before (its results are memoised).
+PAGE_MOVES = (
+    ("difficulty", "winsor_lo", (1.0, 2.5, 1.0)), ("difficulty", "winsor_hi", (5.0, 10.0)),
+    ("budgets", "prune_pct", (50, 60, 90, 50)), ("budgets", "winsor_hi", (5.0, 0.0)),
+    ("windows", "prune_pct", (50, 60, 50)), ("embedding", "prune_pct", (40, 85, 40)),
+    ("compare", "prune_pct", (40, 85, 40)), ("gallery", "prune_pct", (40, 85, 40)),
+    ("lesson", "prune_pct", (40, 85, 40)),
+)
+PAGE_FILES = {"data": "1_data", "difficulty": "2_difficulty", "budgets": "3_budgets", "windows": "4_windows",
+              "embedding": "5_embedding", "compare": "7_compare", "lesson": "8_lesson", "gallery": "9_gallery"}
+
+
+def argsort_floor(n: int) -> float:
+    """Seconds of one float64 argsort of N values (best of 3): the floor of a per-sample selection."""
+    x = np.random.default_rng(0).random(n)
+    best = np.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        np.argsort(x, kind="stable")
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def stage_pages(path: Path, args) -> dict:
+    """Server compute of slider moves on every page (AppTest, the studio's own app.py), data prepared.
+
+    The selection methods are the cheap ones (el2n-classwise / el2n): a NUCS selection at a new
+    rate is a ridge search (the `search` stage), not a slider's redraw.
+    """
+    import tempfile
+
+    from streamlit.testing.v1 import AppTest
+
+    from coreset_studio.render_log import RENDER_LOG
+
+    os.environ.update({"CORESET_STUDIO_DATASET": f"embeddings:{path}", "CORESET_STUDIO_SCORE": "file",
+                       "CORESET_STUDIO_AUTO_UMAP": "0", "CORESET_STUDIO_LIMIT": "all",
+                       "CORESET_CACHE_DIR": os.environ.get("CORESET_CACHE_DIR") or tempfile.mkdtemp()})
+    at = AppTest.from_file(str(ROOT / "coreset_studio" / "app.py"), default_timeout=3600)
+    at.query_params.update({"a": "el2n-classwise", "b": "el2n"})
+    t0 = time.perf_counter()
+    at.run()
+    prepared = time.perf_counter() - t0
+    first, moves, failed, current = {}, {}, {}, None
+    for page, key, values in PAGE_MOVES:
+        if page != current:
+            at.switch_page(f"page_scripts/{PAGE_FILES[page]}.py").run()
+            first[page], current = RENDER_LOG.last(page), page
+        for v in values:
+            at.slider(key=key).set_value(v).run()
+            errors = [e.value for e in at.exception] + [e.value for e in at.error]
+            if errors:
+                failed.setdefault(page, str(errors[0])[:200])
+            moves.setdefault(page, []).append(RENDER_LOG.last(page))
+    floor = argsort_floor(int(at.session_state["_studio_settings"].spec.limit or 0) or _rows(path))
+    worst = max(max(ms) for ms in moves.values())
+    per_page = {p: {"first_ms": round(first[p]), "median_ms": round(float(np.median(ms))), "max_ms": round(max(ms))}
+                for p, ms in moves.items()}
+    note = "; ".join(f"{p} {v['median_ms']}/{v['max_ms']} ms" for p, v in per_page.items())
+    return {"seconds": worst / 1000, "pages": per_page, "argsort_floor_ms": 1000 * floor,
+            "ratio": worst / 1000 / floor, "prepare_s": prepared,
+            "note": f"max move {worst:.0f} ms = {worst / 1000 / floor:.1f}x argsort of N ({1000 * floor:.0f} ms); "
+                    f"median/max per page: {note}" + "".join(f"; {p} showed an error: {e}" for p, e in failed.items())}
+
+
+def _rows(path: Path) -> int:
+    with np.load(path) as z:
+        return int((~z["is_test"]).sum())
+
+
 CHILD = {"load": stage_load, "scoring": stage_scoring, "allocation": stage_allocation, "search": stage_search,
-         "select": stage_select, "method": stage_method, "studio": stage_studio}
+         "select": stage_select, "method": stage_method, "studio": stage_studio, "pages": stage_pages}
 
 
 def child_main(args) -> None:

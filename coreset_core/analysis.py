@@ -20,9 +20,14 @@ def class_kept_fractions(indices: Any, labels: Any, num_classes: int | None = No
     labels = check_labels(labels, num_classes)
     idx = check_indices(indices, labels.shape[0], allow_empty=True)
     c = int(labels.max()) + 1 if num_classes is None else int(num_classes)
-    sizes = np.bincount(labels, minlength=c)
-    kept = np.bincount(labels[idx], minlength=c)
-    return kept / sizes
+    return kept_fractions(idx, labels, np.bincount(labels, minlength=c))
+
+
+def kept_fractions(indices: np.ndarray, labels: np.ndarray, class_sizes: np.ndarray) -> np.ndarray:
+    """`class_kept_fractions` on trusted inputs: distinct int positions (e.g. a `Selection`'s), int64
+    labels `0..C-1` and their class sizes. No validation: internal callers that already hold checked
+    arrays call this once per rate instead of re-checking the same labels and indices every time."""
+    return np.bincount(labels[indices], minlength=class_sizes.shape[0]) / class_sizes
 
 
 def kept_fraction_table(method: str, prune_rates: Iterable[float], *, labels: Any, scores: Any = None,
@@ -44,12 +49,14 @@ def kept_fraction_table(method: str, prune_rates: Iterable[float], *, labels: An
         raise ValueError("prune_rates is empty: give at least one pruning rate, e.g. [0.5, 0.9]")
     labels = check_labels(labels)  # validated once for every rate
     scores, features = validated_inputs(spec, labels.shape[0], scores, features)
-    c = int(labels.max()) + 1
-    sizes = np.bincount(labels, minlength=c)
-    cols = {}
-    for rate in rates:
-        sel = _run_validated(spec, rate, labels, scores, features, int(seed), params)
-        cols[rate] = np.bincount(labels[sel.indices], minlength=c) / sizes
-    table = pd.DataFrame(cols, index=pd.RangeIndex(c, name="class"))
-    table.columns = pd.Index(list(cols), name="prune_rate", dtype=np.float64)
+    sizes = np.bincount(labels)
+    cols = {rate: kept_fractions(_run_validated(spec, rate, labels, scores, features, int(seed), params).indices,
+                                 labels, sizes) for rate in rates}
+    return fraction_frame(cols, sizes.shape[0])
+
+
+def fraction_frame(columns: dict[float, np.ndarray], num_classes: int) -> pd.DataFrame:
+    """`{rate: per-class values}` as the classes x rates frame (index "class", columns "prune_rate")."""
+    table = pd.DataFrame(columns, index=pd.RangeIndex(num_classes, name="class"))
+    table.columns = pd.Index(list(columns), name="prune_rate", dtype=np.float64)
     return table

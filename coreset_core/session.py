@@ -29,8 +29,10 @@ MULTI_BACKBONE_METHODS: frozenset[str] = frozenset({"ram-apl"})
 #: Method parameters filled from the test split when the caller does not give them (NUCS-O's
 #: oracle: measuring candidates on the test data makes it an upper bound, not a result to report).
 HELD_OUT_PARAMS = ("val_features", "val_labels")
-#: The stages `prepare` reports through `on_progress(stage, fraction)`.
-STAGES = ("train features", "test features", "scores")
+#: The stages `prepare` reports through `on_progress(stage, fraction)`, in the order it runs them:
+#: what the most pages need first (the test features serve only the linear probes).
+STAGES = ("train features", "scores", "test features")
+_STAGE_ATTRS = {"train features": "train", "scores": "scores", "test features": "test"}
 DEVICES = ("cpu", "cuda")
 
 ProgressFn = Callable[[str, float], None]
@@ -142,23 +144,45 @@ class Session:
         if self._on_progress is not None:
             self._on_progress(stage, min(1.0, max(0.0, float(fraction))))
 
-    def prepare(self, on_progress: ProgressFn | None = None, *, test: bool = True) -> "Session":
-        """Load the dataset, the train (and `test`) features and the scores now, reporting the stages.
+    def prepare(self, on_progress: ProgressFn | None = None, *, test: bool = True,
+                scores: bool = True) -> "Session":
+        """Load the dataset, the train features, the scores (unless not `scores`) and the test
+        features (unless not `test`) now, in `STAGES` order, reporting each stage.
 
-        `on_progress(stage, fraction)` is called for "train features", "test features" and
-        "scores", each from 0.0 to 1.0 (also when they are read from the cache).
+        `on_progress(stage, fraction)` is called for every stage run, from 0.0 to 1.0 (also when
+        it is read from the cache). Each result is memoised under its own key with a per-key
+        lock, so a page that asks for the train features while a background `prepare` computes
+        them waits for that computation instead of repeating it.
         """
+        skipped = {"test features": not test, "scores": not scores}
         self._on_progress = on_progress
         try:
-            for stage, attr in zip(STAGES, ("train", "test", "scores")):
-                if attr == "test" and not test:
+            for stage in STAGES:
+                if skipped.get(stage):
                     continue
                 self._report(stage, 0.0)
-                getattr(self, attr)
+                getattr(self, _STAGE_ATTRS[stage])
                 self._report(stage, 1.0)
         finally:
             self._on_progress = None
         return self
+
+    def stage_ready(self, stage: str) -> bool:
+        """Whether one of `STAGES` is held in memory now (e.g. "scores")."""
+        keys = {"train features": ("features", "train", self.spec.backbone), "scores": ("scores",),
+                "test features": ("features", "test", self.spec.backbone)}
+        return self.has(keys[stage])
+
+    def preparation_cost(self):
+        """The estimated work of `prepare` on this machine (`methods.cost.Cost`), before any of it runs.
+
+        Counts the backbone's forward passes over the training and test images whose features are
+        not on disk yet (a file check, nothing is read) and the scoring head's run (counted even
+        when its scores are cached: an upper bound). Reads the dataset's index, not its images.
+        """
+        from .preparation import preparation_cost
+
+        return preparation_cost(self)
 
     @cached_property
     def dataset(self):
@@ -225,6 +249,12 @@ class Session:
         """Training labels (int64, 0..C-1), read from the dataset: no features are extracted for them."""
         return self.memoised(("labels",), lambda: _readonly(
             np.asarray(self.dataset.train.labels, dtype=np.int64)[: self.spec.limit].copy()), pinned=True)
+
+    @property
+    def test_labels(self) -> np.ndarray:
+        """Test labels (after the test limit), read from the dataset without extracting features."""
+        return self.memoised(("test_labels",), lambda: _readonly(
+            np.asarray(self.dataset.test.labels, dtype=np.int64)[: self.spec.test_limit].copy()), pinned=True)
 
     @property
     def class_names(self) -> list[str]:
@@ -364,17 +394,23 @@ class Session:
 
     def kept_fraction_table(self, method: str, prune_rates: Iterable[float], *, score: str | None = None,
                             seed: int = 0, **params: Any):
-        """Classes x pruning rates table of the fraction of each class that `method` keeps."""
-        import pandas as pd
+        """Classes x pruning rates table of the fraction of each class that `method` keeps (memoised).
 
-        from .analysis import class_kept_fractions
+        Each column comes from `select` (memoised too); the table is built once per
+        (method, rates, score, seed, params), so a page rerun only looks it up. A copy is
+        returned: callers may change it without touching the memo.
+        """
+        from .analysis import fraction_frame, kept_fractions
 
-        rates = [float(r) for r in prune_rates]
-        cols = {r: class_kept_fractions(self.select(method, r, score=score, seed=seed, **params).indices,
-                                        self.labels, self.num_classes) for r in rates}
-        table = pd.DataFrame(cols, index=pd.RangeIndex(self.num_classes, name="class"))
-        table.columns = pd.Index(rates, name="prune_rate", dtype=np.float64)
-        return table
+        rates = tuple(float(r) for r in prune_rates)
+        score = score or self.spec.score
+        key = ("kept_fraction_table", method, rates, score, int(seed), _frozen(params))
+
+        def compute():
+            labels, sizes = self.labels, self.class_sizes  # the Session's own checked arrays
+            return fraction_frame({r: kept_fractions(self.select(method, r, score=score, seed=seed, **params).indices,
+                                                     labels, sizes) for r in rates}, self.num_classes)
+        return self.memoised(key, compute).copy()
 
     def window_search(self, prune_rate: float, *, score: str | None = None, winsor: Iterable[float] = (0.0, 0.0),
                       mode: str = "nucs", progress: bool = False, **options: Any):

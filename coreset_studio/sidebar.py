@@ -2,7 +2,16 @@
 
 One `Session` per data setting (`DataSpec.prepare_key`) is kept in `st.cache_resource`
 for every browser session of the process (at most `MAX_SESSIONS`); the Session memoises
-everything derived from the data. Its first preparation shows a status box with progress.
+everything derived from the data. Its preparation (train features, scores, test features)
+runs in a background thread started by the first page that opens the setting, so a page
+that needs none of it (the Data page) draws at once; a page that needs a stage shows the
+preparation's progress and what it waits for until that stage is ready. The page thread
+never computes a stage itself while the background thread is on it (the Session's per-key
+locks make a second request wait for the first computation).
+
+A setting whose estimated preparation work (`Session.preparation_cost`) is above
+`CONFIRM_FLOP` is not started by opening a page (a link can carry any setting): the page
+shows the estimate and a button, and preparation starts on the click.
 """
 from __future__ import annotations
 
@@ -15,8 +24,8 @@ from typing import Any
 import streamlit as st
 
 from coreset_studio import choices as C
-from coreset_core.session import Session
-from coreset_core.spec import DEFAULT_SCORE, DataSpec
+from coreset_core.session import STAGES, Session
+from coreset_core.spec import DEFAULT_SCORE, FILE_SCORE, DataSpec
 from coreset_core.features import FILE_BACKBONE
 from coreset_studio.settings import checked_dataset, default_limits
 
@@ -24,14 +33,28 @@ from coreset_studio.widgets import NOTES, bound, settings, update
 
 MAX_SESSIONS = 3  # prepared data settings kept in memory per process
 PATH_ERROR = "_path_error"  # the refusal of the last typed data path, shown once in the sidebar
+#: Preparations estimated above this work (flop) start only on a click: about 4 minutes at 40 GFLOP/s
+#: (lower bound). The default setting (CIFAR-10, 5,000 + 1,000 images at 128 px) is 1.5e12.
+CONFIRM_FLOP = 1e13
+#: What most pages wait for; the Data page needs none of it, Accuracy and Compare also the test features.
+PAGE_NEEDS = ("train features", "scores")
 
 
 @dataclass
 class _Entry:
     session: Session
     lock: threading.Lock = field(default_factory=threading.Lock)
-    ready: bool = False
+    thread: threading.Thread | None = None
+    progress: dict[str, float] = field(default_factory=dict)  #: stage -> fraction done
+    error: str | None = None
     seconds: float | None = None
+    approved: bool = False  #: a click started an expensive preparation
+    cost: Any = None  #: the `methods.cost.Cost` of the preparation, estimated once
+
+    @property
+    def ready(self) -> bool:
+        """Whether every stage is prepared."""
+        return all(self.session.stage_ready(stage) for stage in STAGES)
 
 
 @st.cache_resource(show_spinner=False, max_entries=MAX_SESSIONS)
@@ -40,52 +63,124 @@ def _entry(prepare_key: str, _spec: DataSpec) -> _Entry:
     return _Entry(Session(_spec.replace(score=DEFAULT_SCORE), device=device, max_memo=512))
 
 
-def prepared_session(spec: DataSpec) -> Session:
-    """The Session of `spec`, prepared (features and scores), with a progress box the first time."""
-    entry = _entry(spec.prepare_key, spec)
-    if entry.ready:
-        return entry.session
+def _stages_for(spec: DataSpec, needs: tuple[str, ...]) -> tuple[str, ...]:
+    """The stages a page on `spec` waits for: no scoring head for the embeddings file's own scores."""
+    return tuple(stage for stage in needs if not (stage == "scores" and spec.score == FILE_SCORE))
+
+
+def _background(entry: _Entry, stages: tuple[str, ...]) -> None:
+    """Prepare `stages` of the entry's Session (thread body); failures are kept for the pages to show."""
+    start = time.perf_counter()
+
+    def on_progress(stage: str, fraction: float) -> None:
+        entry.progress[stage] = fraction
+
+    try:
+        entry.session.prepare(on_progress, test="test features" in stages, scores="scores" in stages)
+    except Exception as exc:  # shown by every page that waits for it, with the library's explanation
+        entry.error = f"{type(exc).__name__}: {exc}"
+    entry.seconds = time.perf_counter() - start
+
+
+def _ensure_started(entry: _Entry, spec: DataSpec) -> None:
+    """Start the background preparation of every stage `spec`'s pages use, unless it is running."""
     with entry.lock:
-        if not entry.ready:
-            _prepare(entry, spec)
+        if entry.thread is not None and entry.thread.is_alive() or entry.error:
+            return
+        stages = _stages_for(spec, STAGES)
+        if all(entry.session.stage_ready(stage) for stage in stages):
+            return
+        entry.thread = threading.Thread(target=_background, args=(entry, stages), daemon=True,
+                                        name=f"prepare {spec.dataset}")
+        entry.thread.start()
+
+
+def _cost(entry: _Entry):
+    if entry.cost is None:
+        entry.cost = entry.session.preparation_cost()
+    return entry.cost
+
+
+def _needs_click(entry: _Entry) -> bool:
+    """Whether preparation waits for a click: estimated above `CONFIRM_FLOP` and not started yet."""
+    if entry.approved or entry.thread is not None or entry.ready:
+        return False
+    return _cost(entry).flop > CONFIRM_FLOP
+
+
+def _confirm_box(entry: _Entry, spec: DataSpec) -> None:
+    """The estimate of an expensive preparation and the button that starts it."""
+    from coreset_core.methods.cost import gemm_flops
+
+    cost = _cost(entry)
+    minutes = cost.flop / gemm_flops() / 60.0
+    st.warning(f"Preparing this data setting is estimated at {cost.flop:.1e} flop, at least "
+               f"{C.format_duration(60 * minutes)} on this machine: {cost.what}. It starts only when you ask. "
+               f"Cheaper: {cost.alternative}.", icon=":material/hourglass_top:")
+    if st.button("Prepare this data setting", key="prepare_confirm", type="primary"):
+        entry.approved = True
+        _ensure_started(entry, spec)
+        st.rerun()
+
+
+def _wait_for(entry: _Entry, spec: DataSpec, stages: tuple[str, ...]) -> None:
+    """Show the background preparation's progress until `stages` are ready (or stop on its error)."""
+    missing = [stage for stage in stages if not entry.session.stage_ready(stage)]
+    if not missing:
+        return
+    box = st.status(f"Preparing {spec.dataset}: this page waits for the {' and the '.join(missing)}",
+                    expanded=True)
+    with box:
+        bar = st.progress(0.0, text="starting")
+    while missing:
+        if entry.error:
+            box.update(label="Preparation failed", state="error", expanded=True)
+            st.error(entry.error)
+            if st.button("Try again", key="prepare_retry"):
+                entry.error = None
+                st.rerun()
+            st.stop()
+        if entry.thread is None or not entry.thread.is_alive():
+            _ensure_started(entry, spec.replace(score=DEFAULT_SCORE) if "scores" in missing else spec)
+        stage = next((s for s in STAGES if s in entry.progress and entry.progress[s] < 1.0), missing[0])
+        fraction = entry.progress.get(stage, 0.0)
+        bar.progress(fraction, text=f"{stage}: {100 * fraction:.0f} %")
+        if entry.thread is not None and entry.thread.is_alive():
+            entry.thread.join(0.25)
+        else:
+            time.sleep(0.25)
+        missing = [stage for stage in stages if not entry.session.stage_ready(stage)]
+    box.update(label=f"Prepared {spec.dataset}", state="complete", expanded=False)
+
+
+def prepared_session(spec: DataSpec, needs: tuple[str, ...] = PAGE_NEEDS) -> Session:
+    """The Session of `spec` with the stages in `needs` ready; starts the background preparation of the
+    rest (or shows the estimate and a button when it is expensive) and shows progress while it waits."""
+    entry = _entry(spec.prepare_key, spec)
+    stages = _stages_for(spec, needs)
+    if _needs_click(entry):
+        _confirm_box(entry, spec)
+        if stages:
+            st.stop()
+        return entry.session
+    _ensure_started(entry, spec)
+    _wait_for(entry, spec, stages)
     return entry.session
 
 
-def _prepare(entry: _Entry, spec: DataSpec) -> None:
-    start, last = time.perf_counter(), [0.0]
-    with st.status(f"Preparing {spec.dataset}: features and difficulty scores", expanded=True) as box:
-        bar = st.progress(0.0, text="loading the dataset")
-
-        def on_progress(stage: str, fraction: float) -> None:
-            if time.perf_counter() - last[0] >= 0.2 or fraction >= 1.0:  # throttle the websocket traffic
-                last[0] = time.perf_counter()
-                bar.progress(fraction, text=f"{stage}: {100 * fraction:.0f} %")
-
-        try:
-            entry.session.prepare(on_progress)
-        except Exception as exc:  # shown with the library's explanation
-            box.update(label="Preparation failed", state="error", expanded=True)
-            st.error(f"{type(exc).__name__}: {exc}")
-            st.stop()
-        entry.seconds = time.perf_counter() - start
-        n = int(entry.session.labels.shape[0])
-        box.update(label=f"Prepared {n:,} training images of {spec.dataset} in {C.format_duration(entry.seconds)}",
-                   state="complete", expanded=False)
-    entry.ready = True
-
-
 def preparation_seconds(spec: DataSpec) -> float | None:
-    """How long this process took to prepare `spec` (None when it has not)."""
+    """How long this process took to prepare `spec` in the background (None until it has)."""
     return _entry(spec.prepare_key, spec).seconds
 
 
-def page_session() -> tuple[Any, Session]:
-    """The shared settings and the prepared Session of this run (a page asks for them first)."""
+def page_session(needs: tuple[str, ...] = PAGE_NEEDS) -> tuple[Any, Session]:
+    """The shared settings and the Session of this run with `needs` (stages of `STAGES`) prepared
+    (a page asks for them first)."""
     if st.session_state.get("_path_choice"):
         st.info("Type the path of your data in the sidebar to start.")
         st.stop()
     s = settings()
-    return s, prepared_session(s.spec)
+    return s, prepared_session(s.spec, needs)
 
 
 # ----------------------------------------------------------------------------- sidebar

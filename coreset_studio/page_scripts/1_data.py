@@ -9,26 +9,33 @@ from coreset_studio.views.figures import bar_chart
 from coreset_studio.widgets import command_line, plotly
 from coreset_studio.sidebar import page_session, preparation_seconds
 
-s, session = page_session()
-names, ds, train, test = session.class_names, session.dataset, session.train, session.test
+s, session = page_session(needs=())  # class sizes and images need no features: drawn while they are prepared
+names, ds = session.class_names, session.dataset
+features_ready = session.stage_ready("train features") and session.stage_ready("test features")
 
 st.title("Data & features")
 st.caption(ds.description)
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Training images", f"{len(train.labels):,}", help=f"of {len(ds.train):,} in the split")
-c2.metric("Test images", f"{len(test.labels):,}", help=f"of {len(ds.test):,} in the split")
+c1.metric("Training images", f"{len(session.labels):,}", help=f"of {len(ds.train):,} in the split")
+c2.metric("Test images", f"{len(session.test_labels):,}", help=f"of {len(ds.test):,} in the split")
 c3.metric("Classes", len(names))
-c4.metric("Feature dimension", int(train.features.shape[1]))
+c4.metric("Feature dimension", int(session.train.features.shape[1]) if features_ready else "preparing",
+          help=None if features_ready else "the features are being extracted in the background")
 
-sizes = V.class_sizes_frame(names, train.labels, test.labels)
+sizes = V.class_sizes_frame(names, session.labels, session.test_labels)
 imbalance = sizes["train"].max() / max(1, sizes["train"].min())
 plotly(bar_chart(names, {"train": (sizes["train"], "#1f77b4"), "test": (sizes["test"], "#aec7e8")}, ytitle="images",
                  title=f"Class sizes (train imbalance: largest / smallest = {imbalance:.1f})"), key="class_sizes")
 
 with st.expander("Features and scores: where they come from", expanded=False):
-    st.dataframe([{"split": split, "images": len(fs.labels), "from disk cache": bool(getattr(fs, "from_cache", False)),
-                   "seconds": round(float(getattr(fs, "seconds", 0.0)), 2), "file": str(getattr(fs, "path", ""))}
-                  for split, fs in (("train", train), ("test", test))], hide_index=True)
+    if not features_ready:
+        st.caption("The features are being extracted in the background; the other pages show the progress.")
+    else:
+        train, test = session.train, session.test
+        st.dataframe([{"split": split, "images": len(fs.labels),
+                       "from disk cache": bool(getattr(fs, "from_cache", False)),
+                       "seconds": round(float(getattr(fs, "seconds", 0.0)), 2), "file": str(getattr(fs, "path", ""))}
+                      for split, fs in (("train", train), ("test", test))], hide_index=True)
     seconds = preparation_seconds(s.spec)
     st.caption(f"Backbone {s.spec.backbone} (frozen), input {session.resolution} px. "
                + (f"This process prepared the data in {format_duration(seconds)}. " if seconds is not None else "")

@@ -15,7 +15,7 @@ from coreset_studio.views.colors import class_color
 from coreset_studio.widgets import BUDGET_HELP, command_line, plotly, sweep_status
 from coreset_studio.sidebar import page_session
 
-s, session = page_session()
+s, session = page_session(needs=("train features", "scores", "test features"))
 names = session.class_names
 
 st.title("Accuracy")

@@ -12,7 +12,7 @@ from coreset_studio.views.colors import GREY, SIDE_COLORS
 from coreset_studio.widgets import backbone_choice, bound, command_line, downloads, plotly, prune_slider, with_backbones
 from coreset_studio.sidebar import page_session
 
-s, session = page_session()
+s, session = page_session(needs=("train features", "scores", "test features"))
 score, names, labels = s.spec.score, session.class_names, session.labels
 d = session.difficulty(score)
 
