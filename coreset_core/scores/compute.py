@@ -42,6 +42,13 @@ SCORES_VERSION = "2"
 #: 0.96 / 1.00. Large sets are not affected (CIFAR-10: 3 epochs are already 588 steps).
 DEFAULT_MIN_STEPS = 200
 
+#: Per-step multiply-adds (batch x d x C) from which the scoring head trains on every core: below it
+#: a step's products are too small to share (torch's OpenMP threads then cost more than they save).
+#: Measured on this project's shared 2-core machine, one pass of 256-row steps over 20,000 x 512
+#: rows, 1 vs 2 threads: C = 10 0.06 vs 1.9 s, C = 100 0.13 vs 3.0 s, C = 1,000 3.2 vs 6.7-8.5 s
+#: with the load average at 19 (other jobs: spinning threads collapse), hence `head_threads` times
+#: both before it chooses.
+PARALLEL_HEAD_MACS = 1 << 24
 #: float64 elements of one block of the per-checkpoint score computation (32 MB)
 _BLOCK_FLOATS = 1 << 22
 #: `record(epoch, logits, input_norms)`: what a trainer calls at every epoch end.
@@ -99,6 +106,35 @@ class EpochAccumulator:
         k = float(self.checkpoints)
         return {"el2n": self.el2n / k, "grand": self.grand / k, "aum": self.margin / k,
                 "forgetting": self.forgotten.astype(np.float64)}
+
+
+def head_threads(batch_size: int, d: int, c: int) -> int:
+    """torch threads for training the scoring head on the CPU: one for small heads (`PARALLEL_HEAD_MACS`),
+    else whichever of one thread and every core runs a few steps of this shape faster, timed here.
+
+    Every core wins on idle cores; when other jobs hold the cores, OpenMP's spinning threads
+    collapse (up to 20x slower), so the choice is measured, not assumed (~0.1-0.5 s).
+    """
+    import torch
+
+    cores = os.cpu_count() or 1
+    if batch_size * d * c < PARALLEL_HEAD_MACS or cores == 1:
+        return 1
+    gen = torch.Generator().manual_seed(0)
+    x, w = torch.randn(batch_size, d, generator=gen), torch.randn(c, d, generator=gen)
+    previous, best = torch.get_num_threads(), {}
+    try:
+        for threads in (1, cores, 1, cores):
+            torch.set_num_threads(threads)
+            start = time.perf_counter()
+            for _ in range(4):  # a step's products: logits, weight gradient, input-side product
+                g = x @ w.T
+                g.T @ x
+                g @ w
+            best[threads] = min(best.get(threads, np.inf), time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(previous)
+    return cores if best[cores] < 0.8 * best[1] else 1
 
 
 def check_seeds(seeds: Iterable[int] | int) -> tuple[int, ...]:
@@ -215,7 +251,8 @@ def compute_scores(features: Any, labels: Any, *, epochs: int = 3, min_steps: in
         def train(seed: int, record: Recorder) -> None:
             fit_linear_head(feats, y, num_classes=c, epochs=config["effective_epochs"], lr=config["lr"],
                             batch_size=batch_size, seed=seed, device=device, progress=progress,
-                            epoch_callback=lambda end: record(end.epoch, end.logit_blocks(), norms))
+                            epoch_callback=lambda end: record(end.epoch, end.logit_blocks(), norms),
+                            threads=head_threads(batch_size, feats.shape[1], c))
 
         arrays = _seed_runs(y, seeds, config["effective_epochs"], train, on_progress)
         arrays["moderate"] = moderate_distance(feats, y)

@@ -197,12 +197,13 @@ def fit_linear_head(features: Any, labels: Any, *, num_classes: int | None = Non
                     weight_decay: float = WEIGHT_DECAY, min_lr: float = MIN_LR, seed: int = 0,
                     sample_weights: Any = None, device: str = "cpu",
                     epoch_callback: Callable[[EpochEnd], None] | None = None,
-                    progress: bool = False) -> LinearHead:
+                    progress: bool = False, threads: int = CPU_THREADS) -> LinearHead:
     """Train a linear head on `features` (N x d) with integer `labels`; see the module docstring.
 
     `num_classes` defaults to `max(labels) + 1` (pass it when a subset may miss the last
     classes). The run is a deterministic function of the inputs and `seed` (initialisation
-    and batch order) on a given device.
+    and batch order) on a given device. `threads`: torch's intra-op threads on the CPU (see
+    `cpu_threads`; large heads gain from more, e.g. `scores.compute.head_threads`).
     """
     epochs, lr, batch_size = check_schedule(epochs, DEFAULT_LR if lr is None else lr,
                                             DEFAULT_BATCH_SIZE if batch_size is None else batch_size)
@@ -212,12 +213,14 @@ def fit_linear_head(features: Any, labels: Any, *, num_classes: int | None = Non
     weights = None if sample_weights is None else check_sample_weights(sample_weights, labels.shape[0])
     return _fit_linear_head(feats, labels, c, weights, epochs=epochs, lr=lr, batch_size=batch_size,
                             momentum=float(momentum), weight_decay=float(weight_decay), min_lr=float(min_lr),
-                            seed=int(seed), device=device, epoch_callback=epoch_callback, progress=progress)
+                            seed=int(seed), device=device, epoch_callback=epoch_callback, progress=progress,
+                            threads=max(1, int(threads)))
 
 
 def _fit_linear_head(feats: np.ndarray, labels: np.ndarray, c: int, weights: np.ndarray | None, *, epochs: int,
                      lr: float, batch_size: int, momentum: float, weight_decay: float, min_lr: float, seed: int,
-                     device: str, epoch_callback: Callable[[EpochEnd], None] | None, progress: bool) -> LinearHead:
+                     device: str, epoch_callback: Callable[[EpochEnd], None] | None, progress: bool,
+                     threads: int = CPU_THREADS) -> LinearHead:
     """`fit_linear_head` on validated inputs (float32 weights or None, labels in `0..c-1`)."""
     import torch
     import torch.nn.functional as F
@@ -244,7 +247,7 @@ def _fit_linear_head(feats: np.ndarray, labels: np.ndarray, c: int, weights: np.
                           mean, std, dict(config), list(history))
 
     step, current_lr = 0, lr
-    with cpu_threads(device):
+    with cpu_threads(device, threads):
         for epoch in tqdm(range(1, epochs + 1), desc="linear head", unit="epoch", disable=not progress):
             perm = torch.randperm(n, generator=gen).to(device)
             loss_sum = torch.zeros((), device=device)
