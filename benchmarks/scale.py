@@ -123,17 +123,29 @@ def stage_load(path: Path, args) -> dict:
 
 
 def stage_scoring(path: Path, args) -> dict:
+    """The linear head's scores on a fresh cache, with its floor: the head's GEMM work
+    (`methods.cost.scoring_cost`) at the float32 GEMM rate of its step shape, measured here."""
     import tempfile
+
+    from coreset_core.methods.cost import scoring_cost
+    from coreset_core.scores.compute import head_threads
 
     with tempfile.TemporaryDirectory(prefix="scale-cache-") as tmp:
         s = session(path, "el2n", tmp)
-        s.train
+        n, d = s.train.features.shape
+        threads = head_threads(256, d, s.num_classes)
         t0 = time.perf_counter()
         sc = s.scores
+        seconds = time.perf_counter() - t0
         acc = sc.info.get("train_accuracy", [[None]])[-1][-1]
-    return {"seconds": time.perf_counter() - t0,
-            "note": f"{sc.config['effective_epochs']} epochs x {sc.config['steps_per_epoch']} steps, "
-                    f"head train acc {acc:.2f}" if acc is not None else ""}
+    cfg = sc.config
+    flop = scoring_cost(n, d, s.num_classes, cfg["steps"], cfg["effective_epochs"], len(cfg["seeds"])).flop
+    rate = gemm_rate(d, s.num_classes)
+    floor = flop / rate
+    return {"seconds": seconds, "floor": floor, "ratio": seconds / floor, "threads": threads,
+            "note": f"{cfg['effective_epochs']} epochs x {cfg['steps_per_epoch']} steps on {threads} thread(s); "
+                    f"floor {flop:.1e} flop at {rate / 1e9:.0f} GFLOP/s = {floor:.1f} s -> {seconds / floor:.2f}x"
+                    + (f"; head train acc {acc:.2f}" if acc is not None else "")}
 
 
 def stage_allocation(path: Path, args) -> dict:
@@ -260,6 +272,7 @@ def stage_pages(path: Path, args) -> dict:
                        "CORESET_CACHE_DIR": os.environ.get("CORESET_CACHE_DIR") or tempfile.mkdtemp()})
     at = AppTest.from_file(str(ROOT / "coreset_studio" / "app.py"), default_timeout=3600)
     at.query_params.update({"a": "el2n-classwise", "b": "el2n"})
+    at.session_state["gal_whatif"] = ["random", "el2n"]  # the what-if's default includes nucs (a ridge search)
     t0 = time.perf_counter()
     at.run()
     prepared = time.perf_counter() - t0
@@ -268,12 +281,14 @@ def stage_pages(path: Path, args) -> dict:
         if page != current:
             at.switch_page(f"page_scripts/{PAGE_FILES[page]}.py").run()
             first[page], current = RENDER_LOG.last(page), page
+            print(f"{page}: first visit {first[page]:.0f} ms", file=sys.stderr, flush=True)
         for v in values:
             at.slider(key=key).set_value(v).run()
             errors = [e.value for e in at.exception] + [e.value for e in at.error]
             if errors:
                 failed.setdefault(page, str(errors[0])[:200])
             moves.setdefault(page, []).append(RENDER_LOG.last(page))
+            print(f"{page}: {key}={v} {moves[page][-1]:.0f} ms", file=sys.stderr, flush=True)
     floor = argsort_floor(int(at.session_state["_studio_settings"].spec.limit or 0) or _rows(path))
     worst = max(max(ms) for ms in moves.values())
     per_page = {p: {"first_ms": round(first[p]), "median_ms": round(float(np.median(ms))), "max_ms": round(max(ms))}
@@ -401,6 +416,136 @@ def agreement(n: int, c: int, args) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ----------------------------------------------------------------------------- studio launch, extraction
+
+
+#: JS: whether a drawn plotly chart is on the page.
+_CHART_DRAWN = "() => Array.from(document.querySelectorAll('.js-plotly-plot')).some(el => el.querySelector('.main-svg'))"
+#: JS: the Data page's "Feature dimension" metric (a number once the train and test features are ready).
+_FEATURE_METRIC = """() => Array.from(document.querySelectorAll('[data-testid="stMetric"]'))
+    .map(el => el.innerText).find(t => t.startsWith('Feature dimension')) || ''"""
+
+
+def bare_forward_seconds(images: int, resolution: int, backbone: str = "efficientnet_lite0",
+                         batch_size: int = 64, sample: int = 512) -> float:
+    """The backbone's forward pass alone (prepared tensors, torch's default threads) over `images`
+    images, timed on `sample` of them and scaled: the floor of feature extraction."""
+    import torch
+
+    from coreset_core.backbones import load_backbone
+    from coreset_core.features import embed
+
+    model = load_backbone(backbone)
+    model.model.eval().to(memory_format=torch.channels_last)
+    x = torch.randn(batch_size, 3, resolution, resolution).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        embed(model, x)  # warm-up
+        t0 = time.perf_counter()
+        for _ in range(max(1, sample // batch_size)):
+            embed(model, x)
+    return (time.perf_counter() - t0) / (max(1, sample // batch_size) * batch_size) * images
+
+
+def launch(args) -> list[dict]:
+    """`coreset-studio` on a fresh cache with the default setting, in headless Chromium: seconds from the
+    launch to the first drawn chart (Data page), to the Budgets chart (train features and scores) and
+    to every stage prepared (the Data page's feature dimension), with the bare forward of the same
+    images as the floor of the last."""
+    import shutil
+    import signal
+    import socket
+    import tempfile
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    from coreset_core.session import Session
+    from coreset_studio.settings import defaults_from_env
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cache = tempfile.mkdtemp(prefix="scale-launch-")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CORESET_STUDIO_")}
+    env.update(CORESET_CACHE_DIR=cache, CORESET_STUDIO_AUTO_UMAP="0")
+    exe = shutil.which("coreset-studio")
+    cmd = ([exe] if exe else [sys.executable, "-m", "coreset_studio.launcher"]) + [
+        "--server.port", str(port), "--server.fileWatcherType", "none"]
+    url, marks = f"http://127.0.0.1:{port}", {}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(url + "/_stcore/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.2)
+        marks["server answers"] = time.perf_counter() - t0
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=os.environ.get("CORESET_CHROMIUM", "/usr/bin/chromium"),
+                                         args=["--headless", "--no-sandbox", "--disable-gpu"])
+            page = browser.new_page()
+            page.goto(url, timeout=600_000)
+            page.wait_for_function(_CHART_DRAWN, timeout=600_000, polling=100)
+            marks["first chart (Data page)"] = time.perf_counter() - t0
+            page.goto(url + "/budgets", timeout=600_000)
+            page.wait_for_function(_CHART_DRAWN, timeout=900_000, polling=200)
+            marks["Budgets chart (train features + scores)"] = time.perf_counter() - t0
+            while True:
+                page.goto(url, timeout=600_000)
+                page.wait_for_function(_CHART_DRAWN, timeout=600_000, polling=100)
+                if any(ch.isdigit() for ch in page.evaluate(_FEATURE_METRIC)):
+                    break
+                time.sleep(1.0)
+            marks["every page ready (all stages)"] = time.perf_counter() - t0
+            browser.close()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        shutil.rmtree(cache, ignore_errors=True)
+    spec = defaults_from_env({})[0].spec
+    sess = Session(spec)
+    images = min(spec.limit or 10**9, len(sess.dataset.train)) + min(spec.test_limit or 10**9, len(sess.dataset.test))
+    floor = bare_forward_seconds(images, sess.resolution, spec.backbone)
+    rows = [{"what": k, "seconds": v} for k, v in marks.items()]
+    rows[-1].update(floor=floor, ratio=marks["every page ready (all stages)"] / floor,
+                    note=f"floor: bare forward of {images:,} images at {sess.resolution} px = {floor:.1f} s")
+    return rows
+
+
+def extraction(args) -> list[dict]:
+    """The whole extraction path (`features.extract`: decode, resize, forward) against the bare forward of
+    the same number of images at the same threads: throughput ratio (1.0 = decoding costs nothing)."""
+    from coreset_core.backbones import load_backbone
+    from coreset_core.datasets import load_dataset
+    from coreset_core.features import extract
+
+    dataset, images = load_dataset("cifar10"), args.extract_images
+    res = dataset.default_resolution
+    rows = []
+    for _ in range(2):  # interleaved
+        floor = bare_forward_seconds(images, res)
+        t0 = time.perf_counter()
+        extract(dataset.train, load_backbone("efficientnet_lite0"), resolution=res, count=images, progress=False)
+        whole = time.perf_counter() - t0
+        rows.append({"what": f"extraction of {images:,} CIFAR-10 images at {res} px", "seconds": whole,
+                     "floor": floor, "ratio": floor / whole,
+                     "note": f"bare forward {floor:.1f} s; throughput ratio {floor / whole:.2f} (target >= 0.95)"})
+    return rows
+
+
+def plain_table(rows: list[dict], header: str) -> str:
+    """Rows of `launch` / `extraction` as markdown (printed as they come, written with --md)."""
+    lines = [header, "", "| what | seconds | floor s | ratio | notes |", "|---|---:|---:|---:|---|"]
+    for r in rows:
+        floor = "-" if r.get("floor") is None else f"{r['floor']:.1f}"
+        ratio = "-" if r.get("ratio") is None else f"{r['ratio']:.2f}"
+        lines.append(f"| {r['what']} | {r['seconds']:.1f} | {floor} | {ratio} | {r.get('note', '')} |")
+    return "\n".join(lines) + "\n"
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -417,6 +562,10 @@ def parse(argv=None):
     ap.add_argument("--method-timeout", type=float, default=600.0, help="seconds before a method is stopped")
     ap.add_argument("--md", help="write the table (markdown) to this file")
     ap.add_argument("--agreement", action="store_true", help="eval_subsample vs exact search table")
+    ap.add_argument("--launch", action="store_true",
+                    help="coreset-studio on a fresh cache, default setting: launch to first chart / every page ready")
+    ap.add_argument("--extraction", action="store_true", help="extraction path vs bare forward (CIFAR-10)")
+    ap.add_argument("--extract-images", type=int, default=1024, help="images of the --extraction rows")
     ap.add_argument("--rates", type=lambda v: [float(x) for x in v.split(",")], default=[0.5, 0.7, 0.9])
     ap.add_argument("--subsamples", type=lambda v: [float(x) if "." in x else int(x) for x in v.split(",")],
                     default=[0.1, 0.25])
@@ -442,7 +591,11 @@ def main(argv=None) -> int:
     header = (f"# Scale benchmark ({os.cpu_count()} CPUs, numpy {np.__version__}, d={DIM}, imbalance "
               f"{IMBALANCE:g}, rate {args.rate:g}; load average {os.getloadavg()[0]:.1f} at start)")
     print(header, flush=True)
-    if args.agreement:
+    if args.launch or args.extraction:
+        rows = launch(args) if args.launch else extraction(args)
+        text = plain_table(rows, header + f"; load average {os.getloadavg()[0]:.1f} at the end")
+        print(text, flush=True)
+    elif args.agreement:
         text = "".join(agreement(n, c, args) for n in ns for c in cs)
     else:
         rows: list[dict] = []
