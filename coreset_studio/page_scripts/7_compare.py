@@ -67,7 +67,7 @@ for side, col in zip("AB", cols):
 a, b = sides["A"]["sel"].indices, sides["B"]["sel"].indices
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Jaccard overlap", f"{V.jaccard(a, b):.3f}")
-m2.metric("|A ∩ B|", f"{np.intersect1d(a, b).size:,}")
+m2.metric("|A ∩ B|", f"{V.both(a, b).size:,}")
 m3.metric("|A|", f"{a.size:,}")
 m4.metric("|B|", f"{b.size:,}")
 

@@ -121,11 +121,26 @@ def violin_values(session: Any, score: str, per_class: int = 1000) -> list[list[
 
 
 def winsor_limits(session: Any, score: str, winsor: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-class clip limits `(q(lo), q(1 - hi))` (`numpy.quantile`, linear) of the winsorized mean."""
-    x, offsets = sorted_by_class(session, score)
-    segs = [x[offsets[k]:offsets[k + 1]] for k in range(session.num_classes)]
-    return (np.array([np.quantile(s, winsor[0]) for s in segs]),
-            np.array([np.quantile(s, 1.0 - winsor[1]) for s in segs]))
+    """Per-class clip limits `(q(lo), q(1 - hi))` (`numpy.quantile`, linear) of the winsorized mean,
+    memoised per (score, winsor)."""
+    def compute() -> tuple[np.ndarray, np.ndarray]:
+        x, offsets = sorted_by_class(session, score)
+        return sorted_quantiles(x, offsets, winsor[0]), sorted_quantiles(x, offsets, 1.0 - winsor[1])
+    return session.memoised(("view", "winsor_limits", score, tuple(winsor)), compute)
+
+
+def sorted_quantiles(x: np.ndarray, offsets: np.ndarray, q: float) -> np.ndarray:
+    """`numpy.quantile(x[offsets[k]:offsets[k+1]], q)` (method "linear") of every non-empty segment of an
+    array sorted within segments, for all segments at once (same arithmetic as numpy, so the same bits)."""
+    offsets = np.asarray(offsets, dtype=np.int64)
+    n = np.diff(offsets)
+    h = (n - 1) * float(q)
+    below = np.floor(h)
+    gamma = h - below
+    lo = offsets[:-1] + below.astype(np.int64)
+    a, b = x[lo], x[np.minimum(lo + 1, offsets[1:] - 1)]
+    diff = b - a
+    return np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
 
 
 def difficulty_frame(session: Any, score: str, winsor: tuple[float, float]) -> pd.DataFrame:

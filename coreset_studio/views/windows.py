@@ -77,16 +77,18 @@ def window_bounds(class_sizes: np.ndarray, budgets: np.ndarray, endpoint: float)
 
 
 def window_table(session: Any, view: WindowView, score: str, winsor: tuple[float, float]) -> pd.DataFrame:
-    """The page's table: class, window bounds, class difficulty, mean score kept and of the class."""
+    """The page's table: class, window bounds, class difficulty, mean score kept and of the class (per-class
+    means by one weighted count over the samples, not one pass per class)."""
     d, labels, kept = session.difficulty(score), session.labels, view.selection.indices
+    c = session.num_classes
     table = window_bounds(session.class_sizes, view.budgets, view.endpoint)
     table.insert(0, "class", session.class_names)
     table["difficulty"] = np.asarray(session.class_difficulty(score, winsor))
-    kept_labels = labels[kept]
-    table["mean score kept"] = [float(d[kept[kept_labels == c]].mean()) if view.budgets[c] else np.nan
-                                for c in range(session.num_classes)]
-    table["mean score class"] = [float(d[labels == c].mean()) if np.any(labels == c) else np.nan
-                                 for c in range(session.num_classes)]
+    kept_n = np.bincount(labels[kept], minlength=c)
+    kept_sum = np.bincount(labels[kept], weights=d[kept], minlength=c)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table["mean score kept"] = np.where(np.asarray(view.budgets) > 0, kept_sum / kept_n, np.nan)
+        table["mean score class"] = np.bincount(labels, weights=d, minlength=c) / np.asarray(session.class_sizes)
     return table
 
 
