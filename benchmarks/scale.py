@@ -420,7 +420,8 @@ def agreement(n: int, c: int, args) -> str:
 
 
 #: JS: whether a drawn plotly chart is on the page.
-_CHART_DRAWN = "() => Array.from(document.querySelectorAll('.js-plotly-plot')).some(el => el.querySelector('.main-svg'))"
+_CHART_DRAWN = ("() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
+                ".some(el => el.querySelector('.main-svg'))")
 #: JS: the Data page's "Feature dimension" metric (a number once the train and test features are ready).
 _FEATURE_METRIC = """() => Array.from(document.querySelectorAll('[data-testid="stMetric"]'))
     .map(el => el.innerText).find(t => t.startsWith('Feature dimension')) || ''"""

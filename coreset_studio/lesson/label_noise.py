@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from coreset_core.spec import FILE_SCORE
 from coreset_core.validation import check_labels, check_winsor
 
 
@@ -106,13 +107,23 @@ def noisy_scores(session, noise: NoisyLabels):
 
 def noisy_class_difficulty(session, cls: int, fraction: float, *, seed: int = 0, target: int | None = None,
                            winsor: Iterable[float] = (0.1, 0.1), score: str | None = None) -> NoiseComparison:
-    """Flip labels of `cls`, rescore, and compare plain vs winsorized class difficulty before and after."""
+    """Flip labels of `cls`, rescore, and compare plain vs winsorized class difficulty before and after
+    (memoised in the session: a rerun of the page redoes none of it)."""
+    winsor = check_winsor(winsor)
+    score = score or session.spec.score
+    if score == FILE_SCORE:
+        raise ValueError("the embeddings file's own scores cannot be recomputed on noisy labels; choose a score "
+                         "the studio computes (el2n, aum, forgetting, grand) to see this step")
+    key = ("lesson", "label noise", int(cls), float(fraction), int(seed), target, winsor, score)
+    return session.memoised(key, lambda: _noise_comparison(session, cls, fraction, seed, target, winsor, score))
+
+
+def _noise_comparison(session, cls: int, fraction: float, seed: int, target: int | None,
+                      winsor: tuple[float, float], score: str) -> NoiseComparison:
     import pandas as pd
 
     from coreset_core.difficulty import class_difficulty
 
-    winsor = check_winsor(winsor)
-    score = score or session.spec.score
     noise = inject_label_noise(session.labels, cls, fraction, seed=seed, target=target,
                                num_classes=session.num_classes)
     d = np.asarray(noisy_scores(session, noise).difficulty(score), dtype=np.float64)

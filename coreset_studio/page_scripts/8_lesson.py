@@ -95,19 +95,24 @@ noisy_cls = c1.selectbox("Class whose labels are flipped", range(session.num_cla
 fraction = c2.slider("Try this: share of its labels flipped to other classes", 0.0, 0.5, 0.2, 0.05,
                      key="lesson_c_fraction")
 winsor = s.winsor if s.winsor != (0.0, 0.0) else (0.1, 0.1)
-with st.spinner("Rescoring on the noisy labels..."):
-    noise = L.noisy_class_difficulty(session, noisy_cls, fraction, winsor=winsor, score=score)
-t = noise.table
-plotly(F.bar_chart(names, {"mean, clean": (t["clean_mean"], "#bdbdbd"), "mean, noisy": (t["noisy_mean"], "#e6550d"),
-                           "winsorized, clean": (t["clean_winsorized"], "#9ecae1"),
-                           "winsorized, noisy": (t["noisy_winsorized"], "#08519c")},
-                   title=f"Class difficulty ({score}) with {noise.noise.flipped.size} labels of {names[noisy_cls]} "
-                         f"flipped", ytitle=score), key="lesson_noise")
-st.markdown(f"The flipped samples now sit in other classes with the wrong label, so their {score} scores are huge "
-            f"and pull those classes' plain means up. The winsorized mean clips each class's scores at its "
-            f"{100 * winsor[0]:g} % and {100 * (1 - winsor[1]):g} % quantiles first, so a few mislabelled samples "
-            "move it much less; the newer NUCS abstract uses it for exactly this reason. With many flips in one "
-            "small class the outliers are no longer a tail and clipping cannot help.")
+try:
+    with st.spinner("Rescoring on the noisy labels..."):
+        noise = L.noisy_class_difficulty(session, noisy_cls, fraction, winsor=winsor, score=score)
+except ValueError as exc:  # e.g. an embeddings file's own scores: nothing to recompute
+    noise = None
+    st.info(str(exc))
+if noise is not None:
+    t = noise.table
+    plotly(F.bar_chart(names, {"mean, clean": (t["clean_mean"], "#bdbdbd"), "mean, noisy": (t["noisy_mean"], "#e6550d"),
+                               "winsorized, clean": (t["clean_winsorized"], "#9ecae1"),
+                               "winsorized, noisy": (t["noisy_winsorized"], "#08519c")},
+                       title=f"Class difficulty ({score}) with {noise.noise.flipped.size} labels of {names[noisy_cls]} "
+                             f"flipped", ytitle=score), key="lesson_noise")
+    st.markdown(f"The flipped samples now sit in other classes with the wrong label, so their {score} scores are huge "
+                f"and pull those classes' plain means up. The winsorized mean clips each class's scores at its "
+                f"{100 * winsor[0]:g} % and {100 * (1 - winsor[1]):g} % quantiles first, so a few mislabelled samples "
+                "move it much less; the newer NUCS abstract uses it for exactly this reason. With many flips in one "
+                "small class the outliers are no longer a tail and clipping cannot help.")
 
 st.header("d. Windows and the ridge endpoint")
 curve, windows, chosen = L.windows_view(session, rate, winsor=s.winsor, score=score)

@@ -77,7 +77,7 @@ st.caption("Overlap, per-class counts and difficulty of several selections at th
 picked = st.multiselect("Methods", C.selection_methods(), default=["random", "el2n", "nucs"], key="gal_whatif")
 if len(picked) >= 2:
     chosen = [(m, rate, {**s.method_params(m), **backbone_choice(m, f"whatif_backbones_{m}")}) for m in picked]
-    sels = W.compare_selections(session, chosen)
+    sels = W.compare_selections(session, chosen, score=score)
     jac = W.jaccard_matrix(sels)
     w1, w2 = st.columns(2)
     with w1:

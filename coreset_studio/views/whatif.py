@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from coreset_core.validation import check_indices, check_labels
+from coreset_studio.views.selections import jaccard
 
 
 def _check_named(selections: Mapping[str, Any], n: int | None = None, minimum: int = 2) -> dict[str, np.ndarray]:
@@ -21,8 +22,11 @@ def _check_named(selections: Mapping[str, Any], n: int | None = None, minimum: i
         raise ValueError(f"give at least {minimum} named selections to compare (name -> kept indices)")
     out = {}
     for name, idx in selections.items():
-        idx = getattr(idx, "indices", idx)  # a Selection or an index array
-        if n is None:
+        if hasattr(idx, "indices"):  # a library Selection: `run_method` checked its indices (distinct, in range)
+            arr = np.asarray(idx.indices, dtype=np.int64)
+            if n is not None and arr.size and not 0 <= arr.min() <= arr.max() < n:
+                raise ValueError(f"selection {name!r} was made on another data setting (indices outside [0, {n}))")
+        elif n is None:
             arr = np.asarray(idx, dtype=np.int64)
             if arr.ndim != 1 or np.unique(arr).size != arr.size:
                 raise ValueError(f"selection {name!r} must be a 1-D array of distinct sample indices")
@@ -40,9 +44,7 @@ def jaccard_matrix(selections: Mapping[str, Any]) -> pd.DataFrame:
     for i, a in enumerate(names):
         for j in range(i + 1, len(names)):
             b = names[j]
-            inter = np.intersect1d(sel[a], sel[b], assume_unique=True).size
-            union = sel[a].size + sel[b].size - inter
-            out[i, j] = out[j, i] = inter / union if union else 1.0
+            out[i, j] = out[j, i] = jaccard(sel[a], sel[b])
     return pd.DataFrame(out, index=pd.Index(names, name="selection"), columns=names)
 
 
@@ -79,14 +81,16 @@ def selection_name(method: str, prune_rate: float, params: Mapping[str, Any] | N
 
 
 def compare_selections(session, choices: Sequence[tuple[str, float] | tuple[str, float, Mapping[str, Any]]], *,
-                       seed: int = 0) -> dict[str, Any]:
-    """`{name: Selection}` for each `(method, prune_rate[, params])` on the session (memoised there)."""
+                       seed: int = 0, score: str | None = None) -> dict[str, Any]:
+    """`{name: Selection}` for each `(method, prune_rate[, params])` on the session (memoised there), with
+    the difficulty `score` (default: the session's)."""
     if len(choices) < 2:
         raise ValueError("choose at least two (method, pruning rate) pairs to compare")
     out = {}
     for choice in choices:
         method, rate, params = (tuple(choice) + ({},))[:3]
-        out[selection_name(method, rate, params)] = session.select(method, rate, seed=seed, **dict(params))
+        out[selection_name(method, rate, params)] = session.select(method, rate, seed=seed, score=score,
+                                                                   **dict(params))
     return out
 
 
