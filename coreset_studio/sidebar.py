@@ -150,7 +150,9 @@ def _wait_for(entry: _Entry, spec: DataSpec, stages: tuple[str, ...]) -> None:
         else:
             time.sleep(0.25)
         missing = [stage for stage in stages if not entry.session.stage_ready(stage)]
-    box.update(label=f"Prepared {spec.dataset}", state="complete", expanded=False)
+    box.update(label=f"Prepared {int(entry.session.labels.shape[0]):,} training images of {spec.dataset}"
+                     + (f" in {C.format_duration(entry.seconds)}" if entry.seconds is not None else ""),
+               state="complete", expanded=False)
 
 
 def prepared_session(spec: DataSpec, needs: tuple[str, ...] = PAGE_NEEDS) -> Session:
@@ -253,7 +255,7 @@ def sidebar() -> None:
     else:
         _spec_select(sb, "Backbone (frozen, ImageNet weights)", "backbone", C.backbone_choices(), "cfg_backbone")
         entry = _entry(spec.prepare_key, spec)
-        default_res = entry.session.resolution if entry.ready else None
+        default_res = entry.session.resolution if entry.session.stage_ready("train features") else None
         _spec_select(sb, "Input resolution", "resolution", list(C.RESOLUTIONS), "cfg_resolution",
                      format_func=lambda r: C.resolution_label(r, default_res))
     _spec_select(sb, "Training images", "limit", list(C.LIMITS), "cfg_limit", format_func=C.limit_label,
