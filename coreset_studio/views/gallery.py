@@ -51,8 +51,15 @@ def class_table(session, cls: int, indices: Any, *, score: str | None = None, pr
     from coreset_core.validation import check_indices
 
     cls = _check_class(session, cls)
+    kept_idx = check_indices(indices, session.labels.shape[0], allow_empty=True)
+    return _class_table(session, cls, kept_idx, score, probe)
+
+
+def _class_table(session, cls: int, kept_idx: np.ndarray, score: str | None, probe: Any) -> pd.DataFrame:
+    """`class_table` of a checked class and distinct in-range positions (a Selection's)."""
     labels = session.labels
-    kept_idx = check_indices(indices, labels.shape[0], allow_empty=True)
+    kept_mask = np.zeros(labels.shape[0], dtype=bool)
+    kept_mask[kept_idx] = True
     difficulty = session.difficulty(score)
     members = np.flatnonzero(labels == cls)
     members = members[np.argsort(difficulty[members], kind="stable")]
@@ -66,7 +73,7 @@ def class_table(session, cls: int, indices: Any, *, score: str | None = None, pr
         "class_name": session.class_names[cls],
         "rank": np.arange(members.size),
         "score": difficulty[members],
-        "kept": np.isin(members, kept_idx),
+        "kept": kept_mask[members],
     })
     if probe is not None:
         head = getattr(probe, "head", probe)
@@ -85,7 +92,7 @@ def class_gallery(session, cls: int, method: str, prune_rate: float, *, score: s
     """The kept and dropped samples of class `cls` under `session.select(method, prune_rate, ...)`."""
     score = score or session.spec.score
     selection = session.select(method, prune_rate, score=score, seed=seed, **params)
-    table = class_table(session, cls, selection.indices, score=score, probe=probe)
+    table = _class_table(session, _check_class(session, cls), selection.indices, score, probe)  # run_method checked them
     kept, dropped = table[table["kept"]], table[~table["kept"]]
     return Gallery(int(cls), session.class_names[int(cls)], method, float(prune_rate), score,
                    kept.reset_index(drop=True), dropped.reset_index(drop=True), dict(selection.config))

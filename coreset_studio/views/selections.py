@@ -49,8 +49,8 @@ def shared_histogram(values: np.ndarray, groups: Mapping[str, Any], bins: int = 
     values = np.asarray(values, dtype=np.float64)
     edges = np.histogram_bin_edges(values, bins=bins)
     out = pd.DataFrame({"bin_left": edges[:-1], "bin_right": edges[1:], "bin_centre": (edges[:-1] + edges[1:]) / 2})
-    for name, idx in groups.items():
-        counts = np.histogram(values[np.asarray(idx, dtype=np.int64)], bins=edges)[0]
+    for name, idx in groups.items():  # equal-width bins by count and range: numpy's no-sort path, same counts
+        counts = np.histogram(values[np.asarray(idx, dtype=np.int64)], bins=bins, range=(edges[0], edges[-1]))[0]
         out[name] = counts / max(1, counts.sum()) if normalize else counts
     return out
 

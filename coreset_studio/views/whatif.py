@@ -70,7 +70,8 @@ def difficulty_histograms(selections: Mapping[str, Any], difficulty: Any, bins: 
     sel = _check_named(selections, d.shape[0], minimum=1)
     edges = np.histogram_bin_edges(d, bins=int(bins))
     frames = [pd.DataFrame({"selection": name, "bin": np.arange(int(bins)), "left": edges[:-1], "right": edges[1:],
-                            "count": np.histogram(d[idx], bins=edges)[0]}) for name, idx in sel.items()]
+                            "count": np.histogram(d[idx], bins=int(bins), range=(edges[0], edges[-1]))[0]})
+              for name, idx in sel.items()]
     return pd.concat(frames, ignore_index=True)
 
 
