@@ -238,7 +238,7 @@ PAGE_MOVES = (
     ("budgets", "prune_pct", (50, 60, 90, 50)), ("budgets", "winsor_hi", (5.0, 0.0)),
     ("windows", "prune_pct", (50, 60, 50)), ("embedding", "prune_pct", (40, 85, 40)),
     ("compare", "prune_pct", (40, 85, 40)), ("gallery", "prune_pct", (40, 85, 40)),
-    ("lesson", "prune_pct", (40, 85, 40)),
+    ("lesson", "lesson_d_k", (0.3, 0.7, 0.3)),
 )
 PAGE_FILES = {"data": "1_data", "difficulty": "2_difficulty", "budgets": "3_budgets", "windows": "4_windows",
               "embedding": "5_embedding", "compare": "7_compare", "lesson": "8_lesson", "gallery": "9_gallery"}
