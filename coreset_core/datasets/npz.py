@@ -64,5 +64,6 @@ def load_npz_dataset(name: str, path: Path, *, description: str, native_size: in
         test=ImageSplit(labels[test_idx], decode, f"{name} test ({path})", test_idx),
         description=description,
         native_size=native_size,
-        config={"name": name, "path": str(path)},
+        config={"name": name, "path": str(path), "archive": str(path)},
+        id_space=f"row of {path.name} (the archive is sorted by class: not torchvision's index)",
     )

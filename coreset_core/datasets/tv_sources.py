@@ -82,6 +82,7 @@ def food101(data_dir: Path) -> Dataset:
                     "(training labels are deliberately noisy).",
         native_size=512,
         config={"name": "food101", "path": str(base)},
+        id_space="index in torchvision.datasets.Food101(root, split='train')",
     )
 
 
@@ -131,6 +132,7 @@ def inat2021_mini(data_dir: Path) -> Dataset:
                     "validation set (100,000) as test. Fine-grained and natural-world.",
         native_size=500,
         config={"name": "inat2021-mini", "path": str(data_dir), "versions": [INAT_TRAIN, INAT_TEST]},
+        id_space=f"index in torchvision.datasets.INaturalist(root, version={INAT_TRAIN!r})",
     )
 
 
@@ -175,4 +177,5 @@ def imagenet(data_dir: Path) -> Dataset:
                     "ImageNet-pretrained backbones were trained on these very images.",
         native_size=500,
         config={"name": "imagenet", "path": str(root)},
+        id_space="index in torchvision.datasets.ImageNet(root, split='train')",
     )
