@@ -279,6 +279,17 @@ def check_document(doc: Any) -> dict[str, Any]:
     return doc
 
 
+def reproducible_config(doc: Any) -> dict[str, Any]:
+    """The checked document's config, which must name the method, prune rate and data setting to be re-run."""
+    config = check_document(doc)["config"]
+    for field in ("method", "prune_rate"):
+        if field not in config:
+            raise _fail(f"config.{field}", "is missing, so the selection cannot be re-run")
+    if not isinstance(config.get("data"), dict) or not isinstance(config["data"].get("spec"), dict):
+        raise _fail("config.data.spec", "is missing, so the selection cannot be re-run")
+    return config
+
+
 def read_selection(path: str | os.PathLike) -> dict[str, Any]:
     """Load and check a selection document written by `coreset select --out` or the studio."""
     p = Path(path)

@@ -97,12 +97,12 @@ def _check_ids(path: Path, ids: np.ndarray, n: int) -> np.ndarray:
         ids = np.char.decode(ids) if ids.dtype.kind == "S" else ids
         blank = np.isin(ids, _MISSING_TEXT)
         if blank.any():
-            raise fail(path, f"ids row {_first(blank)} is empty ({ids[_first(blank)]!r}); every sample needs its "
+            raise fail(path, f"ids row {_first(blank)} is empty ({str(ids[_first(blank)])!r}); every sample needs its "
                              "own id (fill it, or drop the ids column to use the row numbers)")
     elif ids.dtype.kind == "f":
         bad = ~np.isfinite(ids) | (ids != np.round(ids)) | (np.abs(ids) > 2.0 ** 53)
         if bad.any():
-            raise fail(path, f"ids row {_first(bad)} is {ids[_first(bad)]!r}, not a whole number (a float column "
+            raise fail(path, f"ids row {_first(bad)} is {ids[_first(bad)].item()!r}, not a whole number (a float column "
                              "with gaps?); store ids as integers or text, every row with a value")
         ids = ids.astype(np.int64)
     elif ids.dtype.kind in "iu":
@@ -123,7 +123,7 @@ def _check_paths(path: Path, paths: np.ndarray) -> np.ndarray:
     paths = np.char.decode(paths) if paths.dtype.kind == "S" else paths.astype(str)
     blank = np.isin(paths, _MISSING_TEXT)
     if blank.any():
-        raise fail(path, f"paths row {_first(blank)} is empty ({paths[_first(blank)]!r}); every row needs its "
+        raise fail(path, f"paths row {_first(blank)} is empty ({str(paths[_first(blank)])!r}); every row needs its "
                          "image file (fill it, or drop the paths column)")
     return paths
 
@@ -134,7 +134,7 @@ def _check_is_test(path: Path, t: np.ndarray) -> np.ndarray:
     bad = ~np.isin(t, (0, 1)) if np.issubdtype(t.dtype, np.integer) else np.ones(t.shape, bool)
     if bad.any():
         raise fail(path, f"is_test must be booleans (or 0/1), got {t.dtype} (row {_first(bad)}: "
-                         f"{t[_first(bad)]!r})")
+                         f"{t[_first(bad)].item()!r})")
     return t.astype(bool)
 
 

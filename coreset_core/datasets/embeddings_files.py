@@ -86,11 +86,12 @@ def _check_kind(path: Path, name: str, kind: str, shown: str) -> None:
 class _Member:
     shape: tuple[int, ...]
     dtype: np.dtype
-    nbytes: int
+    nbytes: int  #: what the header declares
+    stored: int  #: what the member holds after its header
 
 
 def _member_header(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> _Member:
-    """The shape and dtype an npz member declares, checked against the member's size (nothing loaded)."""
+    """The shape and dtype an npz member declares, and the bytes it really holds (nothing loaded)."""
     try:
         with zf.open(info) as fh:
             version = np.lib.format.read_magic(fh)
@@ -102,13 +103,15 @@ def _member_header(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, name:
     if dtype.hasobject:
         raise fail(path, f"column {name!r} holds Python objects, which are not read (unsafe to unpickle); store "
                          "text as np.array(values, dtype=str) and numbers as numeric arrays")
-    nbytes = math.prod(shape) * dtype.itemsize
-    if info.file_size < header_len + nbytes:
-        raise fail(path, f"column {name!r} is truncated: it declares a {' x '.join(map(str, shape)) or 'scalar'} "
-                         f"{dtype} array ({_gb(nbytes)}) but holds only {_gb(max(info.file_size - header_len, 0))}; "
-                         "write the file again")
     _check_kind(path, name, dtype.kind, f"{dtype} values")
-    return _Member(tuple(shape), dtype, nbytes)
+    return _Member(tuple(shape), dtype, math.prod(shape) * dtype.itemsize, max(info.file_size - header_len, 0))
+
+
+def _check_complete(path: Path, name: str, member: _Member) -> None:
+    if member.stored < member.nbytes:
+        shape = " x ".join(map(str, member.shape)) or "scalar"
+        raise fail(path, f"column {name!r} is truncated: it declares a {shape} {member.dtype} array "
+                         f"({_gb(member.nbytes)}) but holds only {_gb(member.stored)}; write the file again")
 
 
 def _npz_members(path: Path, zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
@@ -140,8 +143,10 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
         with zipfile.ZipFile(path) as zf:
             members = _npz_members(path, zf)
             headers = {name: _member_header(path, zf, info, name) for name, info in members.items()}
-            _check_npz_lengths(path, headers)
             check_memory(path, {name: h.nbytes for name, h in headers.items()})
+            for name, member in headers.items():
+                _check_complete(path, name, member)
+            _check_npz_lengths(path, headers)
         with np.load(path, allow_pickle=False) as z:
             return {name: z[info.filename[:-4] if info.filename.endswith(".npy") else info.filename]
                     for name, info in members.items()}

@@ -23,20 +23,34 @@ def file_fingerprint(path: Path) -> str:
     return h.hexdigest()[:12]
 
 
+_ARCHIVE_KEYS = ("data", "offsets", "labels", "is_test", "classes")
+_ARCHIVE_HINT = "copy the file again (the offline archives are listed in ASSETS.md)"
+
+
 @lru_cache(maxsize=4)
 def _read_archive(path: str, mtime: float) -> dict[str, np.ndarray]:
-    required = ("data", "offsets", "labels", "is_test", "classes")
+    """The arrays of an image archive, checked: a zip of plain arrays (never unpickled) that agree in length."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if not head.startswith(b"PK"):
+        raise ValueError(f"{path} is not an image archive (.npz): it starts with {head!r}; {_ARCHIVE_HINT}")
     try:
         with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in required if k not in z.files]
+            missing = [k for k in _ARCHIVE_KEYS if k not in z.files]
             if missing:
-                raise ValueError(f"{path} is not a Coreset Studio image archive: it lacks {missing}")
-            out = {k: z[k] for k in z.files if k in required + ("class_names",)}
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"{path} is unreadable or truncated ({exc}); copy the file again") from exc
+                raise ValueError(f"{path} is not a Coreset Studio image archive: it lacks {missing} (expected "
+                                 f"{', '.join(_ARCHIVE_KEYS)}); {_ARCHIVE_HINT}")
+            out = {k: z[k] for k in z.files if k in _ARCHIVE_KEYS + ("class_names",)}
+    except (OSError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise ValueError(f"{path} is unreadable, truncated or holds Python objects ({type(exc).__name__}); "
+                         f"{_ARCHIVE_HINT}") from exc
     n = out["labels"].shape[0]
-    if out["offsets"].shape[0] != n + 1 or out["offsets"][-1] != out["data"].shape[0]:
-        raise ValueError(f"{path} is inconsistent (offsets do not match the data); copy the file again")
+    if out["offsets"].shape != (n + 1,) or out["offsets"][-1] != out["data"].shape[0] \
+            or out["is_test"].shape != (n,) or out["data"].dtype != np.uint8:
+        raise ValueError(f"{path} is inconsistent (expected uint8 data, n + 1 offsets ending at its length, one "
+                         f"label and one is_test flag per image); {_ARCHIVE_HINT}")
     return out
 
 
