@@ -134,13 +134,27 @@ def _tree_build(doc: dict[str, Any], fmt: str, progress: bool):
     return build
 
 
-def _check_destination(fmt: str, dest: Path, force: bool) -> None:
+def _check_destination(fmt: str, dest: Path, force: bool, probe: bool) -> None:
     if fmt in _FOLDER_FORMATS:
-        check_folder_destination(dest, force=force)
+        check_folder_destination(dest, force=force, probe=probe)
         return
     if fmt == "ids" and dest.suffix not in (".npy", ".txt"):
         raise ValueError(f"--format ids writes .npy or .txt; got {dest.name!r}: name the output kept.npy or kept.txt")
-    check_file_destination(dest, force=force)
+    check_file_destination(dest, force=force, probe=probe)
+
+
+def _prepare(doc: dict[str, Any], fmt: str, dest: Path, hf_source: Any, progress: bool):
+    """What `fmt` writes: the file's bytes, or the function that builds the folder (every check done here)."""
+    if fmt == "ids":
+        return _ids_bytes(doc, dest)
+    if fmt == "paths":
+        return "".join(f"{p}\n" for p in kept_paths(doc, fmt)).encode()
+    if fmt == "csv":
+        return _csv_bytes(doc)
+    if fmt == "hf":
+        dataset = hf_dataset(doc, hf_source)
+        return lambda tmp: dataset.save_to_disk(str(tmp))
+    return _tree_build(doc, fmt, progress)
 
 
 def export_selection(doc: dict[str, Any], fmt: str, dest: str | os.PathLike, *, hf_source: Any = None,
@@ -149,20 +163,16 @@ def export_selection(doc: dict[str, Any], fmt: str, dest: str | os.PathLike, *, 
 
     `hf_source`: the training split of a Hugging Face source, as a `datasets.Dataset` whose
     row numbers are the document's ids (only for `fmt="hf"`). `force`: replace an existing
-    file, or a folder written by an earlier export. Returns `dest`.
+    file, or a folder written by an earlier export. The document, the destination and what
+    the format promises are all checked before anything is written. Returns `dest`.
     """
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
     check_document(doc)
     dest = Path(dest).expanduser()
-    _check_destination(fmt, dest, force)
-    if fmt == "ids":
-        return write_file(dest, _ids_bytes(doc, dest), force=force)
-    if fmt == "paths":
-        return write_file(dest, "".join(f"{p}\n" for p in kept_paths(doc, fmt)).encode(), force=force)
-    if fmt == "csv":
-        return write_file(dest, _csv_bytes(doc), force=force)
-    if fmt == "hf":
-        dataset = hf_dataset(doc, hf_source)
-        return publish_folder(dest, lambda tmp: dataset.save_to_disk(str(tmp)), _marker(doc, fmt), force=force)
-    return publish_folder(dest, _tree_build(doc, fmt, progress), _marker(doc, fmt), force=force)
+    _check_destination(fmt, dest, force, probe=False)
+    content = _prepare(doc, fmt, dest, hf_source, progress)
+    _check_destination(fmt, dest, force, probe=True)
+    if fmt in _FOLDER_FORMATS:
+        return publish_folder(dest, content, _marker(doc, fmt), force=force)
+    return write_file(dest, content, force=force)

@@ -46,9 +46,10 @@ def user_umask() -> int:
     return mask
 
 
-def _writable_folder(folder: Path, dest: Path) -> None:
-    """Probe that files can be created in `folder` (or, when missing, in its nearest existing parent)."""
-    probe_in = folder
+def check_writable(dest: str | os.PathLike) -> None:
+    """Probe that `dest` can be created: a temporary file in its folder (or the nearest existing parent)."""
+    dest = Path(dest).expanduser()
+    probe_in = dest.parent
     while not probe_in.exists() and probe_in != probe_in.parent:
         probe_in = probe_in.parent
     if not probe_in.is_dir():
@@ -62,14 +63,17 @@ def _writable_folder(folder: Path, dest: Path) -> None:
                                "a folder you can write to") from None
 
 
-def check_file_destination(dest: str | os.PathLike, *, force: bool = False) -> Path:
-    """`dest` as a Path if a file may be written there; DestinationError otherwise (nothing is written)."""
+def check_file_destination(dest: str | os.PathLike, *, force: bool = False, probe: bool = True) -> Path:
+    """`dest` as a Path if a file may be written there; DestinationError otherwise (nothing is written).
+
+    `probe=False` leaves the writability probe (`check_writable`) for later."""
     dest = Path(dest).expanduser()
     if dest.is_dir():
         raise DestinationError(f"{dest} is a folder; give a file name such as {dest / 'coreset.json'}")
     if (dest.exists() or dest.is_symlink()) and not force:
         raise DestinationError(f"{dest} already exists; choose a new name, or pass --force to replace it")
-    _writable_folder(dest.parent, dest)
+    if probe:
+        check_writable(dest)
     return dest
 
 
@@ -77,7 +81,7 @@ def _is_previous_export(folder: Path) -> bool:
     return (folder / MARKER).is_file()
 
 
-def check_folder_destination(dest: str | os.PathLike, *, force: bool = False) -> Path:
+def check_folder_destination(dest: str | os.PathLike, *, force: bool = False, probe: bool = True) -> Path:
     """`dest` as a Path if a new folder may be published there (absent, empty, or with `force` a previous export)."""
     dest = Path(dest).expanduser()
     if dest.exists() or dest.is_symlink():
@@ -90,7 +94,8 @@ def check_folder_destination(dest: str | os.PathLike, *, force: bool = False) ->
             if not _is_previous_export(dest):
                 raise DestinationError(f"{dest} is not an empty folder and not a previous export (it has no "
                                        f"{MARKER}): --force replaces only exports; move its files away yourself")
-    _writable_folder(dest.parent, dest)
+    if probe:
+        check_writable(dest)
     return dest
 
 
