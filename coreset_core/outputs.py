@@ -69,7 +69,7 @@ def check_file_destination(dest: str | os.PathLike, *, force: bool = False, prob
     `probe=False` leaves the writability probe (`check_writable`) for later."""
     dest = Path(dest).expanduser()
     if dest.is_dir():
-        raise DestinationError(f"{dest} is a folder; give a file name such as {dest / 'coreset.json'}")
+        raise DestinationError(f"{dest} is a directory; give a file name such as {dest / 'coreset.json'}")
     if (dest.exists() or dest.is_symlink()) and not force:
         raise DestinationError(f"{dest} already exists; choose a new name, or pass --force to replace it")
     if probe:

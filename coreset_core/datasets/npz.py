@@ -44,8 +44,9 @@ def _read_archive(path: str, mtime: float) -> dict[str, np.ndarray]:
     except (OSError, EOFError, zipfile.BadZipFile, ValueError) as exc:
         if str(exc).startswith(str(path)):
             raise
-        raise ValueError(f"{path} is unreadable, truncated or holds Python objects ({type(exc).__name__}); "
-                         f"{_ARCHIVE_HINT}") from exc
+        problem = ("holds Python objects (pickled arrays), which are never read" if "pickle" in str(exc) else
+                   f"is unreadable or truncated ({type(exc).__name__})")
+        raise ValueError(f"{path} {problem}; {_ARCHIVE_HINT}") from exc
     n = out["labels"].shape[0]
     if out["offsets"].shape != (n + 1,) or out["offsets"][-1] != out["data"].shape[0] \
             or out["is_test"].shape != (n,) or out["data"].dtype != np.uint8:
