@@ -88,10 +88,10 @@ def _suffix(blob: bytes) -> str:
 
 def archive_images(doc: dict[str, Any]) -> list[tuple[bytes, str]]:
     """(bytes, file suffix) of every kept image of an offline archive source, in the document's order."""
-    from .datasets.npz import _read_archive
+    from .datasets.npz import read_archive
 
     path = _source_file(doc, "archive")
-    arrays = _read_archive(str(path), os.path.getmtime(path))
+    arrays = read_archive(path)
     rows = _integer_ids(doc, arrays["labels"].shape[0], path)
     archive_labels = arrays["labels"].astype(np.int64)[rows]
     kept = kept_labels(doc)

@@ -17,7 +17,7 @@ from PIL import Image
 
 from coreset_core.cli import main
 from coreset_core.exports import EXPORT_FORMATS, class_folders, export_selection, read_selection
-from coreset_core.outputs import MARKER, DestinationError
+from coreset_core.outputs import MARKER
 
 N, CLASSES = 48, ["ant", "bee", "wasp"]
 
@@ -167,7 +167,7 @@ def test_files_and_folders_get_the_umask_modes(tmp_path, capsys):
 
 def test_file_names_cannot_collide_by_construction(tmp_path, capsys):
     """String ids with `_` and file names with an id-like prefix: every kept file keeps its own bytes."""
-    ids = [f"a_{i}" if i % 2 else f"a" + "_" * (i % 4) + str(i) for i in range(N)]
+    ids = [f"a_{i}" if i % 2 else "a" + "_" * (i % 4) + str(i) for i in range(N)]
     names = ["1_b.png" if i % 2 == 0 else "b.png" for i in range(N)]  # naive `<id>_<name>` would collide
     emb = _write_embeddings(tmp_path, np.array(ids), names)
     sel = tmp_path / "sel.json"

@@ -54,7 +54,10 @@ def test_archive_ids_are_archive_rows_and_copy_and_hf_take_the_images_out(tmp_pa
     doc = _doc(tmp_path)
     assert doc["id_space"] == "row of cifar10_jpeg.npz (the archive is sorted by class: not torchvision's index)"
     assert doc["source_file"]["kind"] == "archive" and doc["paths"] is None
-    blob = lambda row: arrays["data"][arrays["offsets"][row]:arrays["offsets"][row + 1]].tobytes()  # noqa: E731
+
+    def blob(row: int) -> bytes:
+        return arrays["data"][arrays["offsets"][row]:arrays["offsets"][row + 1]].tobytes()
+
     dest = export_selection(doc, "copy", tmp_path / "copy")
     files = sorted(p for p in dest.rglob("*.jpg"))
     assert sorted(int(p.stem) for p in files) == sorted(doc["ids"])

@@ -117,7 +117,7 @@ def _check_complete(path: Path, name: str, member: _Member) -> None:
 def _npz_members(path: Path, zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
     members = {}
     for info in zf.infolist():
-        name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+        name = info.filename.removesuffix(".npy")
         if name in COLUMNS:
             members[name] = info
     return members
@@ -148,8 +148,7 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
                 _check_complete(path, name, member)
             _check_npz_lengths(path, headers)
         with np.load(path, allow_pickle=False) as z:
-            return {name: z[info.filename[:-4] if info.filename.endswith(".npy") else info.filename]
-                    for name, info in members.items()}
+            return {name: z[info.filename.removesuffix(".npy")] for name, info in members.items()}
     except (OSError, EOFError, zipfile.BadZipFile, ValueError) as exc:
         if isinstance(exc, EmbeddingsFileError):
             raise

@@ -55,6 +55,11 @@ def _read_archive(path: str, mtime: float) -> dict[str, np.ndarray]:
     return out
 
 
+def read_archive(path: Path) -> dict[str, np.ndarray]:
+    """The checked arrays of the image archive at `path` (data, offsets, labels, is_test, classes), cached."""
+    return _read_archive(str(path), os.path.getmtime(path))
+
+
 def load_npz_dataset(name: str, path: Path, *, description: str, native_size: int,
                      use_readable_names: bool = False) -> Dataset:
     """Load an archive with `data`, `offsets`, `labels`, `is_test`, `classes` arrays."""
@@ -63,7 +68,7 @@ def load_npz_dataset(name: str, path: Path, *, description: str, native_size: in
             f"dataset {name!r} needs {path.name} in the data directory {path.parent}, which does not have it; "
             "point --data-dir (or CORESET_DATA_DIR) at the folder holding it"
         )
-    arrays = _read_archive(str(path), os.path.getmtime(path))
+    arrays = read_archive(path)
     labels = arrays["labels"].astype(np.int64)
     is_test = arrays["is_test"].astype(bool)
     decode = decode_jpeg_bytes(arrays["data"], arrays["offsets"])
