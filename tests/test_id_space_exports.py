@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA
 from PIL import Image
 
 from coreset_core.cli import main
@@ -23,9 +22,14 @@ from coreset_core.spec import DataSpec
 
 
 def _archive_dir() -> Path:
-    folder = Path(os.environ.get("CORESET_DATA_DIR") or SHARED_DATA)
-    if not (folder / "cifar10_jpeg.npz").is_file():
-        pytest.skip(f"the offline CIFAR-10 archive is not in {folder}")
+    """The folder of the offline CIFAR-10 archive: CORESET_DATA_DIR, else ../shared/data of the checkout or
+    of the folder of worktrees it sits in."""
+    here = Path(__file__).resolve().parents[1]
+    candidates = [Path(os.environ["CORESET_DATA_DIR"])] if os.environ.get("CORESET_DATA_DIR") else []
+    candidates += [here.parent / "shared" / "data", here.parent.parent / "shared" / "data"]
+    folder = next((c for c in candidates if (c / "cifar10_jpeg.npz").is_file()), None)
+    if folder is None:
+        pytest.skip(f"the offline CIFAR-10 archive is in none of {', '.join(map(str, candidates))}")
     return folder
 
 
