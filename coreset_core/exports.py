@@ -39,7 +39,7 @@ from urllib.parse import quote
 import numpy as np
 
 from .export_sources import archive_images, hf_dataset, is_archive, kept_labels, kept_paths, source_name
-from .outputs import check_file_destination, check_folder_destination, publish_folder, write_file
+from .outputs import MARKER, check_file_destination, check_folder_destination, publish_folder, write_file
 from .selection_schema import (FORMAT, SelectionDocumentError, check_document, read_selection, selection_document,
                                session_document)
 
@@ -82,8 +82,8 @@ def _safe_name(name: str, fallback: str) -> str:
 
 def class_folders(class_names: list[str]) -> list[str]:
     """One folder name per class: the name made safe, distinct even where names clash after that
-    (compared case-insensitively, for case-insensitive filesystems)."""
-    taken: set[str] = set()
+    (compared case-insensitively, for case-insensitive filesystems) and from the export's marker file."""
+    taken: set[str] = {MARKER.casefold()}
     folders = []
     for k, name in enumerate(class_names):
         folder = _safe_name(name, f"class_{k}")
