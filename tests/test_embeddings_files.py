@@ -179,3 +179,10 @@ def test_a_truncated_member_is_reported_as_truncated(tmp_path, cols):
 def test_lengths_are_checked_on_the_headers(tmp_path, cols):
     np.savez(tmp_path / "e.npz", **{**cols, "ids": cols["ids"][:-2]})
     _refused(tmp_path / "e.npz", "column 'ids' has shape (38,)", f"features has {N} rows")
+
+
+def test_a_truncated_parquet_file_is_reported(tmp_path, cols):
+    _frame(cols).to_parquet(tmp_path / "e.parquet")
+    data = (tmp_path / "e.parquet").read_bytes()
+    (tmp_path / "e.parquet").write_bytes(data[: len(data) // 2])
+    _refused(tmp_path / "e.parquet", "the parquet file is unreadable", "write it again")
