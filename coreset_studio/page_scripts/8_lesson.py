@@ -43,9 +43,10 @@ st.header("a. Pruning the hardest samples starves the minority classes")
 method = st.radio("Try this: who decides the class fractions?", ["el2n-easy", "el2n", "random"], horizontal=True,
                   key="lesson_a_method", format_func={"el2n-easy": "EL2N, hardest pruned first (paper's Figure 2)",
                                                       "el2n": "EL2N, easiest pruned first", "random": "random"}.get)
-frame = L.starvation(session, method=method, score=score)
-plotly({"data": [line(100 * g["prune_rate"], g["kept_fraction"], f"{names[c]} ({sizes[c]:,})", class_color(c))
-                 for c, g in frame.groupby("class")],
+traces = session.memoised(("view", "lesson starvation", method, score), lambda: [  # one pass per class: memoised
+    line(100 * g["prune_rate"], g["kept_fraction"], f"{names[c]} ({sizes[c]:,})", class_color(c))
+    for c, g in L.starvation(session, method=method, score=score).groupby("class")])
+plotly({"data": traces,
         "layout": layout(f"Kept fraction per class under {method}", "pruning rate (%)", "kept fraction of the class",
                          yaxis={"title": {"text": "kept fraction"}, "tickformat": ".0%"})}, key="lesson_starvation")
 st.markdown("A global ranking never looks at classes: it keeps the samples that score best over the whole set. "
