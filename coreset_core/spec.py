@@ -76,7 +76,8 @@ def _check_imbalance(dataset: str, imbalance: Any) -> float | None:
     return value
 
 
-def _check_score(score: Any) -> str:
+def check_score(score: Any) -> str:
+    """`score` if it names a difficulty score (or the embeddings file's own), else a ValueError listing them."""
     from .scores import SCORE_NAMES
 
     if score not in SCORE_NAMES + (FILE_SCORE,):
@@ -151,7 +152,7 @@ class DataSpec:
         put("limit", _positive_int_or_none("limit", self.limit, "use --limit N with N >= 1, or leave it out for all"))
         put("test_limit", _positive_int_or_none("test_limit", self.test_limit,
                                                 "use --test-limit N with N >= 1, or leave it out for all"))
-        put("score", _check_score(self.score))
+        put("score", check_score(self.score))
         put("score_epochs", _positive_int_or_none("score_epochs", self.score_epochs, "use 1 or more epochs"))
         if self.score_epochs is None:
             raise ValueError("score_epochs must be a positive whole number, e.g. 3")

@@ -79,7 +79,7 @@ def global_methods() -> list[str]:
 
 def reweighting_methods() -> list[str]:
     """Methods that weight every sample instead of choosing a subset (CW-ERM)."""
-    from coreset_core.methods.cw_erm import list_reweighting_methods
+    from coreset_core.methods import list_reweighting_methods
 
     return list_reweighting_methods()
 

@@ -127,7 +127,7 @@ def test_cli_budget_flag_reaches_the_stored_row(digits_spec, tmp_path, session_c
 
 
 def test_a_cw_erm_row_was_trained_with_its_weights(digits_spec, session_cache_dir):
-    from coreset_core.methods.cw_erm import reweight
+    from coreset_core.methods import reweight
     from coreset_core.session import Session
     from coreset_core.training import train_linear_probe
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sweep_helpers import TAG_VAR, fake_runner, linux_only, small_grid, wait_until_gone, write_digits_embeddings
+from sweep_helpers import TAG_VAR, broken_config, fake_runner, linux_only, small_grid, wait_until_gone, write_digits_embeddings
 
 from coreset_core.spec import DataSpec
 from coreset_core.experiments.store import FULL_DATA, ResultsStore
@@ -66,7 +66,7 @@ def test_run_config_validates_its_fields():
     with pytest.raises(ValueError, match="reweights"):
         RunConfig(LT, "cw-erm", 0.9)
     with pytest.raises(ValueError, match="JSON"):
-        RunConfig(LT, FULL_DATA, params={"x": object()})
+        RunConfig(LT, "nucs", 0.5, params={"ridge": object()})
     with pytest.raises(ValueError, match="DataSpec"):
         RunConfig("cifar10-lt", "random", 0.5)
 
@@ -118,12 +118,12 @@ def test_parallel_workers_run_the_configs_and_the_driver_stores_them(tmp_path, m
 
 def test_a_failing_run_is_reported_with_its_command_and_retried_next_time(tmp_path, capsys):
     store = ResultsStore(tmp_path / "r.sqlite")
-    broken = RunConfig(LT, "broken", 0.9)
+    broken = broken_config()
     report = run_sweep(small_grid() + [broken], store, progress=False, runner=fake_runner)
     assert report.completed == 27 and len(report.failed) == 1 and "always fails" in report.failed[0][2]
     err = capsys.readouterr().err
     assert "FAILED" in err and broken.command() in err
-    assert broken.command().startswith("coreset train --dataset cifar10-lt --limit 300 --method broken")
+    assert broken.command().startswith("coreset train --dataset cifar10-lt --limit 300 --method nucs")
     again = run_sweep(small_grid() + [broken], store, progress=False, runner=fake_runner)
     assert again.skipped == 27 and len(again.failed) == 1 and len(store) == 27
 

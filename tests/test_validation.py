@@ -11,7 +11,8 @@ import pytest
 
 from coreset_core.jsonable import to_jsonable
 from coreset_core.methods import get_method, list_methods, run_method
-from coreset_core.methods.cw_erm import nearest_coreset, reweight
+from coreset_core.methods import reweight
+from coreset_core.methods.cw_erm import nearest_coreset
 from coreset_core.methods.moderate import moderate_distances
 from coreset_core.validation import check_features, check_indices, check_label_ids, check_labels
 from coreset_core.windows import krr_window_search

@@ -33,8 +33,9 @@ def int_list(text: str) -> tuple[int, ...]:
     return values
 
 
-def add_data_args(p: argparse.ArgumentParser, *, dataset_default: str = "cifar10") -> None:
-    """The options that build a `DataSpec`, plus --data-dir, --cache-dir, --device, --checkpoint, --quiet."""
+def add_data_args(p: argparse.ArgumentParser, *, dataset_default: str = "cifar10", checkpoint: bool = True) -> None:
+    """The options that build a `DataSpec`, plus --data-dir, --cache-dir, --device, --quiet and (where the
+    subcommand can use one: not train/sweep, whose run config has no checkpoint) --checkpoint."""
     g = p.add_argument_group("data setting")
     g.add_argument("--dataset", default=dataset_default, help="dataset name (see `coreset datasets`)")
     g.add_argument("--imbalance", type=float, default=None,
@@ -53,7 +54,8 @@ def add_data_args(p: argparse.ArgumentParser, *, dataset_default: str = "cifar10
     w = p.add_argument_group("where and how")
     w.add_argument("--data-dir", default=None, help="folder with the dataset files (env CORESET_DATA_DIR)")
     w.add_argument("--cache-dir", default=None, help="folder for cached features/scores (env CORESET_CACHE_DIR)")
-    w.add_argument("--checkpoint", default=None, help="local checkpoint file for a timm backbone")
+    if checkpoint:
+        w.add_argument("--checkpoint", default=None, help="local checkpoint file for a timm backbone")
     w.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to run the backbone")
     w.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -70,7 +72,7 @@ def session_from_args(args: argparse.Namespace):
     from ..session import Session
 
     return Session(spec_from_args(args), data_dir=args.data_dir, cache_dir=args.cache_dir, device=args.device,
-                   progress=not args.quiet, checkpoint=args.checkpoint)
+                   progress=not args.quiet, checkpoint=getattr(args, "checkpoint", None))
 
 
 def print_table(header: list[str], rows: list[list[str]]) -> None:

@@ -14,6 +14,10 @@ from .common import add_data_args, positive_int, print_table, spec_from_args
 from .selection import parse_param
 
 _METRICS = ("accuracy", "balanced_accuracy")
+#: `coreset sweep`'s default grid: the paper's methods, pruning rates and seeds.
+SWEEP_METHODS = "random,el2n,moderate,ccs,d2,bws,nucs,nucs-o"
+SWEEP_RATES = "0.7,0.8,0.9,0.95"
+SWEEP_SEEDS = "0,1,2"
 
 
 def _add_training_args(p: argparse.ArgumentParser, *, sweep: bool) -> None:
@@ -33,27 +37,40 @@ def _add_training_args(p: argparse.ArgumentParser, *, sweep: bool) -> None:
     else:
         g.add_argument("--param", type=parse_param, action="append", default=[], metavar="KEY=VALUE",
                        help="method parameter (repeatable; VALUE parsed as JSON, else a string)")
+    g.add_argument("--backbones", default=None,
+                   help="comma-separated backbones of a multi-backbone method (ram-apl; default lite0,1,2)")
     p.add_argument("--db", default=None, help="results database (default <cache dir>/results.sqlite)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="select a coreset, train on it, print and store the test metrics")
-    add_data_args(p)
+    p = sub.add_parser("train", help="select a coreset, train on it, print and store the test metrics",
+                       description="Run one experiment: select a coreset with --method at --prune-rate (or reweight "
+                                   "every sample with cw-erm, or keep all with 'full'), train a linear probe on the "
+                                   "frozen features (--mode linear) or fine-tune the backbone (--mode finetune), "
+                                   "test it, print the per-class accuracy and store the row in the results database "
+                                   "(an already stored run is shown, not re-run, unless --force).")
+    add_data_args(p, checkpoint=False)
     p.add_argument("--method", required=True,
                    help="selection method (see `coreset methods`), 'full' for all data, or 'cw-erm'")
     p.add_argument("--prune-rate", type=float, default=0.0, help="fraction of the training set removed")
     p.add_argument("--seed", type=int, default=0, help="seed of the selection and of training")
     _add_training_args(p, sweep=False)
     p.add_argument("--no-store", action="store_true", help="do not write the result to the database")
-    p.add_argument("--force", action="store_true", help="run even if this exact run is already stored")
+    p.add_argument("--force", action="store_true",
+                   help="run even if this exact run is already stored, and replace the stored row")
     p.set_defaults(func=run_train)
 
-    p = sub.add_parser("sweep", help="run methods x pruning rates x seeds (resumable) into the database")
-    add_data_args(p, dataset_default="cifar10-lt")
-    p.add_argument("--methods", default="random,el2n,moderate,ccs,d2,bws,nucs,nucs-o",
-                   help="comma-separated method names")
-    p.add_argument("--prune-rates", default="0.7,0.8,0.9,0.95", help="comma-separated pruning rates")
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated run seeds (selection and training)")
+    p = sub.add_parser("sweep", help="run methods x pruning rates x seeds (resumable) into the database",
+                       description="Run every method at every pruning rate and seed, plus the full-data baseline "
+                                   f"per seed. Defaults (the paper's grid): --methods {SWEEP_METHODS}, --prune-rates "
+                                   f"{SWEEP_RATES}, --seeds {SWEEP_SEEDS}. Every run's method, parameters, score and "
+                                   "dataset are checked before the first run; stored runs are skipped, so the same "
+                                   "command resumes an interrupted sweep.")
+    add_data_args(p, dataset_default="cifar10-lt", checkpoint=False)
+    p.add_argument("--methods", default=SWEEP_METHODS, help=f"comma-separated method names (default {SWEEP_METHODS})")
+    p.add_argument("--prune-rates", default=SWEEP_RATES, help=f"comma-separated pruning rates (default {SWEEP_RATES})")
+    p.add_argument("--seeds", default=SWEEP_SEEDS,
+                   help=f"comma-separated run seeds, selection and training (default {SWEEP_SEEDS})")
     p.add_argument("--no-full", action="store_true", help="skip the full-data baseline runs")
     e = p.add_argument_group("engine")
     e.add_argument("--engine", default="local", choices=["local", "ray"],
@@ -99,8 +116,6 @@ def sweep_params(items: list[str], methods: list[str]) -> dict[str, dict[str, An
 
 
 def _run_fields(args: argparse.Namespace) -> dict[str, Any]:
-    if getattr(args, "checkpoint", None):
-        raise ValueError("--checkpoint is not supported by train/sweep: a run config has no checkpoint field")
     return dict(mode=args.mode, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, device=args.device,
                 budget=args.budget)
 
@@ -128,7 +143,7 @@ def run_train(args: argparse.Namespace) -> int:
     from coreset_core.experiments.sweep import run_one
 
     config = RunConfig(spec_from_args(args), args.method, args.prune_rate, args.seed, dict(args.param),
-                       **_run_fields(args))
+                       backbones=args.backbones, **_run_fields(args))
     store = None if args.no_store else _store(args)
     session = Session(config.spec, data_dir=args.data_dir, cache_dir=args.cache_dir, device=args.device,
                       progress=not args.quiet)
@@ -137,7 +152,7 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"run {config.run_id} is already stored ({row.created_at}); --force re-runs it")
     else:
         row = run_one(config, session=session, progress=not args.quiet)
-        if store is not None and not store.add(row):
+        if store is not None and not store.add(row, replace=args.force):
             print(f"(run {config.run_id} was already stored: the stored row is kept)")
     print(f"{config.describe()}  (run {config.run_id})")
     print(f"kept {row.num_kept} of {row.num_train} training samples; trained {row.train_epochs} epochs "
@@ -165,7 +180,8 @@ def run_sweep_cmd(args: argparse.Namespace) -> int:
         raise ValueError("--workers is the local engine's; Ray uses the cluster's CPUs (ray start --num-cpus N)")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     configs = plan_sweep(spec_from_args(args), methods, args.prune_rates, args.seeds, include_full=not args.no_full,
-                         method_params=sweep_params(args.param, methods), **_run_fields(args))
+                         method_params=sweep_params(args.param, methods), backbones=args.backbones,
+                         **_run_fields(args))
     store = _store(args)
     stored = store.run_ids()
     already = sum(c.run_id in stored for c in configs)

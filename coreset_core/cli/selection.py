@@ -124,20 +124,19 @@ def run_select(args: argparse.Namespace) -> int:
     from ..cache import write_bytes_atomic
     from ..exports import selection_document
     from ..methods import get_method
-    from ..validation import check_prune_rate
+    from ..request import SelectionRequest
 
     check_output_file(args.out)
-    get_method(args.method)  # an unknown name stops here, before any data is loaded
-    check_prune_rate(args.prune_rate)
-    params = _select_params(args)
-    backbones = [b.strip() for b in args.backbones.split(",") if b.strip()] if args.backbones else None
+    # an unknown method or parameter, a bad rate or stray backbones stop here, before any data is loaded
+    request = SelectionRequest(args.method, args.prune_rate, seed=args.seed, params=_select_params(args),
+                               backbones=args.backbones)
     session = session_from_args(args)
     t0 = time.perf_counter()
     labels = session.labels
     if get_method(args.method).needs_scores and session.spec.score != FILE_SCORE:
         _print_score_health(session)
     t1 = time.perf_counter()
-    selection = session.select(args.method, args.prune_rate, seed=args.seed, backbones=backbones, **params)
+    selection = session.select(request)
     t2 = time.perf_counter()
     cfg = selection.config
     doc = selection_document(selection, labels=labels, class_names=session.class_names, ids=session.ids,
@@ -171,22 +170,14 @@ def run_select(args: argparse.Namespace) -> int:
 
 
 def run_methods(args: argparse.Namespace) -> int:
-    from ..methods import method_specs
+    from ..methods import get_method, list_reweighting_methods, method_specs
 
-    for spec in method_specs():
+    for spec in method_specs() + [get_method(name) for name in list_reweighting_methods()]:
         needs = [n for n, flag in (("scores", spec.needs_scores), ("features", spec.needs_features)) if flag]
-        print(f"{spec.name}  [{spec.allocation}; needs {', '.join(needs) if needs else 'labels only'}]")
+        kind = ("reweighting: one loss weight per training sample, not a subset" if spec.reweights
+                else spec.allocation)
+        print(f"{spec.name}  [{kind}; needs {', '.join(needs) if needs else 'labels only'}]")
         print(f"    {spec.description}")
         if spec.params:
             print("    parameters: " + ", ".join(f"{k}={v!r}" for k, v in spec.params.items()))
-    _print_reweighting_methods()
     return 0
-
-
-def _print_reweighting_methods() -> None:
-    from ..methods.cw_erm import list_reweighting_methods, reweighting_description, reweighting_params
-
-    for name in list_reweighting_methods():
-        print(f"{name}  [reweighting: one loss weight per training sample, not a subset; needs features]")
-        print(f"    {reweighting_description(name)}")
-        print("    parameters: " + ", ".join(f"{k}={v!r}" for k, v in reweighting_params(name).items()))

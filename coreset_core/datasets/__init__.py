@@ -77,6 +77,16 @@ def _data_folder(data_dir: str | os.PathLike | None) -> Path:
     return folder
 
 
+def check_dataset_name(name: str) -> str:
+    """`name` if the registry can load it (a built-in name, its `-lt` variant or a path source), else a
+    ValueError listing the known names: checked before any run starts."""
+    if name.startswith(tuple(_PATH_SOURCES)):
+        return name
+    if name.removesuffix("-lt") not in _LOADERS:
+        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(_SUMMARIES)} (see `coreset datasets`)")
+    return name
+
+
 def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, imbalance: float | None = None,
                  seed: int = 0) -> Dataset:
     """Load a dataset by registry name.
@@ -90,12 +100,8 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, imbala
                 raise ValueError(f"imbalance applies to the built-in long-tailed names (e.g. cifar10-lt), "
                                  f"not to {prefix}<path>")
             return loader(name[len(prefix):])
-    base_name = name[:-3] if name.endswith("-lt") else name
-    loader = _LOADERS.get(base_name)
-    if loader is None:
-        known = ", ".join(_SUMMARIES)
-        raise ValueError(f"unknown dataset {name!r}; known datasets: {known} (see `coreset datasets`)")
-    base = loader(default_data_dir() if base_name in _NO_DATA_DIR else _data_folder(data_dir))
+    base_name = check_dataset_name(name).removesuffix("-lt")
+    base = _LOADERS[base_name](default_data_dir() if base_name in _NO_DATA_DIR else _data_folder(data_dir))
     if name.endswith("-lt"):
         return make_long_tailed(base, DEFAULT_IMBALANCE if imbalance is None else imbalance, seed)
     if imbalance is not None:

@@ -305,12 +305,13 @@ class ResultsStore:
                 con.execute(f"CREATE INDEX IF NOT EXISTS {index} ON runs ({', '.join(columns)})")
 
     # -- writing -------------------------------------------------------------------
-    def add(self, row: ResultRow | Mapping[str, Any]) -> bool:
-        """Store one run; False (and nothing written) if its `run_id` is already stored."""
-        return self.add_many([row]) == 1
+    def add(self, row: ResultRow | Mapping[str, Any], *, replace: bool = False) -> bool:
+        """Store one run; False (and nothing written) if its `run_id` is already stored, unless `replace`
+        (then the stored row is replaced: `coreset train --force`)."""
+        return self.add_many([row], replace=replace) == 1
 
-    def add_many(self, rows: Iterable[ResultRow | Mapping[str, Any]]) -> int:
-        """Store several runs in one transaction; returns how many were new."""
+    def add_many(self, rows: Iterable[ResultRow | Mapping[str, Any]], *, replace: bool = False) -> int:
+        """Store several runs in one transaction; returns how many were written (new, or replaced)."""
         prepared = [self._prepare(row) for row in rows]
         if not prepared:
             return 0
@@ -319,8 +320,9 @@ class ResultsStore:
             for values in prepared:
                 names = ", ".join(f'"{k}"' for k in values)
                 marks = ", ".join("?" for _ in values)
-                cur = con.execute(f"INSERT INTO runs ({names}) VALUES ({marks}) ON CONFLICT(run_id) DO NOTHING",
-                                  list(values.values()))
+                verb = "INSERT OR REPLACE" if replace else "INSERT"
+                conflict = "" if replace else " ON CONFLICT(run_id) DO NOTHING"
+                cur = con.execute(f"{verb} INTO runs ({names}) VALUES ({marks}){conflict}", list(values.values()))
                 added += cur.rowcount
         return added
 

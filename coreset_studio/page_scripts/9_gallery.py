@@ -10,7 +10,7 @@ from coreset_studio.views import whatif as W
 from coreset_studio.views.reweighting import reweighting_view
 from coreset_studio.views import figures as F
 from coreset_studio.views.colors import class_color
-from coreset_studio.widgets import backbone_choice, bound, command_line, plotly, prune_slider, with_backbones
+from coreset_studio.widgets import backbone_choice, bound, command_line, plotly, prune_slider
 from coreset_studio.sidebar import page_session
 
 s, session = page_session()
@@ -47,7 +47,8 @@ with_probe = o3.toggle("Predictions (linear probe on the kept samples)", key="ga
 params = s.method_params(method)
 extra = backbone_choice(method, "gal_backbones")
 try:
-    selection = session.select(method, rate, score=score, **params, **extra)
+    request = s.request(method, params=params, **extra)
+    selection = session.select(request)
 except ValueError as exc:
     st.error(f"{method} cannot select here: {exc}")
     st.stop()
@@ -70,7 +71,7 @@ for col, (title, part) in zip(st.columns(2), (("Kept", g.kept), ("Dropped", g.dr
                      caption=[G.caption(row) for _, row in shown.iterrows()], width=72)
         st.dataframe(shown.drop(columns=["kept", "label", "class_name"]), hide_index=True, height=240,
                      key=f"gal_table_{title}")
-command_line(with_backbones(s.command(method, params=params), extra))
+command_line(request.command(s.spec))
 
 st.header("What-if: three or more selections")
 st.caption("Overlap, per-class counts and difficulty of several selections at the shared pruning rate.")

@@ -130,7 +130,7 @@ def test_lesson_step_b_runs_three_seeds_in_the_sweep_slot(app, tmp_path, monkeyp
 
 def test_compare_page_cw_erm_weighted_probe_and_ram_apl_backbones(app, prepared_small):
     from coreset_core.methods import run_method
-    from coreset_core.methods.cw_erm import reweight
+    from coreset_core.methods import reweight
     from coreset_core.training import train_linear_probe
 
     goto(app, "compare")
