@@ -51,9 +51,10 @@ if projection == "UMAP":
         else:
             @st.fragment(run_every=3)
             def _poll() -> None:
-                if job.state != "running":
+                now = E.umap_job(session)
+                if now is None or now.state != "running":
                     st.rerun(scope="app")
-                st.info(f"Computing UMAP of {N:,} samples in the background ({job.seconds:.0f} s so far; the first "
+                st.info(f"Computing UMAP of {N:,} samples in the background ({now.elapsed:.0f} s so far; the first "
                         "UMAP of a process also compiles for about a minute). Showing PCA until it is ready.")
             _poll()
     used = "UMAP" if coords is not None else "PCA"
