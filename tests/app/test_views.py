@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from references import window_positions, winsorized_class_means
 
 from coreset_studio import method_params as P
 from coreset_studio import choices as C
@@ -20,21 +21,6 @@ from coreset_studio.views import selections as V
 from coreset_studio.views import windows as W
 
 
-def _winsorized_means(d, labels, lo, hi):
-    return np.array([np.mean(np.clip(s, np.quantile(s, lo), np.quantile(s, 1 - hi)))
-                     for s in (d[labels == c] for c in range(int(labels.max()) + 1))])
-
-
-def _window(d, labels, budgets, k):
-    """SPEC 3 by hand: each class sorted easy -> hard (ties: lower index first), keep [end - n_c, end)
-    with end = clamp(round(k N_c), n_c, N_c)."""
-    kept = []
-    for c, n in enumerate(budgets):
-        idx = np.flatnonzero(labels == c)
-        order = idx[np.lexsort((idx, d[idx]))]
-        end = int(min(max(np.rint(k * idx.size), n), idx.size))
-        kept += order[end - n:end].tolist()
-    return np.sort(kept)
 
 
 def _water_filled(s, sizes, budget):
@@ -55,7 +41,7 @@ def test_class_statistics_match_numpy(prepared_small):
     d, labels = session.difficulty("el2n"), session.labels
     frame = S.difficulty_frame(session, "el2n", (0.1, 0.05))
     np.testing.assert_allclose(frame["mean"], [d[labels == c].mean() for c in range(10)], rtol=1e-12)
-    np.testing.assert_allclose(frame["winsorized"], _winsorized_means(d, labels, 0.1, 0.05), rtol=1e-12)
+    np.testing.assert_allclose(frame["winsorized"], winsorized_class_means(d, labels, 0.1, 0.05), rtol=1e-12)
     assert sorted(frame["rank"]) == list(range(1, 11))
     assert frame["rank"][int(np.argmax(frame["winsorized"]))] == 1
     low, high = S.winsor_limits(session, "el2n", (0.1, 0.05))
@@ -96,7 +82,7 @@ def test_budget_tables_follow_the_nucs_definition(prepared_small):
     rates = [0.0, 0.5, 0.8]
     nucs = B.allocation_counts(session, rates, mode="nucs", score="el2n", winsor=(0.0, 0.2))
     uniform = B.allocation_counts(session, rates, mode="uniform")
-    s = _winsorized_means(d, labels, 0.0, 0.2)
+    s = winsorized_class_means(d, labels, 0.0, 0.2)
     for r in rates:
         budget = round((1 - r) * n)
         assert nucs[r].sum() == budget and uniform[r].sum() == budget
@@ -118,11 +104,11 @@ def test_windows_view_override_is_honest_and_reproducible(prepared_small):
     acc = np.asarray(krr.selection.info["accuracies"])
     ks = np.asarray(krr.selection.info["endpoints"])
     assert not krr.overridden and krr.endpoint == ks[np.flatnonzero(acc == acc.max())[-1]]  # ties: larger k
-    np.testing.assert_array_equal(krr.selection.indices, _window(d, labels, krr.budgets, krr.endpoint))
+    np.testing.assert_array_equal(krr.selection.indices, window_positions(d, labels, krr.budgets, krr.endpoint))
     view = W.window_view(session, 0.7, score="el2n", winsor=(0.0, 0.1), endpoint=0.3)
     assert view.overridden and view.endpoint == 0.3 and view.krr_endpoint == krr.endpoint
     np.testing.assert_array_equal(view.budgets, krr.budgets)
-    np.testing.assert_array_equal(view.selection.indices, _window(d, labels, view.budgets, 0.3))
+    np.testing.assert_array_equal(view.selection.indices, window_positions(d, labels, view.budgets, 0.3))
     config = view.selection.config
     assert config["method"] == "nucs" and config["params"]["endpoints"] == [0.3]
     assert config["params"]["winsor"] == [0.0, 0.1]

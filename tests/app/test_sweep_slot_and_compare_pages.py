@@ -1,6 +1,7 @@
-"""Issue 14/16 in the studio under AppTest on the small digits set (see conftest.py): the one-sweep rule
-(start, a second start refused, cancel), error bars over three seeds, the budget filter, CW-ERM's
-weighted probe and RAM-APL's backbones on the Compare page.
+"""Studio pages under AppTest on the small digits set (see conftest.py): the one-sweep rule (start, a
+second start refused, cancel), error bars over three seeds, the budget filter, the lesson's sweep in the
+same slot, CW-ERM's weighted probe and RAM-APL's backbones on the Compare page, and the allowed folders
+of an embeddings file typed in the sidebar.
 
 Expected values come from the results store and the library called directly, never from the page.
 """
