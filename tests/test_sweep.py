@@ -44,7 +44,7 @@ def test_run_id_is_a_stable_hash_of_the_spec_and_run_fields():
     changed = [a.replace(seed=2), a.replace(prune_rate=0.95), a.replace(limit=None), a.replace(mode="finetune"),
                a.replace(params={"beta": 0.2}), a.replace(epochs=10), a.replace(imbalance=100),
                a.replace(score="aum"), a.replace(score_seeds=(0, 1)), a.replace(lr=0.01), a.replace(batch_size=32),
-               a.replace(budget="steps")]
+               a.replace(train_budget="steps")]
     assert len({c.run_id for c in changed} | {a.run_id}) == len(changed) + 1
     assert a.replace(limit=None).spec.limit is None and a.replace(seed=2).spec == LT
     # the same id in a fresh interpreter (no hash randomisation involved)

@@ -27,9 +27,10 @@ def _add_training_args(p: argparse.ArgumentParser, *, sweep: bool) -> None:
     g.add_argument("--epochs", type=positive_int, default=30, help="training epochs (default 30, the paper's)")
     g.add_argument("--lr", type=float, default=None, help="learning rate (default: the trainer's)")
     g.add_argument("--batch-size", type=positive_int, default=None, help="batch size (default: the trainer's)")
-    g.add_argument("--budget", default="epochs", choices=["epochs", "steps"],
-                   help="epochs: every subset trains --epochs epochs (default); steps: a subset trains as many "
-                        "optimiser steps as the full training set gets in --epochs epochs")
+    g.add_argument("--train-budget", "--budget", dest="train_budget", default="epochs", choices=["epochs", "steps"],
+                   help="training budget: epochs: every subset trains --epochs epochs (default); steps: a subset "
+                        "trains as many optimiser steps as the full training set gets in --epochs epochs "
+                        "(--budget is its earlier name)")
     if sweep:
         g.add_argument("--param", action="append", default=[], metavar="[METHOD.]KEY=VALUE",
                        help="method parameter (repeatable; VALUE parsed as JSON, else a string); "
@@ -117,7 +118,7 @@ def sweep_params(items: list[str], methods: list[str]) -> dict[str, dict[str, An
 
 def _run_fields(args: argparse.Namespace) -> dict[str, Any]:
     return dict(mode=args.mode, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, device=args.device,
-                budget=args.budget)
+                train_budget=args.train_budget)
 
 
 def _store(args: argparse.Namespace):
@@ -156,7 +157,7 @@ def run_train(args: argparse.Namespace) -> int:
             print(f"(run {config.run_id} was already stored: the stored row is kept)")
     print(f"{config.describe()}  (run {config.run_id})")
     print(f"kept {row.num_kept} of {row.num_train} training samples; trained {row.train_epochs} epochs "
-          f"({row.budget or 'epochs'} budget)")
+          f"({row.train_budget or 'epochs'} training budget)")
     print(f"accuracy {_pct(row.accuracy)}   balanced accuracy {_pct(row.balanced_accuracy)}")
     print(f"times: prepare {row.prepare_seconds:.2f} s, selection {row.selection_seconds:.2f} s, "
           f"training {row.train_seconds:.2f} s")

@@ -2,8 +2,8 @@
 
 The run fields are the method and its parameters, the pruning rate, the seed and the training
 protocol (mode, epochs, learning rate, batch size, device, training budget). `run_id` hashes
-them with the spec and the code version: the results store's key. `budget_epochs` turns a
-training budget into epochs. Nothing here runs anything (`sweep.run_one` does).
+them with the spec and the code version: the results store's key. `train_budget_epochs` turns a
+training budget into epochs. ("budget" alone means the kept total B of a selection.) Nothing here runs anything (`sweep.run_one` does).
 """
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ from coreset_core.validation import check_prune_rate
 
 MODES = ("linear", "finetune")
 #: Training budgets: equal epochs (the default, every earlier result) or equal optimiser steps.
-BUDGETS = ("epochs", "steps")
+TRAIN_BUDGETS = ("epochs", "steps")
 #: Fields of `RunConfig` besides `spec`, `method`, `prune_rate`, `seed`, `params`, `backbones`.
-RUN_FIELDS = ("mode", "epochs", "lr", "batch_size", "device", "budget")
+RUN_FIELDS = ("mode", "epochs", "lr", "batch_size", "device", "train_budget")
 DATA_FIELDS = tuple(f.name for f in dataclasses.fields(DataSpec))
 
 
@@ -69,21 +69,21 @@ def _optional_positive(name: str, value: Any, cast: Callable[[Any], Any]) -> Any
     return out
 
 
-def budget_epochs(epochs: int, n_full: int, n_kept: int, batch_size: int, budget: str = "steps") -> int:
-    """Epochs to train a subset of `n_kept` samples under `budget`.
+def train_budget_epochs(epochs: int, n_full: int, n_kept: int, batch_size: int, train_budget: str = "steps") -> int:
+    """Epochs to train a subset of `n_kept` samples under `train_budget`.
 
     ``"epochs"``: `epochs` unchanged. ``"steps"``: the fewest epochs whose optimiser steps
     reach those of `epochs` epochs on all `n_full` samples, one step per batch:
     ``ceil(epochs * ceil(n_full / batch_size) / ceil(n_kept / batch_size))``.
     """
-    if budget not in BUDGETS:
-        raise ValueError(f"budget must be one of {BUDGETS}, got {budget!r}")
+    if train_budget not in TRAIN_BUDGETS:
+        raise ValueError(f"train_budget must be one of {TRAIN_BUDGETS}, got {train_budget!r}")
     epochs, n_full, n_kept, batch_size = (_whole(name, v) for name, v in (
         ("epochs", epochs), ("n_full", n_full), ("n_kept", n_kept), ("batch_size", batch_size)))
     if min(epochs, n_full, n_kept, batch_size) < 1 or n_kept > n_full:
-        raise ValueError(f"budget_epochs needs epochs, batch_size >= 1 and 1 <= n_kept <= n_full, got "
+        raise ValueError(f"train_budget_epochs needs epochs, batch_size >= 1 and 1 <= n_kept <= n_full, got "
                          f"epochs={epochs}, n_full={n_full}, n_kept={n_kept}, batch_size={batch_size}")
-    if budget == "epochs":
+    if train_budget == "epochs":
         return epochs
     full_steps = epochs * math.ceil(n_full / batch_size)
     return -(-full_steps // math.ceil(n_kept / batch_size))
@@ -97,9 +97,10 @@ class RunConfig:
     picklable) with the method's registered defaults filled in, so "nucs" and "nucs with
     its default parameters" are the same run. `lr` / `batch_size` None mean the trainer's
     defaults (the effective values are recorded in the results row). `device` does not
-    enter `run_id`. `budget` is "epochs" (train `epochs` epochs on the subset) or "steps"
-    (as many optimiser steps as `epochs` epochs on the full set; see `budget_epochs`); it
-    enters `run_id` only when it is "steps", so every earlier "epochs" run keeps its id.
+    enter `run_id`. `train_budget` is "epochs" (train `epochs` epochs on the subset) or "steps"
+    (as many optimiser steps as `epochs` epochs on the full set; see `train_budget_epochs`);
+    it enters `run_id` only when it is "steps" (hashed under its first name, "budget"), so
+    every earlier run keeps its id.
     `backbones` names the backbones of a multi-backbone method (RAM-APL; None: its
     defaults) and enters `run_id` only when given. `request` is the run's
     `SelectionRequest` (None for "full"): it validates the method, its parameters, the rate
@@ -116,7 +117,7 @@ class RunConfig:
     lr: float | None = None
     batch_size: int | None = None
     device: str = "cpu"
-    budget: str = "epochs"
+    train_budget: str = "epochs"
     backbones: Any = None
     request: SelectionRequest | None = field(init=False, default=None, compare=False, repr=False)
 
@@ -133,9 +134,9 @@ class RunConfig:
                              "or backbones")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.budget not in BUDGETS:
-            raise ValueError(f"budget must be one of {BUDGETS} (equal epochs or equal optimiser steps), "
-                             f"got {self.budget!r}")
+        if self.train_budget not in TRAIN_BUDGETS:
+            raise ValueError(f"train_budget must be one of {TRAIN_BUDGETS} (equal epochs or equal optimiser steps), "
+                             f"got {self.train_budget!r}")
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
         put("seed", _whole("seed", self.seed))
@@ -167,8 +168,8 @@ class RunConfig:
         out = {"data": self.spec.to_dict(), "method": self.method, "prune_rate": self.prune_rate,
                "seed": self.seed, "params": self.param_dict, "mode": self.mode, "epochs": self.epochs,
                "lr": self.lr, "batch_size": self.batch_size, "code_version": CODE_VERSION}
-        if self.budget != "epochs":  # the default stays out: earlier runs keep their ids
-            out["budget"] = self.budget
+        if self.train_budget != "epochs":  # the default stays out, the key keeps its first name: earlier ids hold
+            out["budget"] = self.train_budget
         if self.backbones is not None:  # likewise
             out["backbones"] = list(self.backbones)
         return out
@@ -197,7 +198,7 @@ class RunConfig:
         params = ",".join(f"{k}={v}" for k, v in self.call_params().items())
         return (f"{self.spec.dataset} {self.method}{'(' + params + ')' if params else ''} "
                 f"prune={self.prune_rate:g} seed={self.seed} {self.mode}"
-                + ("" if self.budget == "epochs" else f" budget={self.budget}")
+                + ("" if self.train_budget == "epochs" else f" train_budget={self.train_budget}")
                 + ("" if self.backbones is None else f" backbones={','.join(self.backbones)}"))
 
     def command(self) -> str:
@@ -206,7 +207,7 @@ class RunConfig:
         extra += [item for k, v in self.call_params().items() for item in ("--param", f"{k}={json.dumps(v)}")]
         pairs = (("--mode", self.mode, "linear"), ("--epochs", self.epochs, 30), ("--lr", self.lr, None),
                  ("--batch-size", self.batch_size, None), ("--device", self.device, "cpu"),
-                 ("--budget", self.budget, "epochs"),
+                 ("--train-budget", self.train_budget, "epochs"),
                  ("--backbones", None if self.backbones is None else ",".join(self.backbones), None))
         extra += [item for flag, value, default in pairs if value != default for item in (flag, str(value))]
         return shlex.join(["coreset", "train", *self.spec.cli_args(), *extra])

@@ -17,9 +17,9 @@
 Reweighting methods (``cw-erm``) keep every sample and train with per-sample weights; they
 are planned at prune rate 0 like the full-data baseline.
 
-Training budget (`RunConfig.budget`): ``"epochs"`` trains every subset for `epochs` epochs
+Training budget (`RunConfig.train_budget`): ``"epochs"`` trains every subset for `epochs` epochs
 (fewer optimiser steps on a smaller subset); ``"steps"`` gives the subset as many optimiser
-steps as the full training set gets in `epochs` epochs (`budget_epochs`). Which of the two
+steps as the full training set gets in `epochs` epochs (`train_budget_epochs`). Which of the two
 is the fair comparison is debated in the coreset literature, so both are offered and the
 choice is recorded with every result.
 """
@@ -39,7 +39,7 @@ import numpy as np
 
 from coreset_core.request import MULTI_BACKBONE_METHODS
 from coreset_core.spec import EMBEDDINGS_PREFIX, FILE_SCORE, DataSpec
-from coreset_core.experiments.run_config import DATA_FIELDS, RUN_FIELDS, RunConfig, budget_epochs, is_reweighting
+from coreset_core.experiments.run_config import DATA_FIELDS, RUN_FIELDS, RunConfig, is_reweighting, train_budget_epochs
 from coreset_core.experiments.store import FULL_DATA, ResultRow, build_row
 
 # -- one run -----------------------------------------------------------------------------
@@ -87,7 +87,7 @@ def train_epochs(config: RunConfig, n_full: int, n_kept: int) -> int:
         from coreset_core.training.linear import DEFAULT_BATCH_SIZE as batch
     else:
         from coreset_core.training.finetune import DEFAULT_BATCH_SIZE as batch
-    return budget_epochs(config.epochs, n_full, n_kept, batch, config.budget)
+    return train_budget_epochs(config.epochs, n_full, n_kept, batch, config.train_budget)
 
 
 def _train(config: RunConfig, session, indices: np.ndarray | None, weights: np.ndarray | None, progress: bool):
@@ -167,7 +167,7 @@ def plan_sweep(spec: DataSpec | str, methods: Sequence[str] | str, prune_rates: 
     `spec` is the data setting (a dataset name is a shortcut: the `DataSpec` fields then
     come in `fields`, e.g. ``limit=500``). `methods`, `prune_rates` and `seeds` accept lists
     or comma-separated strings; `method_params` maps a method name to its parameters;
-    `backbones` are those of the multi-backbone methods in the sweep (RAM-APL); `fields` holds the run fields (mode, epochs, lr, batch_size, device, budget). Reweighting
+    `backbones` are those of the multi-backbone methods in the sweep (RAM-APL); `fields` holds the run fields (mode, epochs, lr, batch_size, device, train_budget). Reweighting
     methods (cw-erm) and "full" are planned once per seed at prune rate 0. Order: per
     seed, full data first, then methods x rates, so early rows already fill a table.
     """

@@ -37,11 +37,11 @@ if rows.empty:
     st.info("No stored runs for these data settings yet: launch a small sweep below, or run the `coreset sweep` "
             "command shown at the bottom in a terminal.")
 else:
-    rows = rows.assign(budget=rows["budget"].fillna("epochs") if "budget" in rows else "epochs")
-    have = [b for b in BUDGET_LABELS if (rows["budget"] == b).any()]
+    rows = rows.assign(train_budget=rows["train_budget"].fillna("epochs") if "train_budget" in rows else "epochs")
+    have = [b for b in BUDGET_LABELS if (rows["train_budget"] == b).any()]
     budget = st.radio("Training budget of the runs", have, format_func=BUDGET_LABELS.get, horizontal=True,
                       key="acc_budget", help=BUDGET_HELP)
-    rows = rows[rows["budget"] == budget]
+    rows = rows[rows["train_budget"] == budget]
     settings = settings_of(rows)
     shown_keys = ("mode", "epochs", "lr", "batch_size", "test_limit", "score_epochs", "resolution")
     labels_of = [", ".join(f"{k}={v}" for k, v in x.items() if k in shown_keys) for x in settings]
@@ -89,7 +89,7 @@ with st.form("sweep_form"):
     sweep_budget = st.radio("Training budget", list(BUDGET_LABELS), format_func=BUDGET_LABELS.get, horizontal=True,
                             key="sweep_budget", help=BUDGET_HELP)
     submitted = st.form_submit_button("Run sweep", type="primary")
-extra = ("--budget", sweep_budget) if sweep_budget != "epochs" else ()
+extra = ("--train-budget", sweep_budget) if sweep_budget != "epochs" else ()
 command = s.spec.command("sweep", "--methods", ",".join(methods), "--prune-rates", rates_text.replace(" ", ""),
                          "--seeds", seeds_text.replace(" ", ""), "--epochs", str(epochs), *extra, "--db", db_path)
 if submitted:
@@ -98,7 +98,7 @@ if submitted:
 
     try:
         configs = plan_sweep(s.spec, methods, rates_text, seeds_text, mode="linear", epochs=epochs,
-                             budget=sweep_budget)
+                             train_budget=sweep_budget)
         start_sweep(configs, db_path, name=f"sweep of {len(configs)} runs", slot=slot)
     except JobBusy as exc:
         st.warning(f"Not started: {exc}.")

@@ -99,7 +99,7 @@ def test_one_sweep_at_a_time_cancel_and_error_bars(app, tmp_path, monkeypatch, s
     app.radio(key="acc_budget").set_value("steps").run()
     assert_clean(app)
     frame = ResultsStore(db).to_frame()
-    steps = frame[(frame["budget"] == "steps") & (frame["method"] == "random")]
+    steps = frame[(frame["train_budget"] == "steps") & (frame["method"] == "random")]
     # by hand: 300 training digits are 2 batches of 256, the 150 kept 1 batch: 5 epochs x 2 steps = 10 epochs x 1
     assert len(steps) == 3 and (steps["num_train"] == 300).all() and (steps["num_kept"] == 150).all()
     assert (steps["train_epochs"] == 10).all() and (steps["epochs"] == 5).all()
