@@ -15,7 +15,7 @@ from coreset_studio.jobs import JobSlot, shared_slot
 
 #: Seeds of a studio sweep unless the user types others: three, so charts get error bars.
 DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2)
-#: Labels of the training budgets (`RunConfig.budget`) in the studio.
+#: Labels of the training budgets (`RunConfig.train_budget`) in the studio.
 BUDGET_LABELS = {"epochs": "equal epochs", "steps": "equal optimiser steps"}
 
 

@@ -71,6 +71,10 @@ def test_sweep_dry_run_per_method_params_and_results_table(tmp_path, capsys):
     assert "exported 27 rows" in out and (tmp_path / "rows.csv").is_file()
     assert main(["results", "--db", str(db), "--dataset", "nothing-here"]) == 1
     capsys.readouterr()
+    # the fake rows carry no limit: --run-limit filters on it (a filter, not the data option --limit)
+    assert main(["results", "--db", str(db), "--run-limit", "none"]) == 0 and "| random |" in capsys.readouterr().out
+    assert main(["results", "--db", str(db), "--run-limit", "300"]) == 1 and "no results" in capsys.readouterr().out
+    assert main(["results", "--db", str(db), "--run-limit", "x"]) == 2 and "--run-limit" in capsys.readouterr().err
     assert main(["sweep", "--dataset", "cifar10", "--methods", "ccs,random", "--prune-rates", "0.9", "--seeds", "0",
                  "--param", "ccs.beta=0.2", "--no-full", "--db", str(db), "--dry-run"]) == 0
     out = capsys.readouterr().out
@@ -82,14 +86,16 @@ def test_bad_options_stop_with_a_message(tmp_path, capsys):
     cases = [(["sweep", "--address", "1.2.3.4:6379", *db], "add --engine ray"),
              (["sweep", "--engine", "ray", "--workers", "2", *db], "--workers is the local engine's"),
              (["sweep", "--methods", "random", "--param", "ccs.beta=0.1", *db], "not in --methods"),
-             (["sweep", "--methods", "random", "--param", "nonsense", *db], "KEY=VALUE"),
              (["train", "--method", "random", "--limit", "0", *db], "limit")]
     for argv, message in cases:
         assert main(argv) == 2, argv
         assert message in capsys.readouterr().err
-    with pytest.raises(SystemExit) as info:  # argparse refuses a malformed --param of `train`
-        main(["train", "--method", "random", "--param", "oops", *db])
-    assert info.value.code == 2 and "KEY=VALUE" in capsys.readouterr().err
+    for command in ("train", "sweep", "select"):  # one --param parser: argparse refuses a malformed one
+        with pytest.raises(SystemExit) as info:
+            main([command, "--method", "random", "--prune-rate", "0.5", "--param", "oops", *db])
+        assert info.value.code == 2 and "[METHOD.]KEY=VALUE" in capsys.readouterr().err
+    assert main(["train", "--method", "random", "--param", "ccs.beta=0.1", *db]) == 2  # a prefix names --method
+    assert "not in --method (random)" in capsys.readouterr().err
     for command in ("train", "sweep"):  # a run config has no checkpoint: the option is not offered
         with pytest.raises(SystemExit):
             main([command, "--method", "random", "--checkpoint", "x.pt", *db])

@@ -63,7 +63,7 @@ def test_the_command_line_parses_back_to_the_same_request(request_):
     argv = shlex.split(request_.command(SPEC))
     assert argv[:2] == ["coreset", "select"]
     args = build_parser().parse_args(argv[1:])
-    params = dict(args.param)
+    params = {p.key: p.value for p in args.param}
     if args.winsor is not None:
         params["winsor"] = list(args.winsor)
     parsed = SelectionRequest(args.method, args.prune_rate, args.score, args.seed, params, args.backbones)

@@ -7,6 +7,8 @@ Every subcommand that works on data takes the same options, named the same way:
 from __future__ import annotations
 
 import argparse
+import json
+from typing import Any, NamedTuple, Sequence
 
 from ..spec import DEFAULT_BACKBONE, DEFAULT_SCORE, DEFAULT_SCORE_EPOCHS, DataSpec
 
@@ -31,6 +33,46 @@ def int_list(text: str) -> tuple[int, ...]:
     if not values:
         raise argparse.ArgumentTypeError("give at least one number, e.g. 0")
     return values
+
+
+class Param(NamedTuple):
+    """One `--param`: the method it is for (None: every method of the command), its name and value."""
+
+    method: str | None
+    key: str
+    value: Any
+
+
+def parse_param(text: str) -> Param:
+    """argparse type of every command's `--param`: `[METHOD.]KEY=VALUE`, VALUE parsed as JSON when it can
+    be (numbers, lists, true/false/null), else kept as a string."""
+    head, sep, raw = text.partition("=")
+    method, _, key = head.rpartition(".")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"--param takes [METHOD.]KEY=VALUE (e.g. --param beta=0.1, or "
+                                         f"--param ccs.beta=0.1 for one method), got {text!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return Param(method.strip() or None, key.strip().replace("-", "_"), value)
+
+
+def method_params(items: Sequence[Param], methods: Sequence[str], *, option: str = "--methods"
+                  ) -> dict[str, dict[str, Any]]:
+    """`--param` values per method: KEY=VALUE for every method, METHOD.KEY=VALUE for that method only
+    (which must be one of `methods`, the command's `option`)."""
+    common: dict[str, Any] = {}
+    per_method: dict[str, dict[str, Any]] = {}
+    for item in items:
+        if item.method is None:
+            common[item.key] = item.value
+        elif item.method not in methods:
+            raise ValueError(f"--param {item.method}.{item.key} names method {item.method!r}, which is not in "
+                             f"{option} ({', '.join(methods)})")
+        else:
+            per_method.setdefault(item.method, {})[item.key] = item.value
+    return {m: {**common, **per_method.get(m, {})} for m in methods if common or m in per_method}
 
 
 def add_data_args(p: argparse.ArgumentParser, *, dataset_default: str = "cifar10", checkpoint: bool = True) -> None:

@@ -10,8 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from .common import add_data_args, positive_int, print_table, spec_from_args
-from .selection import parse_param
+from .common import add_data_args, method_params, parse_param, positive_int, print_table, spec_from_args
 
 _METRICS = ("accuracy", "balanced_accuracy")
 #: `coreset sweep`'s default grid: the paper's methods, pruning rates and seeds.
@@ -26,18 +25,15 @@ def _add_training_args(p: argparse.ArgumentParser, *, sweep: bool) -> None:
                    help="linear probe on cached frozen features (CPU) or full fine-tuning (GPU)")
     g.add_argument("--epochs", type=positive_int, default=30, help="training epochs (default 30, the paper's)")
     g.add_argument("--lr", type=float, default=None, help="learning rate (default: the trainer's)")
-    g.add_argument("--batch-size", type=positive_int, default=None, help="batch size (default: the trainer's)")
+    g.add_argument("--batch-size", type=positive_int, default=None,
+                   help="training batch size (default: the trainer's)")
     g.add_argument("--train-budget", "--budget", dest="train_budget", default="epochs", choices=["epochs", "steps"],
                    help="training budget: epochs: every subset trains --epochs epochs (default); steps: a subset "
                         "trains as many optimiser steps as the full training set gets in --epochs epochs "
                         "(--budget is its earlier name)")
-    if sweep:
-        g.add_argument("--param", action="append", default=[], metavar="[METHOD.]KEY=VALUE",
-                       help="method parameter (repeatable; VALUE parsed as JSON, else a string); "
-                            "METHOD.KEY=VALUE applies to one method only")
-    else:
-        g.add_argument("--param", type=parse_param, action="append", default=[], metavar="KEY=VALUE",
-                       help="method parameter (repeatable; VALUE parsed as JSON, else a string)")
+    g.add_argument("--param", type=parse_param, action="append", default=[], metavar="[METHOD.]KEY=VALUE",
+                   help="method parameter (repeatable; VALUE parsed as JSON, else a string)"
+                        + ("; METHOD.KEY=VALUE applies to one method only" if sweep else ""))
     g.add_argument("--backbones", default=None,
                    help="comma-separated backbones of a multi-backbone method (ram-apl; default lite0,1,2)")
     p.add_argument("--db", default=None, help="results database (default <cache dir>/results.sqlite)")
@@ -90,30 +86,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-dir", default=None, help="cache folder holding results.sqlite (env CORESET_CACHE_DIR)")
     p.add_argument("--dataset", default=None, help="only this dataset (default: every dataset in the database)")
     p.add_argument("--mode", default=None, choices=["linear", "finetune"], help="only this training mode")
-    p.add_argument("--limit", default=None, help="only runs with this --limit ('none' for full-size runs)")
+    p.add_argument("--run-limit", default=None, metavar="N|none",
+                   help="only runs made with --limit N ('none': full-size runs); a filter, unlike the data "
+                        "option --limit of select/train")
     p.add_argument("--metric", default="accuracy", choices=list(_METRICS))
     p.add_argument("--export", default=None, metavar="FILE", help="also write the selected rows to .csv or .parquet")
     p.set_defaults(func=run_results)
-
-
-def sweep_params(items: list[str], methods: list[str]) -> dict[str, dict[str, Any]]:
-    """`--param` of a sweep -> {method: params}: KEY=VALUE for every method, METHOD.KEY=VALUE for one."""
-    common: dict[str, Any] = {}
-    per_method: dict[str, dict[str, Any]] = {}
-    for item in items:
-        head, sep, raw = item.partition("=")
-        method, dot, key = head.rpartition(".") if "." in head else ("", "", head)
-        try:
-            key, value = parse_param(f"{key}{sep}{raw}")
-        except argparse.ArgumentTypeError as exc:
-            raise ValueError(f"{exc} (in a sweep, METHOD.KEY=VALUE sets it for one method)") from None
-        if not dot:
-            common[key] = value
-        elif method not in methods:
-            raise ValueError(f"--param {item!r} names method {method!r}, which is not in --methods")
-        else:
-            per_method.setdefault(method, {})[key] = value
-    return {m: {**common, **per_method.get(m, {})} for m in methods if common or m in per_method}
 
 
 def _run_fields(args: argparse.Namespace) -> dict[str, Any]:
@@ -143,7 +121,8 @@ def run_train(args: argparse.Namespace) -> int:
     from coreset_core.experiments.run_config import RunConfig
     from coreset_core.experiments.sweep import run_one
 
-    config = RunConfig(spec_from_args(args), args.method, args.prune_rate, args.seed, dict(args.param),
+    params = method_params(args.param, [args.method], option="--method").get(args.method, {})
+    config = RunConfig(spec_from_args(args), args.method, args.prune_rate, args.seed, params,
                        backbones=args.backbones, **_run_fields(args))
     store = None if args.no_store else _store(args)
     session = Session(config.spec, data_dir=args.data_dir, cache_dir=args.cache_dir, device=args.device,
@@ -181,7 +160,7 @@ def run_sweep_cmd(args: argparse.Namespace) -> int:
         raise ValueError("--workers is the local engine's; Ray uses the cluster's CPUs (ray start --num-cpus N)")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     configs = plan_sweep(spec_from_args(args), methods, args.prune_rates, args.seeds, include_full=not args.no_full,
-                         method_params=sweep_params(args.param, methods), backbones=args.backbones,
+                         method_params=method_params(args.param, methods), backbones=args.backbones,
                          **_run_fields(args))
     store = _store(args)
     stored = store.run_ids()
@@ -227,6 +206,16 @@ def print_tables(frame, *, metric: str = "accuracy", dataset: str | None = None,
     return count
 
 
+def _run_limit(text: str) -> int | None:
+    """`--run-limit`: a whole number >= 1, or none/all/full for the runs without a limit."""
+    if str(text).lower() in ("none", "all", "full"):
+        return None
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise ValueError(f"--run-limit takes a whole number >= 1 or 'none', got {text!r}") from None
+
+
 def run_results(args: argparse.Namespace) -> int:
     store = _store(args)
     where: dict[str, Any] = {}
@@ -234,8 +223,8 @@ def run_results(args: argparse.Namespace) -> int:
         where["dataset"] = args.dataset
     if args.mode:
         where["mode"] = args.mode
-    if args.limit is not None:
-        where["limit_n"] = None if str(args.limit).lower() in ("none", "all", "full") else int(args.limit)
+    if args.run_limit is not None:
+        where["limit_n"] = _run_limit(args.run_limit)
     frame = store.to_frame(**where)
     if frame.empty:
         print(f"no results in {store.path}" + (f" matching {where}" if where else "") +

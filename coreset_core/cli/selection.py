@@ -10,19 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..spec import FILE_SCORE
-from .common import add_data_args, check_output_file, print_table, session_from_args
-
-
-def parse_param(text: str) -> tuple[str, Any]:
-    """`key=value`; the value is parsed as JSON when it can be (numbers, lists, true/false/null)."""
-    if "=" not in text or not text.split("=", 1)[0].strip():
-        raise argparse.ArgumentTypeError(f"--param takes KEY=VALUE (e.g. --param beta=0.1), got {text!r}")
-    key, raw = text.split("=", 1)
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return key.strip().replace("-", "_"), value
+from .common import add_data_args, check_output_file, method_params, parse_param, print_table, session_from_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -41,8 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prune-rate", type=float, required=True, help="fraction of the training set removed, in [0, 1)")
     p.add_argument("--winsor", type=float, nargs=2, metavar=("LO", "HI"), default=None,
                    help="winsorization limits of the class difficulty (nucs), e.g. 0.05 0.05")
-    p.add_argument("--param", type=parse_param, action="append", default=[], metavar="KEY=VALUE",
-                   help="a method parameter (repeatable), e.g. --param ridge=0.5")
+    p.add_argument("--param", type=parse_param, action="append", default=[], metavar="[METHOD.]KEY=VALUE",
+                   help="a method parameter (repeatable; VALUE parsed as JSON, else a string), e.g. --param ridge=0.5")
     p.add_argument("--backbones", default=None,
                    help="comma-separated backbones of a multi-backbone method (ram-apl; default lite0,1,2)")
     p.add_argument("--seed", type=int, default=0, help="selection seed")
@@ -112,7 +100,7 @@ def _classes_to_print(fractions: list) -> list[int]:
 
 
 def _select_params(args: argparse.Namespace) -> dict[str, Any]:
-    params = dict(args.param)
+    params = method_params(args.param, [args.method], option="--method").get(args.method, {})
     if args.winsor is not None:
         if "winsor" in params:
             raise ValueError("give the winsorization limits once: --winsor LO HI or --param winsor=[LO,HI]")

@@ -3,7 +3,8 @@
 The run fields are the method and its parameters, the pruning rate, the seed and the training
 protocol (mode, epochs, learning rate, batch size, device, training budget). `run_id` hashes
 them with the spec and the code version: the results store's key. `train_budget_epochs` turns a
-training budget into epochs. ("budget" alone means the kept total B of a selection.) Nothing here runs anything (`sweep.run_one` does).
+training budget into epochs ("budget" alone means a selection's kept total B). Nothing here
+runs anything (`sweep.run_one` does).
 """
 from __future__ import annotations
 

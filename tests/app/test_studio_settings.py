@@ -126,4 +126,4 @@ def test_command_line_rebuilds_the_same_selection(changed):
     assert tuple(args.score_seeds) == (0, 1)
     assert (args.method, args.prune_rate, args.seed) == ("nucs", 0.9, 2)
     assert tuple(args.winsor) == (0.025, 0.1)
-    assert dict(args.param) == {"endpoints": [0.35]}
+    assert [tuple(p) for p in args.param] == [(None, "endpoints", [0.35])]
