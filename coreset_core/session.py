@@ -24,6 +24,7 @@ import numpy as np
 from .jsonable import freeze
 from .request import MULTI_BACKBONE_METHODS, RAM_APL_BACKBONES, SelectionRequest
 from .spec import FILE_SCORE, DataSpec
+from .validation import check_device
 
 #: The selection method behind each budget mode of the KRR endpoint search (`Session.window_search`).
 SEARCH_METHODS = {"nucs": "nucs", "uniform": "nucs-uniform"}
@@ -32,21 +33,8 @@ SEARCH_METHODS = {"nucs": "nucs", "uniform": "nucs-uniform"}
 HELD_OUT_PARAMS = ("val_features", "val_labels")
 #: The stages `prepare` reports through `on_progress(stage, fraction)`.
 STAGES = ("train features", "test features", "scores")
-DEVICES = ("cpu", "cuda")
 
 ProgressFn = Callable[[str, float], None]
-
-
-def check_device(device: Any) -> str:
-    """'cpu' or 'cuda'; 'cuda' only where a CUDA GPU is visible (checked before any work starts)."""
-    if device not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ValueError("--device cuda was asked for but no CUDA GPU is visible here; use --device cpu")
-    return device
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ import json
 from typing import Any, NamedTuple, Sequence
 
 from ..spec import DEFAULT_BACKBONE, DEFAULT_SCORE, DEFAULT_SCORE_EPOCHS, DataSpec
+from ..validation import DEVICES
 
 
 def positive_int(text: str) -> int:
@@ -98,7 +99,7 @@ def add_data_args(p: argparse.ArgumentParser, *, dataset_default: str = "cifar10
     w.add_argument("--cache-dir", default=None, help="folder for cached features/scores (env CORESET_CACHE_DIR)")
     if checkpoint:
         w.add_argument("--checkpoint", default=None, help="local checkpoint file for a timm backbone")
-    w.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to run the backbone")
+    w.add_argument("--device", default="cpu", choices=list(DEVICES), help="where to run the backbone")
     w.add_argument("--quiet", action="store_true", help="no progress bars")
 
 

@@ -48,10 +48,10 @@ def run_backbones(args: argparse.Namespace) -> int:
 
 
 def run_features(args: argparse.Namespace) -> int:
+    from ..experiments.engines import check_engine_options
     from ..features import DEFAULT_SHARD_SIZE, get_features
 
-    if args.engine != "ray" and args.address:
-        raise ValueError("--address names a Ray cluster: add --engine ray")
+    check_engine_options(args.engine, address=args.address)
     session = session_from_args(args)
     spec = session.spec
     splits = ["train", "test"] if args.split == "all" else [args.split]

@@ -154,10 +154,9 @@ def run_train(args: argparse.Namespace) -> int:
 def run_sweep_cmd(args: argparse.Namespace) -> int:
     from coreset_core.experiments.sweep import plan_sweep, run_sweep
 
-    if args.engine != "ray" and args.address:
-        raise ValueError("--address names a Ray cluster: add --engine ray")
-    if args.engine == "ray" and args.workers is not None:
-        raise ValueError("--workers is the local engine's; Ray uses the cluster's CPUs (ray start --num-cpus N)")
+    from coreset_core.experiments.engines import check_engine_options
+
+    check_engine_options(args.engine, workers=args.workers, address=args.address)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     configs = plan_sweep(spec_from_args(args), methods, args.prune_rates, args.seeds, include_full=not args.no_full,
                          method_params=method_params(args.param, methods), backbones=args.backbones,

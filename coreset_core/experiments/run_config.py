@@ -22,7 +22,7 @@ from coreset_core.experiments.store import FULL_DATA
 from coreset_core.jsonable import freeze, thaw, to_jsonable
 from coreset_core.request import SelectionRequest
 from coreset_core.spec import DataSpec
-from coreset_core.validation import check_prune_rate
+from coreset_core.validation import check_device, check_prune_rate
 
 MODES = ("linear", "finetune")
 #: Training budgets: equal epochs (the default, every earlier result) or equal optimiser steps.
@@ -138,8 +138,7 @@ class RunConfig:
         if self.train_budget not in TRAIN_BUDGETS:
             raise ValueError(f"train_budget must be one of {TRAIN_BUDGETS} (equal epochs or equal optimiser steps), "
                              f"got {self.train_budget!r}")
-        if self.device not in ("cpu", "cuda"):
-            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+        check_device(self.device, here=False)
         put("seed", _whole("seed", self.seed))
         put("epochs", _whole("epochs", self.epochs))
         if self.epochs < 1 or self.seed < 0:
