@@ -171,7 +171,8 @@ def test_noisy_class_difficulty_is_recomputed_and_matches_hand_means(session):
     np.testing.assert_allclose(t["noisy_winsorized"], winsorized_class_means(d, noisy, 0.1, 0.1, num_classes=c))
     clean = session.difficulty()
     np.testing.assert_allclose(t["clean_mean"], [clean[session.labels == k].mean() for k in range(c)])
-    np.testing.assert_allclose(t["clean_winsorized"], winsorized_class_means(clean, session.labels, 0.1, 0.1, num_classes=c))
+    np.testing.assert_allclose(t["clean_winsorized"],
+                               winsorized_class_means(clean, session.labels, 0.1, 0.1, num_classes=c))
     np.testing.assert_array_equal(t["flipped_in"], np.bincount(noisy[flipped], minlength=c))
     # the scores were recomputed on the noisy labels: the mislabelled samples became hard
     assert d[flipped].mean() > clean[flipped].mean() + 0.2

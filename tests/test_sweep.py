@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sweep_helpers import TAG_VAR, broken_config, fake_runner, linux_only, small_grid, wait_until_gone, write_digits_embeddings
+from sweep_helpers import (TAG_VAR, broken_config, fake_runner, linux_only, small_grid, wait_until_gone,
+                           write_digits_embeddings)
 
 from coreset_core.spec import DataSpec
 from coreset_core.experiments.store import FULL_DATA, ResultsStore

@@ -110,7 +110,8 @@ def test_dedup_identical_coresets():
     distinct = {tuple(window_positions(scores, labels, budgets, k)) for k in GRID}
     assert res.num_distinct == len(distinct) < len(GRID)  # k <= 0.6 all clamp to the easiest window
     for k in GRID:
-        np.testing.assert_array_equal(window_select(scores, labels, budgets, k), window_positions(scores, labels, budgets, k))
+        np.testing.assert_array_equal(window_select(scores, labels, budgets, k),
+                                      window_positions(scores, labels, budgets, k))
 
 
 def test_ties_go_to_larger_endpoint():
@@ -129,7 +130,8 @@ def test_custom_grid_ridge_and_float64_features():
     budgets = np.bincount(labels) // 3
     ks = [0.9, 0.33, 0.5]
     res = krr_window_search(features, labels, scores, budgets, endpoints=ks, ridge=5.0)
-    ref = [ridge_accuracy(features, labels, window_positions(scores, labels, budgets, k), 3, lam=5.0) for k in sorted(ks)]
+    ref = [ridge_accuracy(features, labels, window_positions(scores, labels, budgets, k), 3, lam=5.0)
+           for k in sorted(ks)]
     np.testing.assert_allclose(res.accuracies, ref, atol=1e-12)
 
 
@@ -168,7 +170,8 @@ def test_eval_subsample():
     assert not np.array_equal(rows, stratified_subsample(labels, 150, seed=4))
     res = krr_window_search(features, labels, scores, budgets, eval_subsample=0.25, seed=3)
     assert res.num_eval == 150
-    ref = [ridge_accuracy(features, labels, window_positions(scores, labels, budgets, k), 4, eval_rows=rows) for k in GRID]
+    ref = [ridge_accuracy(features, labels, window_positions(scores, labels, budgets, k), 4, eval_rows=rows)
+           for k in GRID]
     np.testing.assert_allclose(res.accuracies, ref, atol=1e-12)
     full = krr_window_search(features, labels, scores, budgets, eval_subsample=1.0)
     assert full.num_eval == 600

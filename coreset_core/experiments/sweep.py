@@ -167,7 +167,8 @@ def plan_sweep(spec: DataSpec | str, methods: Sequence[str] | str, prune_rates: 
     `spec` is the data setting (a dataset name is a shortcut: the `DataSpec` fields then
     come in `fields`, e.g. ``limit=500``). `methods`, `prune_rates` and `seeds` accept lists
     or comma-separated strings; `method_params` maps a method name to its parameters;
-    `backbones` are those of the multi-backbone methods in the sweep (RAM-APL); `fields` holds the run fields (mode, epochs, lr, batch_size, device, train_budget). Reweighting
+    `backbones` are those of the multi-backbone methods in the sweep (RAM-APL); `fields` holds
+    the run fields (mode, epochs, lr, batch_size, device, train_budget). Reweighting
     methods (cw-erm) and "full" are planned once per seed at prune rate 0. Order: per
     seed, full data first, then methods x rates, so early rows already fill a table.
     """

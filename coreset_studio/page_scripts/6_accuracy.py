@@ -1,14 +1,12 @@
 """Page 6: test accuracy vs pruning rate from the results database, and a small sweep launcher."""
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 
 from coreset_studio import choices as C
 from coreset_studio.allowed_paths import check_allowed
-from coreset_core.experiments.store import ResultsStore, accuracy_table, default_db_path, settings_of, summary_frame
-from coreset_studio.sweep_job import BUDGET_LABELS, DEFAULT_SEEDS, start_sweep, sweep_slot
+from coreset_core.experiments.store import ResultsStore, accuracy_table, settings_of, summary_frame
+from coreset_studio.sweep_job import BUDGET_LABELS, DEFAULT_SEEDS, results_db_path, start_sweep, sweep_slot
 from coreset_studio.views import accuracy as V
 from coreset_studio.views import figures as F
 from coreset_studio.views.colors import class_color
@@ -21,7 +19,7 @@ names = session.class_names
 st.title("Accuracy")
 st.caption("Linear-probe (or fine-tuning) test accuracy of every stored run, one line per method, mean ± std over "
            "seeds, for the data settings chosen in the sidebar. Runs come from `coreset sweep` or the button below.")
-default_db = os.environ.get("CORESET_STUDIO_RESULTS_DB") or str(default_db_path())
+default_db = results_db_path(session)
 db_path = st.text_input("Results database", key="acc_db", value=default_db)
 try:
     db_path = db_path if db_path == default_db else str(check_allowed(db_path))  # a typed path: allowed folders only

@@ -46,7 +46,15 @@ def _per_class(weights: np.ndarray, labels: np.ndarray, names: list[str]) -> pd.
 
 
 def reweighting_view(session, *, seed: int = 0, **params: Any) -> ReweightingView:
-    """Run CW-ERM on the session's training features (`Session.reweight`, memoised) and explain its weights."""
+    """Run CW-ERM on the session's training features (`Session.reweight`) and explain its weights
+    (memoised in the Session, like the weights)."""
+    from coreset_core.jsonable import freeze
+
+    return session.memoised(("reweighting view", seed, freeze(params)),
+                            lambda: _reweighting_view(session, seed, params))
+
+
+def _reweighting_view(session, seed: int, params: dict[str, Any]) -> ReweightingView:
     labels, features = session.labels, session.train.features
     result = session.reweight("cw-erm", seed=seed, **params)
     source = weight_sources(features, result.coreset)

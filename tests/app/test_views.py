@@ -297,3 +297,29 @@ def test_per_class_accuracy_frame_has_the_spread_over_runs():
     # by hand: class x: 80, 60, 70 -> mean 70, std 10; class y: 60, 90 -> mean 75, std sqrt(450) = 21.21
     assert pc["accuracy"].tolist() == pytest.approx([70.0, 75.0])
     assert pc["std"].tolist() == pytest.approx([10.0, 450 ** 0.5]) and pc["n"].tolist() == [3, 2]
+
+
+def test_the_windows_page_search_cost_is_the_refusal_estimate(prepared_small):
+    session = prepared_small
+    n, d = session.train.features.shape
+    c = session.num_classes
+    # SPEC 4 by hand: 21 endpoints x 2 N d C ridge predictions on every row, plus one X^T X (2 N d^2)
+    assert W.search_cost(session, 0.8) == 2.0 * 21 * n * d * c + 2.0 * n * d * d
+    assert W.search_cost(session, 0.8, "uniform") == W.search_cost(session, 0.5)
+
+
+def test_layout_only_figures_carry_the_numbers_they_are_given():
+    from coreset_studio.views import figures as F
+
+    spec = F.class_windows(["a", "b"], [0.1, 0.5], [0.3, 1.0], 0.7)
+    (bar,) = spec["data"]
+    assert bar["base"] == [0.1, 0.5] and np.allclose(bar["x"], [0.2, 0.5])
+    assert "k = 0.70" in spec["layout"]["title"]["text"]
+    jac = pd.DataFrame([[1.0, 0.25], [0.25, 1.0]], index=["x", "y"], columns=["x", "y"])
+    heat = F.overlap_heatmap(jac)["data"][0]
+    assert heat["z"] == [[1.0, 0.25], [0.25, 1.0]] and heat["x"] == ["x", "y"] and heat["text"][0][1] == 0.25
+    bars = F.mean_std_bars(["m"], [80.0], [np.nan], title="t", xtitle="x", ytitle="y")["data"][0]
+    assert bars["y"] == [80.0] and bars["error_y"]["array"] == [0.0]
+    marks = F.line_chart([([0, 1], [2, 3], "l", "#000")], title="t", xtitle="x", ytitle="y",
+                         marks=[(0.5, "half", "#444")])["layout"]
+    assert marks["shapes"][0]["x0"] == 0.5 and marks["annotations"][0]["text"] == "half"
