@@ -328,20 +328,21 @@ class Session:
         (`Session.request`). `selection.config["request"]` records the request as run and
         `config["data"]` the spec, so `selection_from_config` rebuilds the selection.
         """
+        from .methods import get_method
         from .methods.registry import _run_validated, check_cost, validated_inputs
 
         request = self.request(request, prune_rate, **keywords)
+        spec = get_method(request.method)
+        if spec.reweights:
+            raise ValueError(f"{request.method!r} reweights every sample instead of choosing a subset: "
+                             "use Session.reweight")
 
         def compute():
-            from .methods import get_method
-
-            spec = get_method(request.method)
-            if spec.reweights:
-                raise ValueError(f"{request.method!r} reweights every sample instead of choosing a subset: "
-                                 "use Session.reweight")
             params = request.param_dict
             if spec.needs_features:  # refused before the scores are computed for it
-                check_cost(spec, request.prune_rate, self.labels, self.train.features, params)
+                features = ([self.features_of("train", b).features for b in request.backbones]
+                            if request.backbones else self.train.features)
+                check_cost(spec, request.prune_rate, self.labels, features, params)
             inputs, record = self._method_inputs(request)
             scores, features = inputs.pop("scores"), inputs.pop("features")
             scores, features = validated_inputs(spec, int(self.labels.shape[0]), scores, features)
@@ -386,20 +387,14 @@ class Session:
         One route: it is the selection of `SEARCH_METHODS[mode]` (cost check included), whose
         `info` holds the search (`endpoints`, `accuracies`, `best_endpoint`, `budgets`).
         """
+        from .methods import get_method
         from .validation import check_winsor
 
         if mode not in SEARCH_METHODS:
             raise ValueError(f"mode must be one of {', '.join(SEARCH_METHODS)}, got {mode!r}")
         method = SEARCH_METHODS[mode]
-        winsor = check_winsor(winsor)
-        params = {"winsor": winsor} if "winsor" in self._method_params(method) else {}
+        params = {"winsor": check_winsor(winsor)} if "winsor" in get_method(method).params else {}
         return self.select(method, prune_rate, score=score, **params)
-
-    @staticmethod
-    def _method_params(method: str) -> dict[str, Any]:
-        from .methods import get_method
-
-        return get_method(method).params
 
     # ------------------------------------------------------------------ training, embeddings
 
