@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..spec import FILE_SCORE
-from .common import add_data_args, check_output_file, method_params, parse_param, print_table, session_from_args
+from .common import add_data_args, method_params, parse_param, print_table, session_from_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backbones", default=None,
                    help="comma-separated backbones of a multi-backbone method (ram-apl; default lite0,1,2)")
     p.add_argument("--seed", type=int, default=0, help="selection seed")
-    p.add_argument("--out", default=None, help="write the coreset as JSON to this file")
+    p.add_argument("--out", default=None, help="write the coreset as JSON to this file (a new file: checked before "
+                                               "the selection runs)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=run_select)
 
     p = sub.add_parser("methods", help="list the selection and reweighting methods with their parameters")
@@ -109,12 +111,13 @@ def _select_params(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_select(args: argparse.Namespace) -> int:
-    from ..cache import write_bytes_atomic
-    from ..exports import selection_document
     from ..methods import get_method
+    from ..outputs import check_file_destination, write_file
     from ..request import SelectionRequest
+    from ..selection_schema import session_document
 
-    check_output_file(args.out)
+    if args.out:
+        check_file_destination(args.out, force=args.force)  # before any work: an hour's selection is never lost
     # an unknown method or parameter, a bad rate or stray backbones stop here, before any data is loaded
     request = SelectionRequest(args.method, args.prune_rate, seed=args.seed, params=_select_params(args),
                                backbones=args.backbones)
@@ -127,8 +130,7 @@ def run_select(args: argparse.Namespace) -> int:
     selection = session.select(request)
     t2 = time.perf_counter()
     cfg = selection.config
-    doc = selection_document(selection, labels=labels, class_names=session.class_names, ids=session.ids,
-                             paths=session.paths, scores=session.difficulty(cfg["score"]) if cfg.get("score") else None)
+    doc = session_document(session, selection)
     score_txt = f", score {cfg['score']}" if cfg.get("score") else ""
     print(f"{session.dataset.name}: {args.method} keeps {doc['num_selected']} of {labels.shape[0]} training samples "
           f"(prune rate {cfg['prune_rate']:g}{score_txt}, {session.spec.backbone} features)")
@@ -151,9 +153,10 @@ def run_select(args: argparse.Namespace) -> int:
     _print_curve(selection.info)
     print(f"time: data + scores {t1 - t0:.2f} s, selection {t2 - t1:.2f} s")
     if args.out:
-        out = Path(args.out)
-        write_bytes_atomic(out, (json.dumps(doc, separators=(",", ":")) + "\n").encode())
+        out = write_file(Path(args.out).expanduser(), (json.dumps(doc, separators=(",", ":")) + "\n").encode(),
+                         force=args.force)
         print(f"wrote {out} (original ids of the kept samples; export them with `coreset export {out} ...`)")
+    print(f"ids: {doc['id_space']}")
     return 0
 
 
