@@ -44,3 +44,8 @@ def test_no_function_is_over_60_lines_or_15_parameters():
                  for package in ("coreset_core", "coreset_studio") for path in sorted((ROOT / package).rglob("*.py"))
                  for name, line, length, params in _functions(path) if length > MAX_LINES or params > MAX_PARAMS]
     assert not offenders, "\n".join(offenders)
+
+
+def test_every_name_of_the_library_facade_resolves():
+    missing = [name for name in coreset_core.__all__ if name != "__version__" and not hasattr(coreset_core, name)]
+    assert not missing and {"SelectionRequest", "reweight", "FinetuneOptions"} <= set(coreset_core.__all__)
