@@ -17,8 +17,8 @@ label, path, score) that the CSV and Hugging Face exports read.
   `dest` is refused. Two kept files of a class with the same name become `<id>_<name>`;
 - `hf`: a Hugging Face `datasets.Dataset` of the kept rows, `save_to_disk(dest)`: for a
   source with files, columns id, label (ClassLabel), path, image (the bytes are stored in
-  the dataset); for a Hugging Face source, pass its split as `hf_source` and the kept rows
-  are `hf_source.select(ids)`;
+  the dataset); for an `hf:` source the kept rows are `split.select(ids)` of the source's
+  training split, read again from the source (or from `hf_source` when given);
 - `csv`: `id,path,class,score,kept` for every training sample, in training-set order.
 
 The kept ids are indices into the source's own enumeration of its training split (for an
@@ -288,9 +288,10 @@ def _hf_dataset(doc: dict[str, Any], hf_source: Any) -> Any:
             raise ValueError(f"hf_source has {len(hf_source)} rows but this document's ids are not row numbers "
                              "of it; pass the training split the selection was made on")
         return hf_source.select(list(ids))
-    if _source_name(doc).startswith("hf:"):
-        raise ValueError(f"{_source_name(doc)} is a Hugging Face dataset: pass its training split as hf_source "
-                         "(export_selection(doc, 'hf', dest, hf_source=datasets.load_dataset(name, split='train')))")
+    if _source_name(doc).startswith("hf:"):  # the source's own rows, read again from the source
+        from .datasets.hf import hf_split
+
+        return _hf_dataset(doc, hf_split(_source_name(doc)))
     paths = _kept_paths(doc, "hf")
     _check_files(paths)
     ids = list(doc["ids"])
