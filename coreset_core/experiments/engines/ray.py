@@ -43,7 +43,7 @@ def import_ray():
 _REAPER: Any = None
 #: How long a driver waits for a cluster that accepted the TCP connection to answer as Ray
 #: (Ray itself retries for minutes); a port where nothing listens is refused at once.
-CONNECT_TIMEOUT_S = 20.0
+CONNECT_TIMEOUT_S = 15.0
 #: Seconds the TCP check of `--address` waits for the head node to accept.
 TCP_TIMEOUT_S = 5.0
 #: Retries of a task whose worker or node died (the run goes to another node); errors inside
