@@ -177,6 +177,19 @@ def test_a_killed_worker_nodes_runs_are_retried_on_the_other_node_without_duplic
     assert alive == {a}
 
 
+def test_a_driver_without_the_token_is_refused_with_the_token_named(cluster, tmp_path):
+    env = {k: v for k, v in cluster.env.items() if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")}
+    env["HOME"] = str(tmp_path)  # no ~/.ray/auth_token either
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "coreset_core.cli", "sweep", "--engine", "ray", "--address",
+                          cluster.address, "--dataset", "digits", "--methods", "random", "--prune-rates", "0.5",
+                          "--seeds", "0", "--quiet", "--db", str(tmp_path / "r.sqlite")],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and time.monotonic() - t0 < 30 + 5  # 15 s of waiting plus start-up
+    assert f"the Ray cluster at {cluster.address} did not let this driver in" in out.stderr
+    assert "export RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH=<the token file>" in out.stderr
+
+
 def _has_env(pid: int, name: str, value: str) -> bool:
     try:
         with open(f"/proc/{pid}/environ", "rb") as fh:

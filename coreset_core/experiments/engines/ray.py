@@ -86,12 +86,13 @@ def check_reachable(address: str, timeout: float = TCP_TIMEOUT_S) -> None:
                          f"--port {target[1]}` and pass the address it prints, or fix --address") from None
 
 
-def _init_in_thread(init: Callable[[], Any], address: str, timeout: float | None) -> None:
+def _init_in_thread(init: Callable[[], Any], address: str, timeout: float) -> None:
     """Run `init` (a `ray.init` call) in a helper thread while this thread waits.
 
     Ray's connection loop runs in C++ and holds the driver for minutes; waiting here keeps
     the main thread responsive, so SIGTERM (default action) and Ctrl-C stop the driver at
     once while it connects, and a cluster that never answers is given up after `timeout`.
+    Only for joining a cluster: a local instance must be started in the thread that lives on.
     """
     import threading
 
@@ -120,13 +121,14 @@ def _not_main_thread_note(record: logging.LogRecord) -> bool:
     return "SIGTERM handler is not set" not in record.getMessage()
 
 
-def _wait(thread: Any, address: str, timeout: float | None) -> None:
-    deadline = None if timeout is None else time.monotonic() + timeout
+def _wait(thread: Any, address: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
     while thread.is_alive():
         thread.join(0.1)
-        if deadline is not None and time.monotonic() > deadline:
-            raise ValueError(f"the Ray cluster at {address} accepted a connection but did not answer as Ray within "
-                             f"{timeout:.0f} s; check the address is the head node's GCS port, and {AUTH_HINT}")
+        if time.monotonic() > deadline:
+            raise ValueError(f"the Ray cluster at {address} did not let this driver in within {timeout:.0f} s: "
+                             f"{AUTH_HINT}; otherwise check that {address} is the head node's port (the address "
+                             "`ray start --head` prints)")
 
 
 def connect(address: str | None = None, *, num_cpus: int | None = None) -> bool:
@@ -149,8 +151,8 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> bool:
             _init_in_thread(lambda: ray.init(address=address, **options), address, CONNECT_TIMEOUT_S)
         else:
             _REAPER = start_reaper()
-            _init_in_thread(lambda: ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **options),
-                            "local", None)
+            # In this thread: Ray ties the processes it starts to the starting thread's life (PR_SET_PDEATHSIG).
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **options)
     except ConnectionError as exc:
         raise ValueError(f"could not connect to the Ray cluster at {address!r} ({exc}); {AUTH_HINT}. Is the head "
                          "node running (`ray status --address ...`)?") from None
