@@ -115,3 +115,16 @@ def test_hf_options_on_the_command_line_fold_into_the_dataset_name(hf_folder):
         f"hf:{hf_folder}?image=picture&label=animal"
     with pytest.raises(ValueError, match="--hf-split apply to hf: datasets only"):
         with_options("cifar10", split="train")
+
+
+def test_a_sweep_runs_on_an_hf_folder(hf_folder, tmp_path, session_cache_dir):
+    from coreset_core.experiments.store import ResultsStore
+
+    db = tmp_path / "r.sqlite"
+    assert main(["sweep", "--dataset", f"hf:{hf_folder}", "--resolution", "32", "--score-epochs", "2",
+                 "--methods", "random,el2n,nucs", "--prune-rates", "0.5", "--seeds", "0", "--epochs", "5",
+                 "--db", str(db), "--cache-dir", str(session_cache_dir), "--quiet"]) == 0
+    rows = ResultsStore(db).to_frame()
+    assert sorted(rows["method"]) == ["el2n", "full", "nucs", "random"]
+    assert set(rows["dataset"]) == {f"hf:{hf_folder}"} and set(rows["num_train"]) == {90}
+    assert set(rows[rows["method"] != "full"]["num_kept"]) == {45}

@@ -22,6 +22,7 @@ rows in one file, so a selection on the folder equals the one on the file.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import re
 import tempfile
@@ -159,18 +160,45 @@ def _numbered_labels(cols: dict[str, np.ndarray]) -> None:
         cols["labels"], cols["class_names"] = ids.astype(np.int64), names
 
 
-def _feature_blocks(kind: str, shards: list[Shard], folder: Path) -> Iterator[tuple[int, np.ndarray]]:
-    """(first row, float32 block) over every row in shard order; one block (or one parquet shard) in memory."""
-    start = 0
+def _row_sources(kind: str, shards: list[Shard], folder: Path, store: Path) -> list[np.ndarray]:
+    """One memory-mapped array per shard; a parquet shard is first written as a `.npy` under `store`
+    (one shard decoded at a time), so that any row can be read without decoding its shard again."""
+    if kind == "npy":
+        return [_open_npy(folder, s.features_file) for s in shards]
+    sources = []
     for shard in shards:
-        if kind == "npy":
-            arr = _open_npy(folder, shard.features_file)
-            for a in range(0, shard.rows, BLOCK_ROWS):
-                yield start + a, np.asarray(arr[a:a + BLOCK_ROWS], dtype=np.float32)
-            del arr  # unmapped: its pages leave this process
-        else:
-            yield start, np.asarray(read_columns(shard.features_file)["features"], dtype=np.float32)
-        start += shard.rows
+        dest = store / f"{shard.features_file.stem}.npy"
+        if not dest.is_file():
+            features = read_columns(shard.features_file)["features"]
+            _write_npy(dest, iter([np.asarray(features, dtype=np.float32)]), features.shape)
+        sources.append(_open_npy(folder, dest))
+    widths = sorted({a.shape[1] for a in sources})
+    if len(widths) > 1:
+        raise _fail(folder, f"the shards' features have different widths {widths}; all must be N_k x d")
+    return sources
+
+
+def _write_npy(dest: Path, blocks: Iterator[np.ndarray], shape: tuple[int, int]) -> None:
+    """Write float32 `blocks` (in order) as one `.npy` file, atomically, with plain writes (no mapping)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.lib.format.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False, "shape": shape})
+            for block in blocks:
+                fh.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _drop_pages(sources: list[np.ndarray]) -> None:
+    """Let go of the shard pages read so far: they stay in the page cache, not in this process."""
+    for arr in sources:
+        mapping = getattr(arr, "_mmap", None)
+        if mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
+            mapping.madvise(mmap.MADV_DONTNEED)
 
 
 def _read_metadata(kind: str, shards: list[Shard], folder: Path, label: str) -> dict[str, np.ndarray]:
@@ -198,41 +226,34 @@ def _digest(shards: list[Shard], label: str) -> str:
     return h.hexdigest()[:16]
 
 
-def _gather(kind: str, shards: list[Shard], folder: Path, order: np.ndarray, dim: int, dest: Path) -> np.ndarray:
-    """Write rows `order` (in that order) of the folder's features to `dest` (float32 .npy, atomic); memmap it.
+def _gather(sources: list[np.ndarray], folder: Path, order: np.ndarray, dest: Path) -> np.ndarray:
+    """Rows `order` of the folder (in that order) as one float32 `.npy` at `dest`, memory-mapped.
 
-    Rows are taken shard by shard, block by block: each source block is read once and its rows
-    are put where `order` wants them, so memory holds one block plus the index arrays.
+    Written block by block in output order: each block's rows are read from the memory-mapped
+    shards, checked, appended to the file, and the shard pages dropped again, so memory holds
+    one block whatever the number of rows.
     """
     if not dest.is_file():
-        where = np.full(sum(s.rows for s in shards), -1, dtype=np.int64)  # row -> place in the output
-        where[order] = np.arange(order.size)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-        os.close(fd)
-        try:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(order.size, dim))
-            for first, block in _feature_blocks(kind, shards, folder):
-                _check_block(folder, block, first, dim)
-                targets = where[first:first + block.shape[0]]
-                keep = targets >= 0
-                out[targets[keep]] = block[keep]
-            out.flush()
-            del out
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        offsets = np.cumsum([0] + [a.shape[0] for a in sources])
+        dim = sources[0].shape[1]
+
+        def blocks() -> Iterator[np.ndarray]:
+            for a in range(0, order.size, BLOCK_ROWS):
+                rows = order[a:a + BLOCK_ROWS]
+                block = np.empty((rows.size, dim), dtype=np.float32)
+                shard_of = np.searchsorted(offsets, rows, side="right") - 1
+                for k in np.unique(shard_of):
+                    mask = shard_of == k
+                    block[mask] = sources[k][rows[mask] - offsets[k]]
+                bad = np.flatnonzero(~np.isfinite(block.sum(axis=1, dtype=np.float64)))
+                if bad.size:
+                    raise _fail(folder, f"features has NaN or infinite values (first: row {int(rows[bad].min())}); "
+                                        "recompute those embeddings or drop the rows")
+                _drop_pages(sources)
+                yield block
+
+        _write_npy(dest, blocks(), (order.size, dim))
     return np.load(dest, mmap_mode="r")
-
-
-def _check_block(folder: Path, block: np.ndarray, first: int, dim: int) -> None:
-    if block.ndim != 2 or block.shape[1] != dim:
-        raise _fail(folder, f"rows from {first} have width {block.shape[1:]} instead of {dim}")
-    bad = np.flatnonzero(~np.isfinite(block.sum(axis=1, dtype=np.float64)))
-    if bad.size:
-        raise _fail(folder, f"features has NaN or infinite values (first: row {first + int(bad[0])}); recompute "
-                            "those embeddings or drop the rows")
 
 
 def parse_folder_name(spec: str) -> tuple[Path, str]:
@@ -254,7 +275,6 @@ def sharded_dataset(spec: str) -> Dataset:
     raw = _read_metadata(kind, shards, folder, label)
     _numbered_labels(raw)
     n = sum(s.rows for s in shards)
-    dim = shards[0].dim or next(_feature_blocks(kind, shards[:1], folder))[1].shape[1]
     cols = validate_columns(folder, {**raw, "features": np.broadcast_to(np.zeros(1, np.float32), (n, 1))})
     if cols["is_test"] is not None:
         train_rows, test_rows = np.flatnonzero(~cols["is_test"]), np.flatnonzero(cols["is_test"])
@@ -266,11 +286,14 @@ def sharded_dataset(spec: str) -> Dataset:
     digest = _digest(shards, label)
     store = default_cache_dir() / "embedding-shards" / digest
     name = PREFIX + str(folder) + ("" if label == "label" else f"?label={label}")
+    sources = _row_sources(kind, shards, folder, store)
+    dim = sources[0].shape[1]
     splits = {}
     for split, rows in (("train", train_rows), ("test", test_rows)):
         order = fixed_shuffle(rows)
-        features = _gather(kind, shards, folder, order, dim, store / f"{split}-shuffled{SPLIT_ORDER_SEED}.npy")
+        features = _gather(sources, folder, order, store / f"{split}-shuffled{SPLIT_ORDER_SEED}.npy")
         splits[split] = _split(name, split, order, cols, features)
+    del sources
     return Dataset(
         name=name, identity=f"embeddings-shards-{folder.name}@{digest}-shuffled{SPLIT_ORDER_SEED}",
         class_names=cols["class_names"], train=splits["train"], test=splits["test"],
@@ -280,7 +303,9 @@ def sharded_dataset(spec: str) -> Dataset:
                      f"{store}."),
         native_size=0,
         config={"name": name, "path": str(folder), "feature_dim": int(dim), "shards": len(shards), "layout": kind,
-                "has_scores": cols["scores"] is not None, "has_paths": cols["paths"] is not None},
+                "has_scores": cols["scores"] is not None, "has_paths": cols["paths"] is not None,
+                "id_space": ("the metadata's id column" if cols["ids"] is not None else
+                             f"row of the sharded folder {folder} (shards in name order)")},
     )
 
 
