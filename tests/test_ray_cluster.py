@@ -61,6 +61,14 @@ class Cluster:
         assert out.returncode == 0, out.stderr[-2000:]
         return json.loads(out.stdout.strip().splitlines()[-1])
 
+    def sweep(self, folder: Path, methods: str, rates: str, seeds: str, epochs: int, *extra: str,
+              extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, Path]:
+        """`coreset sweep --engine ray --address ...` on digits (an embeddings file); (driver, its db)."""
+        digits, db = write_digits_embeddings(folder / "digits.npz"), folder / "results.sqlite"
+        return self.coreset("sweep", "--engine", "ray", "--address", self.address, "--dataset", f"embeddings:{digits}",
+                            "--score-epochs", "2", "--methods", methods, "--prune-rates", rates, "--seeds", seeds,
+                            "--epochs", str(epochs), "--db", str(db), *extra, extra_env=extra_env), db
+
     def coreset(self, *args: str, extra_env: dict[str, str] | None = None, **kw) -> subprocess.Popen:
         return subprocess.Popen([sys.executable, "-m", "coreset_core.cli", *args],
                                 env={**self.env, **(extra_env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -109,6 +117,15 @@ def cluster():
         assert not left, f"cluster processes left behind: {left}"
 
 
+def _wait_for(proc: subprocess.Popen, condition, what: str, timeout: float = 240) -> None:
+    """Poll `condition()` while the driver runs; fail if it stops first or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, proc.stderr.read()[-3000:]
+        assert time.monotonic() < deadline, f"no {what} within {timeout:.0f} s"
+        time.sleep(0.2)
+
+
 def _finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[str, str]:
     out, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, err[-3000:]
@@ -117,11 +134,7 @@ def _finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[str, str]:
 
 def test_sweep_and_features_spread_over_both_nodes_and_leave_the_cluster_running(cluster, tmp_path):
     a, b = cluster.a, cluster.b
-    digits = write_digits_embeddings(tmp_path / "digits.npz")
-    db = tmp_path / "results.sqlite"
-    sweep = cluster.coreset("sweep", "--engine", "ray", "--address", cluster.address, "--dataset",
-                            f"embeddings:{digits}", "--score-epochs", "2", "--methods", "random,el2n",
-                            "--prune-rates", "0.5,0.8", "--seeds", "0,1", "--epochs", "20", "--db", str(db), "--quiet")
+    sweep, db = cluster.sweep(tmp_path, "random,el2n", "0.5,0.8", "0,1", 20, "--quiet")
     features = cluster.coreset("features", "--engine", "ray", "--address", cluster.address, "--dataset", "digits",
                                "--resolution", "32", "--limit", "256", "--shard-size", "64", "--batch-size", "64",
                                "--split", "train", "--quiet")
@@ -136,18 +149,10 @@ def test_sweep_and_features_spread_over_both_nodes_and_leave_the_cluster_running
 
 
 def test_a_sigtermed_driver_stops_within_5_s_and_the_cluster_stays(cluster, tmp_path):
-    digits = write_digits_embeddings(tmp_path / "digits.npz")
-    db = tmp_path / "results.sqlite"
     driver_tag = uuid.uuid4().hex
-    proc = cluster.coreset("sweep", "--engine", "ray", "--address", cluster.address, "--dataset",
-                           f"embeddings:{digits}", "--score-epochs", "2", "--methods", "random",
-                           "--prune-rates", "0.3,0.6,0.9", "--seeds", "0,1", "--epochs", "100", "--db", str(db),
-                           "--no-full", "--quiet", extra_env={TAG_VAR: driver_tag})
-    deadline = time.monotonic() + 240
-    while not (db.exists() and len(ResultsStore(db)) >= 1):
-        assert proc.poll() is None, proc.stderr.read()[-3000:]
-        assert time.monotonic() < deadline, "no row within 240 s"
-        time.sleep(0.2)
+    proc, db = cluster.sweep(tmp_path, "random", "0.3,0.6,0.9", "0,1", 100, "--no-full", "--quiet",
+                             extra_env={TAG_VAR: driver_tag})
+    _wait_for(proc, lambda: db.exists() and len(ResultsStore(db)) >= 1, "a row")
     sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=30)
@@ -159,17 +164,8 @@ def test_a_sigtermed_driver_stops_within_5_s_and_the_cluster_stays(cluster, tmp_
 
 def test_a_killed_worker_nodes_runs_are_retried_on_the_other_node_without_duplicates(cluster, tmp_path):
     a, b = cluster.a, cluster.b
-    digits = write_digits_embeddings(tmp_path / "digits.npz")
-    db = tmp_path / "results.sqlite"
-    proc = cluster.coreset("sweep", "--engine", "ray", "--address", cluster.address, "--dataset",
-                           f"embeddings:{digits}", "--score-epochs", "2", "--methods", "random,el2n",
-                           "--prune-rates", "0.5,0.8", "--seeds", "0,1", "--epochs", "100", "--db", str(db),
-                           "--no-full")
-    deadline = time.monotonic() + 240
-    while not (db.exists() and b in set(ResultsStore(db).to_frame()["node"])):
-        assert proc.poll() is None, proc.stderr.read()[-3000:]
-        assert time.monotonic() < deadline, "node b stored no row within 240 s"
-        time.sleep(0.2)
+    proc, db = cluster.sweep(tmp_path, "random,el2n", "0.5,0.8", "0,1", 100, "--no-full")
+    _wait_for(proc, lambda: db.exists() and b in set(ResultsStore(db).to_frame()["node"]), "a row from node b")
     node_b = [pid for pid, _ in tagged_processes(cluster.tag) if _has_env(pid, NODE_VAR, cluster.tag)]
     assert node_b
     for pid in node_b:  # the second node dies: raylet, its agents and its workers with it

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from studio_helpers import ENTRY, assert_clean, goto
+from studio_helpers import goto, started_studio
 
 datasets = pytest.importorskip("datasets")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -17,22 +17,14 @@ pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def hf_app(tmp_path_factory, session_cache_dir):
-    from streamlit.testing.v1 import AppTest
-
     root = tmp_path_factory.mktemp("hf_root")
     datasets.DatasetDict(train=_split(90, 0), test=_split(30, 1)).save_to_disk(str(root / "animals"))
     env = {"CORESET_STUDIO_DATASET": f"hf:{root / 'animals'}", "CORESET_STUDIO_RESOLUTION": "32",
            "CORESET_STUDIO_SCORE_EPOCHS": "2", "CORESET_STUDIO_AUTO_UMAP": "0", "CORESET_STUDIO_LIMIT": "all",
            "CORESET_STUDIO_TEST_LIMIT": "all", "CORESET_CACHE_DIR": str(session_cache_dir),
            "CORESET_STUDIO_ROOTS": str(root)}
-    mp = pytest.MonkeyPatch()
-    for k, v in env.items():
-        mp.setenv(k, v)
-    at = AppTest.from_file(str(ENTRY), default_timeout=600)
-    at.run()
-    assert_clean(at)
-    yield root, at
-    mp.undo()
+    with started_studio(env) as at:
+        yield root, at
 
 
 @pytest.mark.parametrize("page", ["data", "difficulty", "budgets", "accuracy", "gallery"])
