@@ -37,8 +37,10 @@ from .base import SPLIT_ORDER_SEED, Dataset, ImageSplit, decode_path, fixed_shuf
 from .embeddings import PREFIX, EmbeddingsFileError, file_digest, read_columns, validate_columns
 from .splits import stratified_test_split
 
-#: Rows per block when checking and gathering features (64 MB of float32 at d = 512).
-BLOCK_ROWS = 1 << 15
+#: Rows per block when gathering features. Each scattered row read maps up to 64 KB of its
+#: shard (the kernel maps neighbouring cached pages with a fault), so a block holds at most
+#: BLOCK_ROWS x 64 KB = 128 MB of shard pages until they are dropped, whatever the number of rows.
+BLOCK_ROWS = 1 << 11
 METADATA_ALIASES = {"paths": ("paths", "path", "image_path"), "ids": ("ids", "id")}
 OPTIONAL_METADATA = ("is_test", "scores", "class_names")
 LAYOUT_HINT = ("a sharded folder holds img_emb/img_emb_<k>.npy (N_k x d floats) with metadata/metadata_<k>.parquet "
@@ -164,7 +166,7 @@ def _row_sources(kind: str, shards: list[Shard], folder: Path, store: Path) -> l
     """One memory-mapped array per shard; a parquet shard is first written as a `.npy` under `store`
     (one shard decoded at a time), so that any row can be read without decoding its shard again."""
     if kind == "npy":
-        return [_open_npy(folder, s.features_file) for s in shards]
+        return _random_access([_open_npy(folder, s.features_file) for s in shards])
     sources = []
     for shard in shards:
         dest = store / f"{shard.features_file.stem}.npy"
@@ -175,6 +177,15 @@ def _row_sources(kind: str, shards: list[Shard], folder: Path, store: Path) -> l
     widths = sorted({a.shape[1] for a in sources})
     if len(widths) > 1:
         raise _fail(folder, f"the shards' features have different widths {widths}; all must be N_k x d")
+    return _random_access(sources)
+
+
+def _random_access(sources: list[np.ndarray]) -> list[np.ndarray]:
+    """Tell the kernel the shards are read by scattered rows: no read-ahead from disk for each row."""
+    for arr in sources:
+        mapping = getattr(arr, "_mmap", None)
+        if mapping is not None and hasattr(mmap, "MADV_RANDOM"):
+            mapping.madvise(mmap.MADV_RANDOM)
     return sources
 
 
@@ -186,7 +197,7 @@ def _write_npy(dest: Path, blocks: Iterator[np.ndarray], shape: tuple[int, int])
         with os.fdopen(fd, "wb") as fh:
             np.lib.format.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False, "shape": shape})
             for block in blocks:
-                fh.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
+                np.ascontiguousarray(block, dtype="<f4").tofile(fh)
         os.replace(tmp, dest)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -243,8 +254,9 @@ def _gather(sources: list[np.ndarray], folder: Path, order: np.ndarray, dest: Pa
                 block = np.empty((rows.size, dim), dtype=np.float32)
                 shard_of = np.searchsorted(offsets, rows, side="right") - 1
                 for k in np.unique(shard_of):
-                    mask = shard_of == k
-                    block[mask] = sources[k][rows[mask] - offsets[k]]
+                    where = np.flatnonzero(shard_of == k)
+                    where = where[np.argsort(rows[where], kind="stable")]  # in file order: fewer seeks
+                    block[where] = sources[k][rows[where] - offsets[k]]
                 bad = np.flatnonzero(~np.isfinite(block.sum(axis=1, dtype=np.float64)))
                 if bad.size:
                     raise _fail(folder, f"features has NaN or infinite values (first: row {int(rows[bad].min())}); "
