@@ -12,17 +12,17 @@ Two layouts (`embeddings.py` reads the single-file one and sends folders here):
 - **a folder of `.parquet` shards in the single-file format** (a `features` list column,
   `labels`, ...), read in file-name order.
 
-The shards are memory-mapped (`.npy`) or read one at a time (`.parquet`); they are never
-concatenated in memory. Each split's features are gathered, block by block, into one
-float32 `.npy` file under the cache folder (written atomically, named by a digest of the
-shards' content) and memory-mapped from there. Row `i` of the folder is the `i`-th row in
-shard order; a sample's id is its `ids` value, else that row number, exactly as for the same
-rows in one file, so a selection on the folder equals the one on the file.
+The `.npy` shards are read by row offset (only their headers are memory-mapped, to check
+them), the `.parquet` ones one at a time; they are never concatenated in memory. Each split's
+features are gathered, block by block, into one float32 `.npy` file under the cache folder
+(written atomically, named by a digest of the shards' content) and memory-mapped from there.
+Row `i` of the folder is the `i`-th row in shard order; a sample's id is its `ids` value, else
+that row number, exactly as for the same rows in one file, so a selection on the folder equals
+the one on the file.
 """
 from __future__ import annotations
 
 import hashlib
-import mmap
 import os
 import re
 import tempfile
@@ -37,10 +37,10 @@ from .base import SPLIT_ORDER_SEED, Dataset, ImageSplit, decode_path, fixed_shuf
 from .embeddings import PREFIX, EmbeddingsFileError, file_digest, read_columns, validate_columns
 from .splits import stratified_test_split
 
-#: Rows per block when gathering features. Each scattered row read maps up to 64 KB of its
-#: shard (the kernel maps neighbouring cached pages with a fault), so a block holds at most
-#: BLOCK_ROWS x 64 KB = 128 MB of shard pages until they are dropped, whatever the number of rows.
-BLOCK_ROWS = 1 << 11
+#: Rows per block when gathering features (32 MB of float32 at d = 512). Rows are read with
+#: `pread`, not through a mapping: a mapped read would map whole cached folios of the shard
+#: around each row (measured: 1 GB resident for a block of 2,048 scattered rows).
+BLOCK_ROWS = 1 << 14
 METADATA_ALIASES = {"paths": ("paths", "path", "image_path"), "ids": ("ids", "id")}
 OPTIONAL_METADATA = ("is_test", "scores", "class_names")
 LAYOUT_HINT = ("a sharded folder holds img_emb/img_emb_<k>.npy (N_k x d floats) with metadata/metadata_<k>.parquet "
@@ -162,31 +162,60 @@ def _numbered_labels(cols: dict[str, np.ndarray]) -> None:
         cols["labels"], cols["class_names"] = ids.astype(np.int64), names
 
 
-def _row_sources(kind: str, shards: list[Shard], folder: Path, store: Path) -> list[np.ndarray]:
-    """One memory-mapped array per shard; a parquet shard is first written as a `.npy` under `store`
+@dataclass(frozen=True)
+class RowFile:
+    """Where the rows of one `.npy` shard lie in its file: read by offset, never mapped."""
+
+    path: Path
+    offset: int  #: bytes before row 0 (the .npy header)
+    rows: int
+    dim: int
+    dtype: np.dtype
+
+    @property
+    def row_bytes(self) -> int:
+        return self.dim * self.dtype.itemsize
+
+
+def _row_file(folder: Path, path: Path) -> RowFile:
+    arr = _open_npy(folder, path)  # checks shape and dtype (only the header is read)
+    if arr.flags.f_contiguous and not arr.flags.c_contiguous:
+        raise _fail(folder, f"{path.name} is stored in Fortran order; save it with numpy.save(path, "
+                            "numpy.ascontiguousarray(features))")
+    return RowFile(path, int(arr.offset), arr.shape[0], arr.shape[1], arr.dtype)
+
+
+def _row_sources(kind: str, shards: list[Shard], folder: Path, store: Path) -> list[RowFile]:
+    """One `RowFile` per shard; a parquet shard is first written as a `.npy` under `store`
     (one shard decoded at a time), so that any row can be read without decoding its shard again."""
     if kind == "npy":
-        return _random_access([_open_npy(folder, s.features_file) for s in shards])
+        return [_row_file(folder, s.features_file) for s in shards]
     sources = []
     for shard in shards:
         dest = store / f"{shard.features_file.stem}.npy"
         if not dest.is_file():
             features = read_columns(shard.features_file)["features"]
             _write_npy(dest, iter([np.asarray(features, dtype=np.float32)]), features.shape)
-        sources.append(_open_npy(folder, dest))
-    widths = sorted({a.shape[1] for a in sources})
+        sources.append(_row_file(folder, dest))
+    widths = sorted({src.dim for src in sources})
     if len(widths) > 1:
         raise _fail(folder, f"the shards' features have different widths {widths}; all must be N_k x d")
-    return _random_access(sources)
-
-
-def _random_access(sources: list[np.ndarray]) -> list[np.ndarray]:
-    """Tell the kernel the shards are read by scattered rows: no read-ahead from disk for each row."""
-    for arr in sources:
-        mapping = getattr(arr, "_mmap", None)
-        if mapping is not None and hasattr(mmap, "MADV_RANDOM"):
-            mapping.madvise(mmap.MADV_RANDOM)
     return sources
+
+
+def _read_rows(src: RowFile, fd: int, rows: np.ndarray) -> np.ndarray:
+    """Rows `rows` (sorted) of a shard, read with `pread` (runs of consecutive rows in one call):
+    no mapping, so no page of the shard becomes part of this process."""
+    out = np.empty((rows.size, src.dim), dtype=src.dtype)
+    view, size = memoryview(out).cast("B"), src.row_bytes
+    cuts = np.concatenate([[0], np.flatnonzero(np.diff(rows) != 1) + 1, [rows.size]]).tolist()
+    for a, b in zip(cuts, cuts[1:]):
+        want, at = (b - a) * size, src.offset + int(rows[a]) * size
+        got = os.preadv(fd, [view[a * size:b * size]], at)
+        if got != want:
+            raise EmbeddingsFileError(f"embeddings shard {src.path} is shorter than its header says (truncated?); "
+                                      "write it again")
+    return out
 
 
 def _write_npy(dest: Path, blocks: Iterator[np.ndarray], shape: tuple[int, int]) -> None:
@@ -202,14 +231,6 @@ def _write_npy(dest: Path, blocks: Iterator[np.ndarray], shape: tuple[int, int])
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def _drop_pages(sources: list[np.ndarray]) -> None:
-    """Let go of the shard pages read so far: they stay in the page cache, not in this process."""
-    for arr in sources:
-        mapping = getattr(arr, "_mmap", None)
-        if mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
-            mapping.madvise(mmap.MADV_DONTNEED)
 
 
 def _read_metadata(kind: str, shards: list[Shard], folder: Path, label: str) -> dict[str, np.ndarray]:
@@ -237,34 +258,37 @@ def _digest(shards: list[Shard], label: str) -> str:
     return h.hexdigest()[:16]
 
 
-def _gather(sources: list[np.ndarray], folder: Path, order: np.ndarray, dest: Path) -> np.ndarray:
+def _gather(sources: list[RowFile], folder: Path, order: np.ndarray, dest: Path) -> np.ndarray:
     """Rows `order` of the folder (in that order) as one float32 `.npy` at `dest`, memory-mapped.
 
-    Written block by block in output order: each block's rows are read from the memory-mapped
-    shards, checked, appended to the file, and the shard pages dropped again, so memory holds
-    one block whatever the number of rows.
+    Written block by block in output order: each block's rows are read from the shards by
+    offset, checked and appended to the file, so memory holds one block whatever the number
+    of rows.
     """
     if not dest.is_file():
-        offsets = np.cumsum([0] + [a.shape[0] for a in sources])
-        dim = sources[0].shape[1]
+        offsets = np.cumsum([0] + [src.rows for src in sources])
 
-        def blocks() -> Iterator[np.ndarray]:
+        def blocks(fds: list[int]) -> Iterator[np.ndarray]:
             for a in range(0, order.size, BLOCK_ROWS):
                 rows = order[a:a + BLOCK_ROWS]
-                block = np.empty((rows.size, dim), dtype=np.float32)
+                block = np.empty((rows.size, sources[0].dim), dtype=np.float32)
                 shard_of = np.searchsorted(offsets, rows, side="right") - 1
                 for k in np.unique(shard_of):
                     where = np.flatnonzero(shard_of == k)
-                    where = where[np.argsort(rows[where], kind="stable")]  # in file order: fewer seeks
-                    block[where] = sources[k][rows[where] - offsets[k]]
+                    where = where[np.argsort(rows[where], kind="stable")]  # in file order: runs, fewer seeks
+                    block[where] = _read_rows(sources[k], fds[k], rows[where] - offsets[k])
                 bad = np.flatnonzero(~np.isfinite(block.sum(axis=1, dtype=np.float64)))
                 if bad.size:
                     raise _fail(folder, f"features has NaN or infinite values (first: row {int(rows[bad].min())}); "
                                         "recompute those embeddings or drop the rows")
-                _drop_pages(sources)
                 yield block
 
-        _write_npy(dest, blocks(), (order.size, dim))
+        fds = [os.open(src.path, os.O_RDONLY) for src in sources]
+        try:
+            _write_npy(dest, blocks(fds), (order.size, sources[0].dim))
+        finally:
+            for fd in fds:
+                os.close(fd)
     return np.load(dest, mmap_mode="r")
 
 
@@ -299,13 +323,12 @@ def sharded_dataset(spec: str) -> Dataset:
     store = default_cache_dir() / "embedding-shards" / digest
     name = PREFIX + str(folder) + ("" if label == "label" else f"?label={label}")
     sources = _row_sources(kind, shards, folder, store)
-    dim = sources[0].shape[1]
+    dim = sources[0].dim
     splits = {}
     for split, rows in (("train", train_rows), ("test", test_rows)):
         order = fixed_shuffle(rows)
         features = _gather(sources, folder, order, store / f"{split}-shuffled{SPLIT_ORDER_SEED}.npy")
         splits[split] = _split(name, split, order, cols, features)
-    del sources
     return Dataset(
         name=name, identity=f"embeddings-shards-{folder.name}@{digest}-shuffled{SPLIT_ORDER_SEED}",
         class_names=cols["class_names"], train=splits["train"], test=splits["test"],
