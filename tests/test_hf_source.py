@@ -42,7 +42,7 @@ def test_columns_found_by_type_ids_are_rows_and_images_are_the_rows_images(hf_fo
     source = datasets.load_from_disk(str(hf_folder))
     assert ds.class_names == NAMES and len(ds.train) == 90 and len(ds.test) == 30
     assert sorted(ds.train.ids.tolist()) == list(range(90))
-    assert ds.config["id_space"] == f"row of split 'train' of Hugging Face dataset {str(hf_folder)!r}"
+    assert ds.id_space == f"row of split 'train' of Hugging Face dataset {str(hf_folder)!r}"
     for pos in (0, 17, 89):
         row = source["train"][int(ds.train.ids[pos])]
         assert ds.train.labels[pos] == row["animal"]

@@ -338,9 +338,9 @@ def sharded_dataset(spec: str) -> Dataset:
                      f"{store}."),
         native_size=0,
         config={"name": name, "path": str(folder), "feature_dim": int(dim), "shards": len(shards), "layout": kind,
-                "has_scores": cols["scores"] is not None, "has_paths": cols["paths"] is not None,
-                "id_space": ("the metadata's id column" if cols["ids"] is not None else
-                             f"row of the sharded folder {folder} (shards in name order)")},
+                "has_scores": cols["scores"] is not None, "has_paths": cols["paths"] is not None},
+        id_space=(f"ids column of the shards in {folder}" if cols["ids"] is not None else
+                  f"row of the sharded folder {folder} (0-based, shards in name order)"),
     )
 
 

@@ -236,7 +236,8 @@ def hf_dataset(spec: str) -> Dataset:
                      "images. Ids are row numbers of the split."),
         native_size=int(max(first.size)),
         config={"name": name, "location": ref.location, "split": ref.split, "image_column": image,
-                "label_column": label, "id_space": id_space(ref)},
+                "label_column": label},
+        id_space=id_space(ref),
     )
 
 
