@@ -35,6 +35,7 @@ import numpy as np
 
 from .base import SPLIT_ORDER_SEED, Dataset, ImageSplit, decode_path, fixed_shuffle
 from .embeddings import PREFIX, EmbeddingsFileError, file_digest, read_columns, validate_columns
+from .embeddings_files import _to_numpy  # the single-file reader's column conversion (nulls named)
 from .splits import stratified_test_split
 
 #: Rows per block when gathering features (32 MB of float32 at d = 512). Rows are read with
@@ -131,14 +132,18 @@ def _metadata(folder: Path, shard: Shard, label: str) -> dict[str, np.ndarray]:
     if label not in names:
         raise _fail(folder, f"{shard.metadata_file.name} has no label column {label!r} (columns: {', '.join(names)}); "
                             "name it with embeddings:<folder>?label=COLUMN")
-    out = {"labels": table.column(label).to_numpy(zero_copy_only=False)}
+
+    def column(name: str) -> np.ndarray:
+        return _to_numpy(shard.metadata_file, name, table.column(name))
+
+    out = {"labels": column(label)}
     for key, aliases in METADATA_ALIASES.items():
         found = next((a for a in aliases if a in names), None)
         if found is not None:
-            out[key] = table.column(found).to_numpy(zero_copy_only=False)
+            out[key] = column(found)
     for key in OPTIONAL_METADATA:
         if key in names:
-            out["row_class_names" if key == "class_names" else key] = table.column(key).to_numpy(zero_copy_only=False)
+            out["row_class_names" if key == "class_names" else key] = column(key)
     return out
 
 
