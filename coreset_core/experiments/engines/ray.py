@@ -8,6 +8,12 @@ whose workers stop the driver's tasks when the driver dies. Each run is a task d
 its resources (one CPU; one GPU for runs on `cuda`). The driver keeps at most a few tasks
 per CPU in flight, so Ctrl-C cancels little, and writes every row itself.
 
+Joining a cluster: an address where nothing listens is refused at once, one that does not
+let the driver in within `CONNECT_TIMEOUT_S` (a wrong port, a missing auth token) after that,
+both naming the address; the connection is made in a helper thread so that SIGTERM and
+Ctrl-C stop the driver at once even then. Tasks are spread over the nodes, each stored row
+records the node that ran it, and a task whose node dies is run again elsewhere.
+
 A cluster needs one cache every node can read and write: before the first run, a probe
 task on every node looks for a file the driver just wrote into the cache folder, and the
 sweep stops with a message naming the node and the fix when one cannot see it.
