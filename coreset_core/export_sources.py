@@ -146,7 +146,8 @@ def hf_dataset(doc: dict[str, Any], hf_source: Any) -> Any:
     if source_name(doc).startswith("hf:"):  # the source's own rows, read again from the source
         from .datasets.hf import hf_split
 
-        return _from_hf_source(doc, hf_split(source_name(doc)))
+        identity = (doc["config"].get("data") or {}).get("dataset_identity")
+        return _from_hf_source(doc, hf_split(source_name(doc), identity))
     ids = list(doc["ids"])
     columns: dict[str, Any] = {"id": ids, "label": kept_labels(doc).tolist()}
     features = {"id": datasets.Value("int64" if all(isinstance(i, int) for i in ids) else "string"),

@@ -3,6 +3,7 @@ as a source: loading, select/train on it, and the `hf` export equal to `Dataset.
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -103,6 +104,19 @@ def test_select_train_and_export_equal_dataset_select(hf_folder, tmp_path, sessi
     for got, want in zip(exported, expected):  # row for row: image bytes, label, every other column
         assert got["animal"] == want["animal"] and got["caption"] == want["caption"]
         assert np.array_equal(np.asarray(got["picture"]), np.asarray(want["picture"]))
+
+
+def test_export_refuses_a_source_that_changed_since_the_selection(tmp_path, capsys):
+    folder = tmp_path / "animals"
+    datasets.DatasetDict(train=_split(40, 0), test=_split(12, 1)).save_to_disk(str(folder))
+    doc_path = tmp_path / "sel.json"
+    assert main(["select", "--dataset", f"hf:{folder}", "--method", "random", "--prune-rate", "0.5",
+                 "--resolution", "32", "--out", str(doc_path), "--quiet"]) == 0
+    shutil.rmtree(folder)
+    datasets.DatasetDict(train=_split(40, 5), test=_split(12, 1)).save_to_disk(str(folder))  # other rows now
+    assert main(["export", str(doc_path), "--format", "hf", "--out", str(tmp_path / "kept"), "--quiet"]) == 2
+    assert "is not the data the selection was made on" in capsys.readouterr().err
+    assert not (tmp_path / "kept").exists()
 
 
 def test_hf_options_on_the_command_line_fold_into_the_dataset_name(hf_folder):

@@ -246,10 +246,19 @@ def id_space(ref: HFRef) -> str:
     return f"row of split {ref.split!r} of {ref.where}"
 
 
-def hf_split(spec: str) -> Any:
-    """The training split of an `hf:` name (with `hf:` or without) as a `datasets.Dataset`."""
+def hf_split(spec: str, identity: str | None = None) -> Any:
+    """The training split of an `hf:` name (with `hf:` or without) as a `datasets.Dataset`.
+
+    `identity`: the `Dataset.identity` a selection recorded; a split whose content changed
+    since then (another fingerprint) is refused, so that ids never pick rows of other data.
+    """
     ref = parse_name(spec[len(PREFIX):] if spec.startswith(PREFIX) else spec)
-    return _pick_split(ref, _load_all(ref), ref.split)
+    split = _pick_split(ref, _load_all(ref), ref.split)
+    if identity and f"@{_fingerprint(split)}+" not in identity:
+        raise HFDatasetError(f"{ref.where}, split {ref.split!r}, is not the data the selection was made on (its "
+                             f"fingerprint {_fingerprint(split)} is not in the recorded {identity!r}); select again "
+                             "on the dataset as it is now")
+    return split
 
 
 def with_options(dataset: str, **options: str | None) -> str:
