@@ -40,7 +40,7 @@ def kept_fraction_table(method: str, prune_rates: Iterable[float], *, labels: An
     floats, in the given order).
     """
     from .methods import get_method  # importing the package registers every method
-    from .methods.registry import _run_validated, check_params, validated_inputs
+    from .methods.registry import _run_validated, check_cost, check_params, validated_inputs
 
     spec = get_method(method)
     check_params(spec, params)
@@ -50,8 +50,11 @@ def kept_fraction_table(method: str, prune_rates: Iterable[float], *, labels: An
     labels = check_labels(labels)  # validated once for every rate
     scores, features = validated_inputs(spec, labels.shape[0], scores, features)
     sizes = np.bincount(labels)
-    cols = {rate: kept_fractions(_run_validated(spec, rate, labels, scores, features, int(seed), params).indices,
-                                 labels, sizes) for rate in rates}
+    cols = {}
+    for rate in rates:
+        check_cost(spec, rate, labels, features, params)
+        cols[rate] = kept_fractions(_run_validated(spec, rate, labels, scores, features, int(seed), params).indices,
+                                    labels, sizes)
     return fraction_frame(cols, sizes.shape[0])
 
 

@@ -13,7 +13,6 @@ which value was ignored and why. No streamlit import here.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -126,20 +125,18 @@ class StudioSettings:
         """The shared settings a method takes: the winsorization limits for the NUCS family."""
         return winsor_params(method, self.winsor)
 
-    def command(self, method: str, *, prune_rate: float | None = None, seed: int = 0,
-                params: Mapping[str, Any] | None = None, subcommand: str = "select") -> str:
-        """The `coreset select ...` line that makes the same selection on the same data."""
+    def request(self, method: str, *, prune_rate: float | None = None, seed: int = 0,
+                params: Mapping[str, Any] | None = None, backbones: Any = None):
+        """The `SelectionRequest` of `method` at the shared pruning rate (or `prune_rate`)."""
+        from coreset_core.request import SelectionRequest
+
         rate = self.prune_rate if prune_rate is None else float(prune_rate)
-        extra = ["--method", method, "--prune-rate", f"{rate:g}"]
-        params = dict(params or {})
-        winsor = params.pop("winsor", None)
-        if winsor is not None and tuple(winsor) != (0.0, 0.0):
-            extra += ["--winsor", f"{winsor[0]:g}", f"{winsor[1]:g}"]
-        for name, value in sorted(params.items()):
-            extra += ["--param", f"{name}={json.dumps(list(value) if isinstance(value, tuple) else value)}"]
-        if seed:
-            extra += ["--seed", str(int(seed))]
-        return self.spec.command(subcommand, *extra)
+        return SelectionRequest(method, rate, seed=seed, params=dict(params or {}), backbones=backbones)
+
+    def command(self, method: str, *, prune_rate: float | None = None, seed: int = 0,
+                params: Mapping[str, Any] | None = None) -> str:
+        """The `coreset select ...` line that makes the same selection on the same data."""
+        return self.request(method, prune_rate=prune_rate, seed=seed, params=params).command(self.spec)
 
 
 def winsor_params(method: str, winsor: tuple[float, float]) -> dict[str, Any]:
@@ -279,7 +276,7 @@ def checked_dataset(name: str) -> str:
     from coreset_studio.allowed_paths import check_allowed, check_dataset
     from coreset_core.datasets import list_datasets
 
-    if name.startswith("imagefolder:"):
+    if name.startswith(("imagefolder:", "hf:")):
         return check_dataset(name)
     if name.startswith(PATH_PREFIXES):
         prefix, path = name.split(":", 1)

@@ -156,9 +156,9 @@ def sweep_status(slot: Any) -> None:
 
 def backbone_choice(method: str, key: str, container: Any = None) -> dict[str, Any]:
     """`{"backbones": [...]}` from a multiselect when `method` averages over several backbones
-    (RAM-APL; `Session.select(..., backbones=)`), else `{}`."""
+    (RAM-APL; `SelectionRequest.backbones`), else `{}`."""
     from coreset_core.backbones import list_backbones
-    from coreset_core.session import MULTI_BACKBONE_METHODS, RAM_APL_BACKBONES
+    from coreset_core.request import MULTI_BACKBONE_METHODS, RAM_APL_BACKBONES
 
     if method not in MULTI_BACKBONE_METHODS:
         return {}
@@ -170,8 +170,3 @@ def backbone_choice(method: str, key: str, container: Any = None) -> dict[str, A
         (container or st).warning("Choose at least one backbone; using the data's backbone.")
         chosen = [settings().spec.backbone]
     return {"backbones": chosen}
-
-
-def with_backbones(command: str, extra: dict[str, Any]) -> str:
-    """`command` with `--backbones a,b` when `extra` (from `backbone_choice`) names backbones."""
-    return command + (f" --backbones {','.join(extra['backbones'])}" if extra.get("backbones") else "")

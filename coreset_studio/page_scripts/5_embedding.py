@@ -51,9 +51,10 @@ if projection == "UMAP":
         else:
             @st.fragment(run_every=3)
             def _poll() -> None:
-                if job.state != "running":
+                now = E.umap_job(session)
+                if now is None or now.state != "running":
                     st.rerun(scope="app")
-                st.info(f"Computing UMAP of {N:,} samples in the background ({job.seconds:.0f} s so far; the first "
+                st.info(f"Computing UMAP of {N:,} samples in the background ({now.elapsed:.0f} s so far; the first "
                         "UMAP of a process also compiles for about a minute). Showing PCA until it is ready.")
             _poll()
     used = "UMAP" if coords is not None else "PCA"
@@ -66,13 +67,10 @@ kept_mask[sel.indices] = True
 shown = V.stratified_subsample(labels, int(max_points), seed=0)
 traces = F.embedding_traces(coords[shown], shown, labels[shown], kept_mask[shown], d[shown], names,
                             color_by=color_by, grey_pruned=show_pruned, score=score)
-event = plotly({"data": traces, "layout": {
-    "title": {"text": f"{used} of {N:,} samples ({shown.size:,} drawn); {method} keeps {sel.indices.size:,} at "
-                      f"{100 * rate:g} % pruning"},
-    "height": 620, "margin": {"t": 50, "b": 30}, "dragmode": "lasso", "legend": {"itemsizing": "constant"},
-    "xaxis": {"showticklabels": False, "title": {"text": f"{used} 1"}},
-    "yaxis": {"showticklabels": False, "title": {"text": f"{used} 2"}}}},
-    key="embedding_map", on_select="rerun", selection_mode=("points", "box", "lasso"))
+title = (f"{used} of {N:,} samples ({shown.size:,} drawn); {method} keeps {sel.indices.size:,} at "
+         f"{100 * rate:g} % pruning")
+event = plotly(F.embedding_map(traces, projection=used, title=title), key="embedding_map", on_select="rerun",
+               selection_mode=("points", "box", "lasso"))
 
 picked = V.picked_indices(getattr(getattr(event, "selection", None), "points", None) or [])
 if picked.size:

@@ -7,9 +7,10 @@ import streamlit as st
 from coreset_studio import method_params as P
 from coreset_studio import choices as C
 from coreset_studio.views import figures as F
+from coreset_studio.views import reweighting as R
 from coreset_studio.views import selections as V
 from coreset_studio.views.colors import GREY, SIDE_COLORS
-from coreset_studio.widgets import backbone_choice, bound, command_line, downloads, plotly, prune_slider, with_backbones
+from coreset_studio.widgets import backbone_choice, bound, command_line, downloads, plotly, prune_slider
 from coreset_studio.sidebar import page_session
 
 s, session = page_session(needs=("train features", "scores", "test features"))
@@ -57,12 +58,13 @@ for side, col in zip("AB", cols):
             params = param_inputs(method, f"cmp_{side}")
         extra = backbone_choice(method, f"cmp_backbones_{side}")
         try:
-            sel = session.select(method, rate, score=score, seed=seed, **params, **extra)
+            request = s.request(method, seed=seed, params=params, **extra)
+            sel = session.select(request)
         except ValueError as exc:  # invalid parameters: explain, keep the page
             st.error(f"Selection {side} ({method}) failed: {exc}")
             st.stop()
         sides[side] = dict(method=method, seed=seed, params=params, sel=sel, label=f"{side}: {method} {100 * rate:g} %",
-                           command=with_backbones(s.command(method, seed=seed, params=params), extra))
+                           command=request.command(s.spec))
 
 a, b = sides["A"]["sel"].indices, sides["B"]["sel"].indices
 m1, m2, m3, m4 = st.columns(4)
@@ -105,13 +107,9 @@ cw_key = (s.spec.prepare_key, cw_seed, epochs)
 if st.button("Train the CW-ERM weighted probe", key="cmp_cwerm"):
     trained.add(("cw-erm", *cw_key))
 if ("cw-erm", *cw_key) in trained:
-    from coreset_core.methods.cw_erm import reweight
-
     with st.spinner("Learning CW-ERM's weights and training both probes..."):
-        weights = session.memoised(("cw-erm weights", cw_seed), lambda: np.asarray(reweight(
-            "cw-erm", labels=labels, features=session.train.features, seed=cw_seed).weights, dtype=np.float64))
-        cw = session.probe(None, seed=cw_seed, epochs=epochs, sample_weights=weights).metrics
-        plain = session.probe(None, seed=cw_seed, epochs=epochs).metrics
+        probes = R.weighted_probes(session, seed=cw_seed, epochs=epochs)
+    cw, plain, weights = probes.weighted, probes.plain, probes.weights
     k1, k2, k3 = st.columns(3)
     k1.metric("CW-ERM (weighted): test accuracy", f"{100 * cw['accuracy']:.2f} %",
               help=f"balanced accuracy {100 * cw['balanced_accuracy']:.2f} %")
@@ -123,7 +121,7 @@ if ("cw-erm", *cw_key) in trained:
                                                    ("all data, unweighted", plain, SIDE_COLORS[1]))},
                        height=340, ytitle="accuracy (%)", title="Per-class test accuracy" +
                        (f" ({subset})" if subset else "")), key="compare_cwerm")
-    command_line(s.spec.command("train", "--method", "cw-erm", "--seed", str(cw_seed), "--epochs", str(epochs)))
+    command_line(probes.command)
 
 counts = V.compare_counts_frame(a, b, labels, names, names=("A", "B"))
 diff = counts["B - A"].to_numpy()

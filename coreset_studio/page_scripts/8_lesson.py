@@ -1,14 +1,11 @@
 """Page 8: the Lesson: the NUCS argument in six steps on the loaded data (issue 14)."""
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 
 from coreset_studio.lesson import steps as L
 from coreset_studio.jobs import JobBusy
-from coreset_core.experiments.store import ResultsStore, default_db_path
-from coreset_studio.sweep_job import DEFAULT_SEEDS, start_sweep, sweep_slot
+from coreset_studio.sweep_job import DEFAULT_SEEDS, read_results, results_db_path, start_sweep, sweep_slot
 from coreset_studio.views import figures as F
 from coreset_studio.views.colors import class_color
 from coreset_studio.widgets import plotly, prune_slider, sweep_status
@@ -16,23 +13,8 @@ from coreset_studio.sidebar import page_session
 
 s, session = page_session()
 names, sizes, score = session.class_names, session.class_sizes, s.spec.score
-db_path = os.environ.get("CORESET_STUDIO_RESULTS_DB") or str(default_db_path())
-results = ResultsStore(db_path).to_frame() if os.path.exists(db_path) else None
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def toy(sigma0: float) -> L.ToyAnalysis:
-    return L.toy_analysis(L.ToyModel(sigma0=sigma0, sigma1=1.0))
-
-
-def line(x, y, name, color, **extra):
-    return {"type": "scatter", "mode": "lines+markers", "x": list(x), "y": list(y), "name": name,
-            "line": {"color": color}, **extra}
-
-
-def layout(title, xtitle, ytitle, **extra):
-    return {"title": {"text": title}, "height": 380, "margin": {"t": 50, "b": 40},
-            "xaxis": {"title": {"text": xtitle}}, "yaxis": {"title": {"text": ytitle}}, **extra}
+db_path = results_db_path(session)
+results = read_results(db_path)
 
 
 st.title("Lesson: why select non-uniformly, class by class")
@@ -43,12 +25,12 @@ st.header("a. Pruning the hardest samples starves the minority classes")
 method = st.radio("Try this: who decides the class fractions?", ["el2n-easy", "el2n", "random"], horizontal=True,
                   key="lesson_a_method", format_func={"el2n-easy": "EL2N, hardest pruned first (paper's Figure 2)",
                                                       "el2n": "EL2N, easiest pruned first", "random": "random"}.get)
-traces = session.memoised(("view", "lesson starvation", method, score), lambda: [  # one pass per class: memoised
-    line(100 * g["prune_rate"], g["kept_fraction"], f"{names[c]} ({sizes[c]:,})", class_color(c))
+series = session.memoised(("view", "lesson starvation", method, score), lambda: [  # one pass per class: memoised
+    (100 * g["prune_rate"], g["kept_fraction"], f"{names[c]} ({sizes[c]:,})", class_color(c))
     for c, g in L.starvation(session, method=method, score=score).groupby("class")])
-plotly({"data": traces,
-        "layout": layout(f"Kept fraction per class under {method}", "pruning rate (%)", "kept fraction of the class",
-                         yaxis={"title": {"text": "kept fraction"}, "tickformat": ".0%"})}, key="lesson_starvation")
+plotly(F.line_chart(series, title=f"Kept fraction per class under {method}",
+                    xtitle="pruning rate (%)", ytitle="kept fraction of the class",
+                    yaxis={"title": {"text": "kept fraction"}, "tickformat": ".0%"}), key="lesson_starvation")
 st.markdown("A global ranking never looks at classes: it keeps the samples that score best over the whole set. "
             "Rare classes are usually the hard ones (fewer examples to learn from), so pruning the hardest first "
             "removes them first: at high pruning rates whole minority classes vanish. Random pruning keeps every "
@@ -71,11 +53,9 @@ st.markdown("Once selection is class-wise, someone has to decide how many sample
 stats = L.allocation_accuracy(results, session, [rate])
 if not stats.empty:
     runs = [f"{m} ({n} seed{'s' * (n > 1)})" for m, n in zip(stats["method"], stats["n"])]
-    plotly({"data": [{"type": "bar", "x": runs,
-                      "y": list(stats["mean"]), "marker": {"color": "#08519c"},
-                      "error_y": {"type": "data", "array": list(stats["std"].fillna(0.0)), "visible": True}}],
-            "layout": layout(f"Test accuracy at {100 * rate:g} % pruning (mean ± std over seeds)", "budgets",
-                             "accuracy (%)")}, key="lesson_b_accuracy")
+    plotly(F.mean_std_bars(runs, stats["mean"], stats["std"], xtitle="budgets", ytitle="accuracy (%)",
+                           title=f"Test accuracy at {100 * rate:g} % pruning (mean ± std over seeds)"),
+           key="lesson_b_accuracy")
     st.dataframe(stats, hide_index=True)
 missing = L.missing_allocation_runs(results, session, rate)
 slot = sweep_slot()
@@ -120,12 +100,7 @@ curve, windows, chosen = L.windows_view(session, rate, winsor=s.winsor, score=sc
 k = st.slider("Try this: move the window endpoint k", 0.0, 1.0, float(chosen), 0.05, key="lesson_d_k")
 _, windows, _ = L.windows_view(session, rate, winsor=s.winsor, score=score, endpoint=k)
 plotly(F.krr_curve(curve["endpoint"], curve["accuracy"], chosen, k), key="lesson_krr")
-plotly({"data": [{"type": "bar", "orientation": "h", "y": names, "x": list(windows["end_q"] - windows["start_q"]),
-                  "base": list(windows["start_q"]), "marker": {"color": "#08519c"}, "name": "kept window"}],
-        "layout": layout(f"Kept window of every class at k = {k:.2f} (0 = easiest, 1 = hardest)",
-                         "position in the class, sorted by difficulty", "class",
-                         xaxis={"range": [0, 1], "tickformat": ".0%"}, yaxis={"type": "category"})},
-       key="lesson_windows")
+plotly(F.class_windows(names, windows["start_q"], windows["end_q"], k), key="lesson_windows")
 st.markdown("Inside each class NUCS keeps a contiguous window of the difficulty ranking ending at the same relative "
             "position k. Which k? A ridge regression fitted on each candidate coreset's frozen features and "
             "measured on the whole training set picks it in seconds (the curve above). Small k keeps easy, "
@@ -133,18 +108,13 @@ st.markdown("Inside each class NUCS keeps a contiguous window of the difficulty 
 
 st.header("e. The paper's toy model (Section 3.2) and its eq. 6, checked numerically")
 sigma0 = st.slider("Try this: spread of class 0 (class 1 has spread 1)", 0.2, 2.0, 0.5, 0.1, key="lesson_e_sigma")
-a = toy(sigma0)
-lines = [line(a.f0, a.paper_best, "paper's objective (eq. 4), best t", "#e6550d"),
-         line(a.f0, a.fitted_mean, "fitted t: average accuracy", "#08519c"),
-         line(a.f0, a.fitted_worst, "fitted t: worst-class accuracy", "#31a354")]
-marks = [(a.model.eq6_f0, "eq. 6", "#444"), (a.worst_optimum, "worst-class optimum", "#31a354")]
-plotly({"data": [{**tr, "mode": "lines"} for tr in lines],
-        "layout": layout(f"Two Gaussian classes (means 0 and 2), f = {a.model.f:g}: accuracy against the allocation",
-                         "f0 (kept ratio of class 0; f1 = 2f - f0)", "accuracy",
-                         shapes=[{"type": "line", "x0": x, "x1": x, "y0": 0, "y1": 1, "yref": "paper",
-                                  "line": {"dash": "dash", "color": c}} for x, _, c in marks],
-                         annotations=[{"x": x, "y": 1.02, "yref": "paper", "text": t, "showarrow": False}
-                                      for x, t, _ in marks])}, key="lesson_toy")
+a = session.memoised(("lesson toy model", sigma0), lambda: L.toy_analysis(L.ToyModel(sigma0=sigma0, sigma1=1.0)))
+plotly(F.line_chart([(a.f0, a.paper_best, "paper's objective (eq. 4), best t", "#e6550d"),
+                     (a.f0, a.fitted_mean, "fitted t: average accuracy", "#08519c"),
+                     (a.f0, a.fitted_worst, "fitted t: worst-class accuracy", "#31a354")], mode="lines",
+                    marks=[(a.model.eq6_f0, "eq. 6", "#444"), (a.worst_optimum, "worst-class optimum", "#31a354")],
+                    title=f"Two Gaussian classes (means 0 and 2), f = {a.model.f:g}: accuracy against the allocation",
+                    xtitle="f0 (kept ratio of class 0; f1 = 2f - f0)", ytitle="accuracy"), key="lesson_toy")
 st.markdown("The paper scales each class's accuracy by its kept ratio and sets both derivatives of the average to "
             "zero, which gives f0 / f1 = sigma0 / sigma1. Computed numerically:")
 st.markdown(f"- **The paper's objective:** {a.verdict['paper']}\n- **Fitted threshold:** {a.verdict['fitted']}")

@@ -1,7 +1,6 @@
 """Page 9: what a method keeps and drops in one class; N-way what-if; CW-ERM's weights (issue 14)."""
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from coreset_studio.views import gallery as G
@@ -10,22 +9,12 @@ from coreset_studio.views import whatif as W
 from coreset_studio.views.reweighting import reweighting_view
 from coreset_studio.views import figures as F
 from coreset_studio.views.colors import class_color
-from coreset_studio.widgets import backbone_choice, bound, command_line, plotly, prune_slider, with_backbones
+from coreset_studio.widgets import backbone_choice, bound, command_line, plotly, prune_slider
 from coreset_studio.sidebar import page_session
 
 s, session = page_session()
 names, K, score = session.class_names, session.num_classes, s.spec.score
 has_images = session.dataset.train.has_images
-
-
-@st.cache_resource(show_spinner=False, max_entries=64)
-def thumbnails(key: str, positions: tuple[int, ...], _session) -> list:
-    return G.images(_session, positions, size=72)
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def cw_erm_view(key: str, seed: int, _session):
-    return reweighting_view(_session, seed=seed)
 
 
 st.title("Gallery: what a method keeps and drops")
@@ -47,7 +36,8 @@ with_probe = o3.toggle("Predictions (linear probe on the kept samples)", key="ga
 params = s.method_params(method)
 extra = backbone_choice(method, "gal_backbones")
 try:
-    selection = session.select(method, rate, score=score, **params, **extra)
+    request = s.request(method, params=params, **extra)
+    selection = session.select(request)
 except ValueError as exc:
     st.error(f"{method} cannot select here: {exc}")
     st.stop()
@@ -66,11 +56,11 @@ for col, (title, part) in zip(st.columns(2), (("Kept", g.kept), ("Dropped", g.dr
         if shown.empty:
             st.caption("none")
         elif has_images:
-            st.image(thumbnails(s.spec.prepare_key, tuple(int(p) for p in shown["position"]), session),
+            st.image(G.images(session, shown["position"], size=72),
                      caption=[G.caption(row) for _, row in shown.iterrows()], width=72)
         st.dataframe(shown.drop(columns=["kept", "label", "class_name"]), hide_index=True, height=240,
                      key=f"gal_table_{title}")
-command_line(with_backbones(s.command(method, params=params), extra))
+command_line(request.command(s.spec))
 
 st.header("What-if: three or more selections")
 st.caption("Overlap, per-class counts and difficulty of several selections at the shared pruning rate.")
@@ -81,22 +71,14 @@ if len(picked) >= 2:
     jac = W.jaccard_matrix(sels)
     w1, w2 = st.columns(2)
     with w1:
-        plotly({"data": [{"type": "heatmap", "z": jac.to_numpy().tolist(), "x": list(jac.columns),
-                          "y": list(jac.index), "zmin": 0, "zmax": 1, "colorscale": "Blues",
-                          "text": np.round(jac.to_numpy(), 2).tolist(), "texttemplate": "%{text}"}],
-                "layout": {"title": {"text": "Jaccard overlap"}, "height": 380, "margin": {"t": 50, "b": 40}}},
-               key="whatif_jaccard")
+        plotly(F.overlap_heatmap(jac), key="whatif_jaccard")
     with w2:
         counts = W.class_counts(sels, session.labels, K)
         plotly(F.bar_chart(names, {n: (counts[n], class_color(j)) for j, n in enumerate(counts)},
                            title="Kept samples per class", ytitle="kept samples"), key="whatif_counts")
     hist = W.difficulty_histograms(sels, session.difficulty(score), bins=30)
-    plotly({"data": [{"type": "scatter", "mode": "lines", "line": {"shape": "hvh", "color": class_color(j)},
-                      "x": list((h["left"] + h["right"]) / 2), "y": list(h["count"]), "name": n}
-                     for j, (n, h) in enumerate(hist.groupby("selection", sort=False))],
-            "layout": {"title": {"text": f"Difficulty ({score}) of the kept samples (shared bins)"}, "height": 340,
-                       "xaxis": {"title": {"text": score}}, "yaxis": {"title": {"text": "samples"}},
-                       "margin": {"t": 50, "b": 40}}}, key="whatif_hist")
+    plotly(F.step_histograms(hist, score=score, title=f"Difficulty ({score}) of the kept samples (shared bins)"),
+           key="whatif_hist")
 else:
     st.caption("Pick at least two methods.")
 
@@ -106,23 +88,10 @@ st.caption("CW-ERM does not drop samples: it learns loss weights on a small clas
 if st.button("Compute CW-ERM weights (seconds)", key="gal_cwerm") or st.session_state.get("gal_cwerm_done"):
     st.session_state["gal_cwerm_done"] = True
     with st.spinner("Learning the weights on the coreset..."):
-        view = cw_erm_view(s.spec.prepare_key, 0, session)
-    pc = view.per_class
-    plotly({"data": [{"type": "box", "x": [names[c] for c in pc["class"]], "q1": list(pc["q25"]),
-                      "median": list(pc["median"]), "q3": list(pc["q75"]), "lowerfence": list(pc["min"]),
-                      "upperfence": list(pc["max"]), "mean": list(pc["mean"]), "name": "weights",
-                      "marker": {"color": "#6baed6"}}],
-            "layout": {"title": {"text": "Per-sample weights by class"}, "height": 360, "margin": {"t": 50, "b": 40},
-                       "xaxis": {"type": "category"}, "yaxis": {"title": {"text": "weight"}}}}, key="cwerm_weights")
+        view = reweighting_view(session, seed=0)
+    plotly(F.weight_boxes(view.per_class, names), key="cwerm_weights")
     core = view.coreset
-    plotly({"data": [{"type": "bar", "x": [str(i) for i in core["id"]], "y": list(core["copies"]),
-                      "marker": {"color": [class_color(int(c)) for c in core["class"]]},
-                      "customdata": list(core["weight"]), "hovertemplate": "id %{x}: weight %{customdata:.3f}, "
-                                                                          "%{y} samples"}],
-            "layout": {"title": {"text": f"The coreset ({len(core)} samples): how many samples took each one's "
-                                         "weight (colour = class)"}, "height": 340, "margin": {"t": 50, "b": 40},
-                       "xaxis": {"title": {"text": "coreset sample (original id)"}, "type": "category"},
-                       "yaxis": {"title": {"text": "samples"}}}}, key="cwerm_broadcast")
+    plotly(F.coreset_copies(core), key="cwerm_broadcast")
     st.dataframe(core, hide_index=True, height=240, key="cwerm_coreset")
     mine = view.samples[view.samples["class"] == cls]
     st.caption(f"{names[cls]}: each sample and the coreset sample it took its weight from (`source_id`).")

@@ -108,17 +108,16 @@ def caption(row: Any) -> str:
 
 
 def images(session, positions: Any, size: int | None = 96) -> list:
-    """The training images at `positions` (PIL, RGB), thumbnailed to `size` px; [] without images."""
+    """The training images at `positions` (PIL, RGB), thumbnailed to `size` px; [] without images.
+    Memoised in the Session (a page rerun does not decode them again)."""
     split = session.dataset.train
     if not split.has_images:
         return []
-    out = []
-    for p in np.asarray(positions, dtype=np.int64):
-        img = split.image(int(p))
-        if size:
-            img = img.resize((int(size), int(size)))
-        out.append(img)
-    return out
+    wanted = tuple(int(p) for p in np.asarray(positions, dtype=np.int64))
+
+    def decode() -> list:
+        return [split.image(p).resize((int(size), int(size))) if size else split.image(p) for p in wanted]
+    return session.memoised(("gallery images", wanted, size), decode)
 
 
 __all__ = ["COLUMNS", "Gallery", "caption", "class_gallery", "class_table", "images"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from studio_helpers import assert_clean, chart, chart_keys, goto, values
+from references import winsorized_class_means
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -17,13 +18,6 @@ def _truth(session, score="el2n"):
     """Labels and difficulty from the test's own Session (the same data and disk cache as the app's)."""
     return np.asarray(session.labels), np.asarray(session.difficulty(score), dtype=np.float64)
 
-
-def _winsorized_means(d, labels, lo, hi):
-    out = []
-    for c in range(int(labels.max()) + 1):
-        s = d[labels == c]
-        out.append(np.mean(np.clip(s, np.quantile(s, lo), np.quantile(s, 1 - hi))))
-    return np.array(out)
 
 
 def test_every_page_renders_and_is_timed(app):
@@ -77,7 +71,7 @@ def test_difficulty_winsorization_sliders_change_the_bars(app, prepared_small):
     spec = chart(app, "difficulty_bars")
     np.testing.assert_allclose(values(spec["data"][0], "y"), expected_mean, rtol=1e-9)
     got = values(spec["data"][1], "y")
-    np.testing.assert_allclose(got, _winsorized_means(d, labels, 0.05, 0.10), rtol=1e-9)
+    np.testing.assert_allclose(got, winsorized_class_means(d, labels, 0.05, 0.10), rtol=1e-9)
     assert not np.allclose(got, expected_mean)
     # the clip limits are drawn on the distribution chart
     dist = chart(app, "difficulty_dist")
@@ -126,7 +120,7 @@ def test_budgets_follow_the_pruning_and_winsor_sliders(app, prepared_small):
     app.slider(key="winsor_hi").set_value(20.0).run()
     assert_clean(app)
     by_name2 = {t["name"]: values(t, "y") for t in chart(app, "budget_at_rate")["data"]}
-    sw = _winsorized_means(d, labels, 0.0, 0.2)
+    sw = winsorized_class_means(d, labels, 0.0, 0.2)
     ideal_w = budget * sw * sizes / np.sum(sw * sizes)
     nucs_w = np.rint(by_name2["NUCS"] * sizes)
     assert nucs_w.sum() == budget

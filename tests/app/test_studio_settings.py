@@ -119,11 +119,11 @@ def _parse_cli(line: str):
 def test_command_line_rebuilds_the_same_selection(changed):
     line = changed.command("nucs", params={"winsor": changed.winsor, "endpoints": [0.35]}, seed=2)
     args = _parse_cli(line)
-    assert args.command == "select" or getattr(args, "func", None) is not None
+    assert args.command == "select" and args.func.__name__ == "run_select"
     assert (args.dataset, args.imbalance, args.data_seed, args.backbone, args.resolution) == \
         ("cifar10-lt", 50.0, 3, "efficientnet_lite1", 96)
     assert (args.limit, args.test_limit, args.score, args.score_epochs) == (2000, None, "aum", 5)
     assert tuple(args.score_seeds) == (0, 1)
     assert (args.method, args.prune_rate, args.seed) == ("nucs", 0.9, 2)
     assert tuple(args.winsor) == (0.025, 0.1)
-    assert dict(args.param) == {"endpoints": [0.35]}
+    assert [tuple(p) for p in args.param] == [(None, "endpoints", [0.35])]
