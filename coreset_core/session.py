@@ -408,7 +408,7 @@ class Session:
 
         rates = tuple(float(r) for r in prune_rates)
         score = score or self.spec.score
-        key = ("kept_fraction_table", method, rates, score, int(seed), _frozen(params))
+        key = ("kept_fraction_table", method, rates, score, int(seed), freeze(params))
 
         def compute():
             labels, sizes = self.labels, self.class_sizes  # the Session's own checked arrays
