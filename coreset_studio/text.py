@@ -17,7 +17,7 @@ from typing import Any
 #: Characters that start Markdown constructs Streamlit renders: emphasis, code, links and images,
 #: raw HTML, headings, lists, tables, strike-through, LaTeX (`$`), colour and icon directives (`:`),
 #: autolinks (`www.`, `http:`, `a@b`), entities (`&`).
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:@&^=\"'])")
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:@&])")
 _NEWLINES = re.compile(r"[\r\n\t\v\f\u2028\u2029]+")
 #: Longest value a message repeats in full (a 5,000-character path is cut, with its length said).
 MAX_SHOWN = 120

@@ -50,3 +50,10 @@ def values(trace: dict, axis: str) -> np.ndarray:
 
         return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
     return np.asarray(v)
+
+
+def shown(markdown: str) -> str:
+    """What a reader sees of escaped Markdown (`coreset_studio.text.literal`): backslash escapes removed."""
+    import re
+
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)

@@ -14,7 +14,7 @@ import re
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
-from studio_helpers import ENTRY, assert_clean, goto
+from studio_helpers import ENTRY, assert_clean, goto, shown
 
 from coreset_studio.settings import to_query
 
@@ -92,10 +92,6 @@ def _notes(at) -> list[str]:
     return [line[2:] for line in boxes[0].value.split("\n")] if boxes else []
 
 
-def _unescape(markdown: str) -> str:
-    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
-
-
 def _query(at) -> dict[str, str]:
     return {k: (v[-1] if isinstance(v, list) else v) for k, v in at.query_params.items()}
 
@@ -108,8 +104,8 @@ def test_a_link_with_every_key_crafted_ends_in_one_note_per_key(app, studio_spec
     value = {"markup": EVIL, "long": "embeddings:/" + "x" * 5000, "unknown": "definitely-not-a-value"}[kind]
     at = _open({**{k: value for k in KEYS}, "utm_source": value})
     notes = _notes(at)
-    assert sorted(_unescape(n).split("=", 1)[0] for n in notes) == sorted(KEYS)  # one note per key, no more
-    assert all(len(_unescape(n)) < 1200 for n in notes)  # a 5,000-character value is cut, not repeated
+    assert sorted(shown(n).split("=", 1)[0] for n in notes) == sorted(KEYS)  # one note per key, no more
+    assert all(len(shown(n)) < 1200 for n in notes)  # a 5,000-character value is cut, not repeated
     assert _query(at) == to_query(at.session_state["_studio_settings"])  # the URL now says what is used
     assert at.session_state["_studio_settings"].spec == studio_spec  # nothing accepted: the defaults stay
     assert "utm_source" not in _query(at)  # an unknown key is dropped, silently
@@ -131,7 +127,7 @@ def test_out_of_range_values_are_clamped_to_the_widgets(app, studio_spec, prepar
     assert (settings.prune_pct, settings.winsor_lo, settings.winsor_hi, settings.endpoint) == (95, 25.0, 0.0, 1.0)
     # the sidebar's smallest offers: 64 px, 300 and 200 images, 1 epoch, seed 0
     assert settings.spec == studio_spec.replace(score_epochs=1)
-    notes = [_unescape(n) for n in _notes(at)]
+    notes = [shown(n) for n in _notes(at)]
     changed = {n.split("=", 1)[0] for n in notes}
     assert changed == set(link) - {"class"} and len(notes) == len(changed)  # the class is checked by the page
     assert any(n.startswith("imbalance=") and "ignored" in n for n in notes)  # digits has no imbalance
@@ -140,7 +136,7 @@ def test_out_of_range_values_are_clamped_to_the_widgets(app, studio_spec, prepar
     goto(at, "gallery")  # class 999... is beyond the 10 digits: the last class, said on the page
     last = prepared_small.num_classes - 1
     assert at.selectbox(key="gal_class").value == last and _query(at)["class"] == str(last)
-    assert any("is not a class of this data" in _unescape(c.value) for c in at.caption)
+    assert any("is not a class of this data" in shown(c.value) for c in at.caption)
 
 
 def test_auto_and_all_are_chosen_not_blank(app, monkeypatch):

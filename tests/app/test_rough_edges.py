@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from studio_helpers import assert_clean, chart, chart_keys, goto
+from studio_helpers import assert_clean, chart, chart_keys, goto, shown
 
 pytestmark = pytest.mark.timeout(900)
 
 
 def _captions(at) -> list[str]:
     """The captions of every image on the page, as the reader sees them (escapes removed)."""
-    import re
-
-    return [re.sub(r"\\(.)", r"\1", img.caption) for el in at.get("image") for img in el.proto.imgs]
+    return [shown(img.caption) for el in at.get("image") for img in el.proto.imgs]
 
 
 def test_samples_are_named_by_their_original_ids(app, prepared_small):
@@ -24,11 +22,12 @@ def test_samples_are_named_by_their_original_ids(app, prepared_small):
     session = prepared_small
     ids, labels = session.ids, session.labels
     assert not np.array_equal(ids, np.arange(ids.size))
-    shown = _captions(app)  # Data page: a seeded sample of each class
-    assert shown and all(c.startswith("#") for c in shown)
+    data_captions = _captions(app)  # Data page: a seeded sample of each class
+    assert data_captions and all(c.startswith("#") for c in data_captions)
     by_class = {k: {f"#{i}" for i in ids[labels == k]} for k in range(session.num_classes)}
-    assert all(any(c in names for names in by_class.values()) for c in shown)
-    assert {c for c in shown} <= set().union(*by_class.values())
+    rows = [[shown(c) for c in el.captions] for el in app.get("image")]  # one row of images per class
+    classes = [next(k for k, names in by_class.items() if set(row) <= names) for row in rows]
+    assert sorted(classes) == list(range(session.num_classes))
 
     goto(app, "difficulty")
     d, cls = session.difficulty(), int(app.selectbox(key="diff_class").value)
@@ -69,8 +68,5 @@ def test_difficulty_page_shows_the_score_warnings(app, prepared_small):
     goto(app, "difficulty")
     expected = prepared_small.scores.warnings(prepared_small.labels, prepared_small.num_classes,
                                               class_names=prepared_small.class_names)
-    shown = [w.value for w in app.warning]
-    assert len(shown) == len(expected)
-    import re
-
-    assert [re.sub(r"\\(.)", r"\1", w) for w in shown] == [f"Scores: {e}." for e in expected]
+    assert expected  # this small set's head memorises (100 %, median EL2N about 0.03)
+    assert [shown(w.value) for w in app.warning] == [f"Scores: {e}." for e in expected]
