@@ -18,6 +18,9 @@ from typing import Any
 #: raw HTML, headings, lists, tables, strike-through, LaTeX (`$`), colour and icon directives (`:`),
 #: autolinks (`www.`, `http:`, `a@b`), entities (`&`).
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:@&])")
+#: Where GFM's autolink literals start (`https://`, `www.`, `name@host`): a word joiner is put there.
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=www)(?=\.)|(?<=@)", re.IGNORECASE)
+WORD_JOINER = "\u2060"
 _NEWLINES = re.compile(r"[\r\n\t\v\f\u2028\u2029]+")
 #: Longest value a message repeats in full (a 5,000-character path is cut, with its length said).
 MAX_SHOWN = 120
@@ -30,8 +33,11 @@ def shorten(value: Any, limit: int = MAX_SHOWN) -> str:
 
 
 def literal(value: Any) -> str:
-    """`value` as Markdown that displays exactly its text (one line): every markup character escaped."""
-    return _MARKDOWN.sub(r"\\\1", _NEWLINES.sub(" ", str(value)))
+    """`value` as Markdown that displays exactly its text (one line): every markup character escaped, and
+    an invisible word joiner inside `://`, `www.` and after `@`, because GitHub-flavoured Markdown turns a
+    bare URL or e-mail address in the TEXT into a link after escapes are resolved."""
+    text = _AUTOLINK.sub(WORD_JOINER, _NEWLINES.sub(" ", str(value)))
+    return _MARKDOWN.sub(r"\\\1", text)
 
 
 def plot_text(value: Any) -> str:

@@ -53,7 +53,8 @@ def values(trace: dict, axis: str) -> np.ndarray:
 
 
 def shown(markdown: str) -> str:
-    """What a reader sees of escaped Markdown (`coreset_studio.text.literal`): backslash escapes removed."""
+    """What a reader sees of escaped Markdown (`coreset_studio.text.literal`): backslash escapes and the
+    invisible word joiners that break autolinks removed."""
     import re
 
-    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace("\u2060", "")
