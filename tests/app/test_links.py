@@ -139,6 +139,7 @@ def test_out_of_range_values_are_clamped_to_the_widgets(app, studio_spec, prepar
     assert any("is not a class of this data" in shown(c.value) for c in at.caption)
 
 
+@pytest.mark.slow  # prepares digits at its default 128 px (about a minute on 2 cores)
 def test_auto_and_all_are_chosen_not_blank(app, monkeypatch):
     """A link with `res=auto` and `test_limit=all`: the select boxes show "auto (...)" and "all". Before, the
     widget got None, which streamlit draws as a blank "Choose an option"."""

@@ -11,20 +11,22 @@ import urllib.request
 
 import numpy as np
 import pytest
-from studio_browser import no_exception, settle
+from studio_browser import click_sidebar_link, no_exception, settle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
 EVIL = "[Session expired: log in again](https://evil.example/login) ![px](https://evil.example/p.png) <img src=x>"
 KEYS = ["dataset", "imbalance", "data_seed", "backbone", "res", "limit", "test_limit", "score", "score_epochs",
         "score_seeds", "prune", "winsor_lo", "winsor_hi", "global", "a", "b", "budgets", "class", "k"]
-#: JS: links and images anywhere in the document that point at the crafted host or come from `<img src=x>`.
+#: JS: links and images anywhere in the document that point at the crafted host or come from `<img src=x>`,
+#: and any link or bold text (`<b>` in a class name) inside a chart outside its (theme-bold) title.
 FOREIGN = """() => [
     ...Array.from(document.querySelectorAll('a[href]')).map(a => a.href).filter(h => h.includes('evil.example')),
     ...Array.from(document.querySelectorAll('img')).map(i => i.getAttribute('src') || '')
         .filter(s => s.includes('evil.example') || s === 'x'),
-    ...Array.from(document.querySelectorAll('.js-plotly-plot a, .js-plotly-plot tspan[style*="bold"]'))
-        .map(e => e.outerHTML)]"""
+    ...Array.from(document.querySelectorAll('.js-plotly-plot a')).map(e => e.outerHTML),
+    ...Array.from(document.querySelectorAll('.js-plotly-plot tspan[style*="bold"]'))
+        .filter(e => !e.closest('.g-gtitle, .gtitle')).map(e => e.outerHTML)]"""
 
 
 def _health(server: str) -> None:
@@ -32,12 +34,24 @@ def _health(server: str) -> None:
         assert r.status == 200 and r.read().strip() == b"ok"
 
 
-def _open(pg, server: str, path: str, query: dict[str, str], charts: int = 1) -> str:
-    pg.goto(f"{server}/{path}?{urllib.parse.urlencode(query)}")
+def _check(pg, charts: int) -> str:
     settle(pg, charts=charts, timeout=300)
     no_exception(pg)
     assert pg.evaluate(FOREIGN) == []
-    return pg.locator("body").inner_text()
+    return pg.locator("body").inner_text().replace("\u2060", "")
+
+
+def _open(pg, server: str, path: str, query: dict[str, str], charts: int = 1) -> str:
+    """Open a link (a new studio session) and check the page."""
+    pg.goto(f"{server}/{path}?{urllib.parse.urlencode(query)}")
+    return _check(pg, charts)
+
+
+def _visit(pg, title: str) -> str:
+    """Go to another page of the same session, as a user does (the sidebar link), and check it."""
+    click_sidebar_link(pg, title)
+    pg.wait_for_timeout(500)
+    return _check(pg, 0 if title == "Gallery" else 1)
 
 
 def _sidebar_notes(pg) -> str:
@@ -55,7 +69,7 @@ def test_crafted_links_render_as_text(fresh_page, server, kind):
     query = {key: value for key in KEYS} | {"utm_source": value}
     if kind == "huge":  # keep the data setting cheap: the data keys are out of range only below their offers
         query |= {"res": "20", "limit": "1", "test_limit": "1", "score_seeds": "-1", "data_seed": "-1"}
-    _open(fresh_page, server, "data", query)
+    _open(fresh_page, server, "", query)
     notes = _sidebar_notes(fresh_page)
     assert notes.count("in the link") >= len(KEYS) - 2, notes[:3000]  # one line per key (class: on its page)
     if kind == "markup":
@@ -65,8 +79,8 @@ def test_crafted_links_render_as_text(fresh_page, server, kind):
     if kind == "huge":
         assert "prune='1e308'" in notes and "using '95'" in notes and "score_epochs='1e308'" in notes
     _health(server)
-    for path in ("difficulty", "gallery"):
-        _open(fresh_page, server, path, {}, charts=1)
+    for title in ("Difficulty", "Gallery"):
+        _visit(fresh_page, title)
         assert _sidebar_notes(fresh_page) == ""  # told once
     _health(server)
 
@@ -89,13 +103,13 @@ def test_names_and_ids_from_a_file_render_as_text(fresh_page, server, marked_up_
     """Class names and ids from a file: as typed in notes, titles, tables and chart labels, never a link,
     an image or bold text; the Data page says the file has no images instead of drawing grey tiles."""
     link = {"dataset": f"embeddings:{marked_up_file}", "class": "3", "a": "random"}
-    text = _open(fresh_page, server, "data", link).replace("\u2060", "")
+    text = _open(fresh_page, server, "", link)
     assert "no images to show" in text and fresh_page.locator('[data-testid="stImage"]').count() == 0
     ticks = fresh_page.evaluate("() => Array.from(document.querySelectorAll('.xtick text')).map(t => t.textContent)")
     assert "<b>digit</b> 0" in ticks and EVIL in ticks  # chart labels as typed
-    for path in ("difficulty", "budgets", "embedding", "gallery", "compare"):
-        text = _open(fresh_page, server, path, {}).replace("\u2060", "")
-        if path == "gallery":
+    for title in ("Difficulty", "Budgets", "Embedding", "Gallery", "Compare"):
+        text = _visit(fresh_page, title)
+        if title == "Gallery":
             assert EVIL in text  # the class's name as typed, above its kept and dropped samples
     _health(server)
 
