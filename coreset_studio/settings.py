@@ -290,7 +290,8 @@ def _view_rules() -> dict[str, L.Rule]:
         "class_index": L.Rule(L.whole, lambda v: max(0, v), "class numbers from 0"),
         "budget_mode": L.Rule(L.one_of(list(BUDGET_MODES), "budget mode")),
         "endpoint": L.Rule(lambda v: None if v.strip().lower() in ("", "krr", "none") else L.finite(v),
-                           lambda v: None if v is None else L.snapped(0.0, 1.0, 0.01)(v), "krr or 0 to 1 in steps of 0.01"),
+                           lambda v: None if v is None else L.snapped(0.0, 1.0, 0.01)(v),
+                           "krr or 0 to 1 in steps of 0.01"),
     }
 
 

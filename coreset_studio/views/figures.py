@@ -74,7 +74,8 @@ def budget_curves(tables: Mapping[str, Any], titles: Sequence[str], class_names:
         if view == "lines":
             data += [{"type": "scatter", "x": x, "y": values[k].tolist(), "mode": "lines", "name": name, **axes,
                       "legendgroup": name, "showlegend": j == 1, "line": {"color": class_color(k)},
-                      "hovertemplate": f"{plot_text(name)}<br>prune %{{x:.0f}} %<br>kept %{{y:.1%}}<extra>{label}</extra>"}
+                      "hovertemplate": f"{plot_text(name)}<br>prune %{{x:.0f}} %<br>kept %{{y:.1%}}"
+                                       f"<extra>{label}</extra>"}
                      for k, name in enumerate(class_names)]
             layout["shapes"].append({"type": "line", "x0": 100 * rate, "x1": 100 * rate, "xref": f"x{ax}", "y0": 0,
                                      "y1": 1, "yref": f"y{ax} domain", "line": {"dash": "dash", "color": "#444"}})
@@ -280,7 +281,8 @@ def budget_bands(tables: Mapping[str, Any], titles: Sequence[str], class_names: 
         data += _band_traces(x, quantile_bands(values), axes, "#08519c", j == 1)
         data += [{"type": "scatter", "x": x, "y": values[k].tolist(), "mode": "lines", "name": class_names[k],
                   "legendgroup": f"c{k}", "showlegend": j == 1, "line": {"color": class_color(i), "width": 1.5},
-                  "hovertemplate": f"{plot_text(class_names[k])}<br>prune %{{x:.0f}} %<br>kept %{{y:.1%}}<extra>{label}</extra>",
+                  "hovertemplate": f"{plot_text(class_names[k])}<br>prune %{{x:.0f}} %<br>kept %{{y:.1%}}"
+                                   f"<extra>{label}</extra>",
                   **axes} for i, k in enumerate(picked)]
     spec["data"] = data
     spec["layout"]["legend"] = {"title": {"text": f"{len(class_names):,} classes"}}

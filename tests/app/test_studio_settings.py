@@ -179,7 +179,8 @@ def _offered(settings: StudioSettings, default: StudioSettings) -> None:
 
     spec = settings.spec
     assert spec.resolution in (*C.RESOLUTIONS, default.spec.resolution)
-    assert spec.limit in (*C.LIMITS, default.spec.limit) and spec.test_limit in (*C.TEST_LIMITS, default.spec.test_limit)
+    assert spec.limit in (*C.LIMITS, default.spec.limit)
+    assert spec.test_limit in (*C.TEST_LIMITS, default.spec.test_limit)
     assert 1 <= spec.score_epochs <= 50 and 0 <= spec.data_seed <= 10_000
     assert 1 <= len(spec.score_seeds) <= 5 and all(0 <= x <= 10_000 for x in spec.score_seeds)
     assert spec.backbone in (*C.backbone_choices(), default.spec.backbone) and spec.score in C.score_choices()

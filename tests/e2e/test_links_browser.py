@@ -123,7 +123,8 @@ def test_embedding_legend_clears_the_colour_bar_title(fresh_page, server):
     """Coloured by difficulty with pruned samples greyed: the kept / pruned legend (top right) and the colour
     bar's title. Before, plotly put both at the top of the right edge and the legend covered the title."""
     _open(fresh_page, server, "embedding", {})
-    fresh_page.locator('[data-testid="stRadio"]').filter(has_text="Colour by").get_by_text("difficulty", exact=True).click()
+    radio = fresh_page.locator('[data-testid="stRadio"]').filter(has_text="Colour by")
+    radio.get_by_text("difficulty", exact=True).click()
     settle(fresh_page, charts=1)
     legend = fresh_page.locator(".js-plotly-plot .legend").first.bounding_box()
     title = fresh_page.locator(".js-plotly-plot .colorbar .cbtitle").first.bounding_box()
