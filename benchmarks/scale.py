@@ -272,7 +272,6 @@ def stage_pages(path: Path, args) -> dict:
                        "CORESET_CACHE_DIR": os.environ.get("CORESET_CACHE_DIR") or tempfile.mkdtemp()})
     at = AppTest.from_file(str(ROOT / "coreset_studio" / "app.py"), default_timeout=3600)
     at.query_params.update({"a": "el2n-classwise", "b": "el2n"})
-    at.session_state["gal_whatif"] = ["random", "el2n"]  # the what-if's default includes nucs (a ridge search)
     t0 = time.perf_counter()
     at.run()
     prepared = time.perf_counter() - t0

@@ -27,7 +27,9 @@ from coreset_studio import choices as C
 from coreset_core.session import STAGES, Session
 from coreset_core.spec import DEFAULT_SCORE, FILE_SCORE, DataSpec
 from coreset_core.features import FILE_BACKBONE
+from coreset_studio.link_values import MAX_SCORE_EPOCHS
 from coreset_studio.settings import checked_dataset, default_limits
+from coreset_studio.text import literal
 
 from coreset_studio.widgets import NOTES, bound, settings, update
 
@@ -115,7 +117,7 @@ def _confirm_box(entry: _Entry, spec: DataSpec) -> None:
     cost = _cost(entry)
     minutes = cost.flop / gemm_flops() / 60.0
     st.warning(f"Preparing this data setting is estimated at {cost.flop:.1e} flop, at least "
-               f"{C.format_duration(60 * minutes)} on this machine: {cost.what}. It starts only when you ask. "
+               f"{C.format_duration(60 * minutes)} on this machine: {literal(cost.what)}. It starts only when you ask. "
                f"Cheaper: {cost.alternative}.", icon=":material/hourglass_top:")
     if st.button("Prepare this data setting", key="prepare_confirm", type="primary"):
         entry.approved = True
@@ -128,14 +130,14 @@ def _wait_for(entry: _Entry, spec: DataSpec, stages: tuple[str, ...]) -> None:
     missing = [stage for stage in stages if not entry.session.stage_ready(stage)]
     if not missing:
         return
-    box = st.status(f"Preparing {spec.dataset}: this page waits for the {' and the '.join(missing)}",
+    box = st.status(f"Preparing {literal(spec.dataset)}: this page waits for the {' and the '.join(missing)}",
                     expanded=True)
     with box:
         bar = st.progress(0.0, text="starting")
     while missing:
         if entry.error:
             box.update(label="Preparation failed", state="error", expanded=True)
-            st.error(entry.error)
+            st.error(literal(entry.error))
             if st.button("Try again", key="prepare_retry"):
                 entry.error = None
                 st.rerun()
@@ -150,7 +152,7 @@ def _wait_for(entry: _Entry, spec: DataSpec, stages: tuple[str, ...]) -> None:
         else:
             time.sleep(0.25)
         missing = [stage for stage in stages if not entry.session.stage_ready(stage)]
-    box.update(label=f"Prepared {int(entry.session.labels.shape[0]):,} training images of {spec.dataset}"
+    box.update(label=f"Prepared {int(entry.session.labels.shape[0]):,} training images of {literal(spec.dataset)}"
                      + (f" in {C.format_duration(entry.seconds)}" if entry.seconds is not None else ""),
                state="complete", expanded=False)
 
@@ -228,7 +230,7 @@ def _dataset_widgets(sb: Any, spec: DataSpec) -> None:
         sb.text_input(_PATH_LABELS[choice],
                       key="cfg_path", on_change=_set_path, args=(choice,), placeholder="/path/to/data")
         if st.session_state.get(PATH_ERROR):
-            sb.error(st.session_state.pop(PATH_ERROR))
+            sb.error(literal(st.session_state.pop(PATH_ERROR)))
         elif not current:
             sb.info("Type the path and press Enter (it must lie in an allowed folder: CORESET_STUDIO_ROOTS).")
     if spec.imbalance is not None:
@@ -241,11 +243,17 @@ def _dataset_widgets(sb: Any, spec: DataSpec) -> None:
         sb.caption(C.dataset_caveat(spec.dataset))
 
 
-def _spec_select(sb: Any, label: str, name: str, options: list, key: str, **kwargs: Any) -> None:
-    spec = settings().spec
-    value = getattr(spec, name)
-    bound(sb.selectbox, label, "spec", key=key, options=options + ([] if value in options else [value]),
-          to_widget=lambda s: getattr(s, name), from_widget=lambda v: settings().spec.replace(**{name: v}), **kwargs)
+def _spec_select(sb: Any, label: str, name: str, options: list, key: str, *, none_as: str | None = None,
+                 format_func: Any = str, **kwargs: Any) -> None:
+    """A select box of one data field. `None` ("all", "auto") is shown as the token `none_as`: streamlit
+    reads a None widget value as "nothing chosen" and would show a blank "Choose an option"."""
+    value = getattr(settings().spec, name)
+    options = options + ([] if value in options else [value])
+    token = (lambda v: none_as if v is None else v) if none_as else (lambda v: v)
+    untoken = (lambda v: None if v == none_as else v) if none_as else (lambda v: v)
+    bound(sb.selectbox, label, "spec", key=key, options=[token(o) for o in options],
+          to_widget=lambda s: token(getattr(s, name)), format_func=lambda v: format_func(untoken(v)),
+          from_widget=lambda v: settings().spec.replace(**{name: untoken(v)}), **kwargs)
 
 
 def sidebar() -> None:
@@ -260,18 +268,19 @@ def sidebar() -> None:
         _spec_select(sb, "Backbone (frozen, ImageNet weights)", "backbone", C.backbone_choices(), "cfg_backbone")
         entry = _entry(spec.prepare_key, spec)
         default_res = entry.session.resolution if entry.session.stage_ready("train features") else None
-        _spec_select(sb, "Input resolution", "resolution", list(C.RESOLUTIONS), "cfg_resolution",
+        _spec_select(sb, "Input resolution", "resolution", list(C.RESOLUTIONS), "cfg_resolution", none_as="auto",
                      format_func=lambda r: C.resolution_label(r, default_res))
-    _spec_select(sb, "Training images", "limit", list(C.LIMITS), "cfg_limit", format_func=C.limit_label,
+    _spec_select(sb, "Training images", "limit", list(C.LIMITS), "cfg_limit", none_as="all", format_func=C.limit_label,
                  help="The first N training images (a representative sample; features are cached on disk).")
     _spec_select(sb, "Difficulty score", "score", C.score_choices(), "cfg_score",
                  format_func=lambda v: C.SCORE_LABELS.get(v, v))
     with sb.expander("More settings"):
         _spec_select(st, "Test images (linear probe)", "test_limit", list(C.TEST_LIMITS), "cfg_test_limit",
-                     format_func=C.limit_label)
+                     none_as="all", format_func=C.limit_label)
         bound(st.number_input, "Scoring epochs (linear head)", "spec", key="cfg_score_epochs", min_value=1,
-              max_value=50, to_widget=lambda s: s.score_epochs,
+              max_value=MAX_SCORE_EPOCHS, to_widget=lambda s: s.score_epochs,
               from_widget=lambda v: settings().spec.replace(score_epochs=int(v)))
-    for message in st.session_state.get(NOTES, []):
-        sb.warning(message)
+    notes = st.session_state.get(NOTES, [])
+    if notes:  # one box; every note is shown as text (it repeats values from the link or a typed path)
+        sb.warning("\n".join(f"- {literal(message)}" for message in notes))
     st.session_state[NOTES] = []
