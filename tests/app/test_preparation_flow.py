@@ -99,7 +99,8 @@ def test_a_click_starts_the_preparation_once(monkeypatch, session_cache_dir):
     from coreset_studio import sidebar
 
     monkeypatch.setattr(sidebar, "CONFIRM_FLOP", 0.0)
-    at = _fresh_app(monkeypatch, {**STUDIO_ENV, "CORESET_CACHE_DIR": str(session_cache_dir)}, {"limit": "260"})
+    at = _fresh_app(monkeypatch, {**STUDIO_ENV, "CORESET_CACHE_DIR": str(session_cache_dir)},
+                    {"limit": "500", "score_epochs": "3"})  # a setting no other test prepares
     counter = _preparation_work(monkeypatch)
     at.switch_page("page_scripts/3_budgets.py").run()
     assert at.button(key="prepare_confirm") is not None and counter.calls["Session.prepare"] == 0
