@@ -28,8 +28,8 @@ DEFAULT_SCORE_EPOCHS = 3
 #: Input resolutions outside this range are refused (below, pretrained features break down;
 #: above, one image no longer fits a sensible batch on a CPU).
 RESOLUTION_RANGE = (16, 1024)
-#: Prefixes of datasets named by a path (`imagefolder:<path>`, `embeddings:<path>`).
-PATH_PREFIXES = ("imagefolder:", "embeddings:")
+#: Prefixes of datasets named by a path (`imagefolder:<path>`, `embeddings:<path>`, `hf:<path-or-name>`).
+PATH_PREFIXES = ("imagefolder:", "embeddings:", "hf:")
 EMBEDDINGS_PREFIX = "embeddings:"
 #: The score name of an embeddings file's own `scores` column (its features go by `FILE_BACKBONE`).
 FILE_SCORE = "file"
@@ -56,6 +56,10 @@ def _check_dataset(dataset: Any) -> str:
     for prefix in PATH_PREFIXES:
         if dataset.startswith(prefix) and not dataset[len(prefix):].strip():
             raise ValueError(f"{prefix} needs a path after the colon, e.g. {prefix}/data/my_images")
+    if dataset.startswith("hf:"):
+        from .datasets.hf import with_options
+
+        return with_options(dataset)  # one name per setting: options in order, the folder absolute
     return dataset
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 #: Sidebar entries for data the user names by a path (the path is typed next to it).
 PATH_CHOICES = {"imagefolder": "my own images (imagefolder:<path>)",
-                "embeddings": "my own features (embeddings:<file>)"}
+                "embeddings": "my own features (embeddings:<file>)",
+                "hf": "a Hugging Face dataset (hf:<save_to_disk folder>)"}
 #: Imbalance factors offered for long-tailed sets (any number >= 1 can also be typed).
 IMBALANCE_CHOICES: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200)
 #: Number of training images offered ("all" = None) and input resolutions ("auto" = None).

@@ -276,7 +276,7 @@ def checked_dataset(name: str) -> str:
     from coreset_studio.allowed_paths import check_allowed, check_dataset
     from coreset_core.datasets import list_datasets
 
-    if name.startswith("imagefolder:"):
+    if name.startswith(("imagefolder:", "hf:")):
         return check_dataset(name)
     if name.startswith(PATH_PREFIXES):
         prefix, path = name.split(":", 1)

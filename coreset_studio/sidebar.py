@@ -114,6 +114,10 @@ def _set_path(prefix: str) -> None:
         st.session_state[PATH_ERROR] = str(exc)
 
 
+_PATH_LABELS = {"imagefolder": "Folder of class sub-folders", "embeddings": "Features file (.npz / .parquet)",
+                "hf": "Dataset folder (save_to_disk; ?split=...&label=... options may follow)"}
+
+
 def _dataset_widgets(sb: Any, spec: DataSpec) -> None:
     options = C.dataset_choices()
     choice = st.session_state.get("_path_choice") or spec.dataset.split(":", 1)[0]
@@ -124,7 +128,7 @@ def _dataset_widgets(sb: Any, spec: DataSpec) -> None:
     if choice in C.PATH_CHOICES:
         current = spec.dataset.split(":", 1)[1] if spec.dataset.startswith(choice + ":") else ""
         st.session_state["cfg_path"] = current
-        sb.text_input("Folder of class sub-folders" if choice == "imagefolder" else "Features file (.npz / .parquet)",
+        sb.text_input(_PATH_LABELS[choice],
                       key="cfg_path", on_change=_set_path, args=(choice,), placeholder="/path/to/data")
         if st.session_state.get(PATH_ERROR):
             sb.error(st.session_state.pop(PATH_ERROR))

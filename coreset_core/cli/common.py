@@ -94,6 +94,13 @@ def add_data_args(p: argparse.ArgumentParser, *, dataset_default: str = "cifar10
                    help=f"epochs of the linear-head run the scores come from (default {DEFAULT_SCORE_EPOCHS})")
     g.add_argument("--score-seeds", type=int_list, default=(0,),
                    help="comma-separated seeds of the scoring runs, averaged (default 0)")
+    h = p.add_argument_group("Hugging Face datasets (--dataset hf:<folder or Hub name>)")
+    for option, what in (("split", "the split to select from (default train)"),
+                         ("test-split", "the split to test on (default test, else validation, else 20 %% of --hf-split)"),
+                         ("config", "the Hub configuration name"),
+                         ("image", "the image column (default: the one Image column)"),
+                         ("label", "the label column (default: the one ClassLabel column)")):
+        h.add_argument(f"--hf-{option}", default=None, help=what)
     w = p.add_argument_group("where and how")
     w.add_argument("--data-dir", default=None, help="folder with the dataset files (env CORESET_DATA_DIR)")
     w.add_argument("--cache-dir", default=None, help="folder for cached features/scores (env CORESET_CACHE_DIR)")
@@ -105,7 +112,11 @@ def add_data_args(p: argparse.ArgumentParser, *, dataset_default: str = "cifar10
 
 def spec_from_args(args: argparse.Namespace) -> DataSpec:
     """The `DataSpec` the common data options describe (validated: bad values stop here)."""
-    return DataSpec(dataset=args.dataset, imbalance=args.imbalance, data_seed=args.data_seed, backbone=args.backbone,
+    from ..datasets.hf import with_options
+
+    dataset = with_options(args.dataset, **{k: getattr(args, f"hf_{k}", None)
+                                            for k in ("split", "test_split", "config", "image", "label")})
+    return DataSpec(dataset=dataset, imbalance=args.imbalance, data_seed=args.data_seed, backbone=args.backbone,
                     resolution=args.resolution, limit=args.limit, test_limit=args.test_limit, score=args.score,
                     score_epochs=args.score_epochs, score_seeds=args.score_seeds)
 

@@ -62,8 +62,9 @@ def run_features(args: argparse.Namespace) -> int:
 
             fs, shards = extract_features_ray(session, split, batch_size=args.extract_batch_size, shard_size=args.shard_size,
                                               refresh=args.refresh, address=args.address, progress=not args.quiet)
-            source = (f"{shards.extracted} of {shards.shards} shard(s) extracted on Ray, {shards.reused} reused"
-                      if shards.shards else "read from cache")
+            on = ", ".join(f"{count} on node {node[:12]}" for node, count in sorted(shards.nodes.items()))
+            source = (f"{shards.extracted} of {shards.shards} shard(s) extracted on Ray{f' ({on})' if on else ''}, "
+                      f"{shards.reused} reused" if shards.shards else "read from cache")
         else:
             fs = get_features(session.dataset, split, backbone=spec.backbone, resolution=session.resolution,
                               device=session.device, batch_size=args.extract_batch_size,

@@ -10,12 +10,13 @@ from ..config import default_data_dir
 from .base import CorruptImageError, Dataset, ImageSplit, NoImagesError
 from .download import DOWNLOAD_ENV, downloads_allowed
 from .embeddings import EmbeddingsFileError, embeddings_dataset
+from .hf import HFDatasetError, hf_dataset
 from .image_folder import image_folder
 from .long_tail import long_tail_counts, make_long_tailed
 from .sources import cifar10, cifar100, digits, fashion_mnist, imagewoof
 from .tv_sources import food101, imagenet, inat2021_mini
 
-__all__ = ["CorruptImageError", "DOWNLOAD_ENV", "Dataset", "DatasetInfo", "EmbeddingsFileError", "ImageSplit",
+__all__ = ["CorruptImageError", "DOWNLOAD_ENV", "Dataset", "DatasetInfo", "EmbeddingsFileError", "HFDatasetError", "ImageSplit",
            "NoImagesError", "downloads_allowed", "list_datasets", "load_dataset", "long_tail_counts",
            "make_long_tailed"]
 
@@ -54,10 +55,12 @@ _SUMMARIES = {
     "imagefolder:<path>": "your own images, one folder per class (ids: torchvision ImageFolder's index)",
     "embeddings:<path>": "your precomputed features: .npz/.parquet with features, labels [is_test, class_names, "
                          "scores, paths, ids]",
+    "hf:<path-or-name>[?split=..]": "a Hugging Face dataset: a save_to_disk folder or a Hub name (ids: row of the "
+                                    "split; options split, test_split, config, image, label)",
 }
 DEFAULT_IMBALANCE = 10.0
 _NO_DATA_DIR = {"digits"}  # sources that never read the data directory
-_PATH_SOURCES = {"imagefolder:": image_folder, "embeddings:": embeddings_dataset}
+_PATH_SOURCES = {"imagefolder:": image_folder, "embeddings:": embeddings_dataset, "hf:": hf_dataset}
 
 
 def list_datasets() -> list[DatasetInfo]:

@@ -102,6 +102,8 @@ class ResultRow:
     total_seconds: float | None = _col("REAL")
     device: str | None = _col("TEXT")
     host: str | None = _col("TEXT")
+    #: the Ray node id that ran the run (`--engine ray`); None under the local engine.
+    node: str | None = _col("TEXT")
     created_at: str | None = _col("TEXT")
 
     def to_dict(self) -> dict[str, Any]:

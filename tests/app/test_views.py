@@ -208,7 +208,7 @@ def test_choices_and_labels():
     from coreset_core.datasets import list_datasets
 
     registry = [i.name for i in list_datasets() if ":" not in i.name]
-    assert C.dataset_choices() == registry + ["imagefolder", "embeddings"]
+    assert C.dataset_choices() == registry + ["imagefolder", "embeddings", "hf"]
     assert "cw-erm" in C.sweep_methods() and "cw-erm" not in C.selection_methods()
     assert "cw-erm" in C.reweighting_note() and "reweighting" in C.reweighting_note()
     assert set(C.global_methods()) >= {"el2n", "random", "ccs"} and "nucs" not in C.global_methods()
