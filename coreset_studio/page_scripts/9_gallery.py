@@ -1,15 +1,15 @@
-"""Page 9: what a method keeps and drops in one class; N-way what-if; CW-ERM's weights (issue 14)."""
+"""Page 9: what a method keeps and drops in one class, and where CW-ERM's weights come from (issue 14).
+(The N-way comparison of several selections is on the Compare page.)"""
 from __future__ import annotations
 
 import streamlit as st
 
 from coreset_studio.views import gallery as G
 from coreset_studio import choices as C
-from coreset_studio.views import whatif as W
 from coreset_studio.views.reweighting import reweighting_view
 from coreset_studio.views import figures as F
-from coreset_studio.views.colors import class_color
-from coreset_studio.widgets import backbone_choice, bound, command_line, plotly, prune_slider
+from coreset_studio.text import literal
+from coreset_studio.widgets import backbone_choice, bound, class_select, command_line, plotly, prune_slider
 from coreset_studio.sidebar import page_session
 
 s, session = page_session()
@@ -22,9 +22,7 @@ st.caption("Every sample of one class under one selection, ordered by difficulty
            "id or file name and score. The kept and the dropped lists together are the whole class.")
 c1, c2, c3 = st.columns([2, 2, 3])
 with c1:
-    cls = bound(st.selectbox, "Class", "class_index", key="gal_class", options=list(range(K)),
-                to_widget=lambda v: min(v, K - 1), format_func=names.__getitem__)
-    cls = min(cls, K - 1)
+    cls = class_select("Class", "gal_class", names)
 with c2:
     method = bound(st.selectbox, "Method", "method_a", key="gal_method", options=C.selection_methods())
 with c3:
@@ -39,14 +37,14 @@ try:
     request = s.request(method, params=params, **extra)
     selection = session.select(request)
 except ValueError as exc:
-    st.error(f"{method} cannot select here: {exc}")
+    st.error(literal(f"{method} cannot select here: {exc}"))
     st.stop()
 probe = None
 if with_probe:
     with st.spinner("Training a linear probe on the kept samples..."):
         probe = session.probe(selection.indices)
 g = G.class_gallery(session, cls, method, rate, score=score, probe=probe, **params, **extra)
-st.markdown(f"**{names[cls]}**: {method} keeps **{len(g.kept):,}** of {g.size:,} samples "
+st.markdown(f"**{literal(names[cls])}**: {method} keeps **{len(g.kept):,}** of {g.size:,} samples "
             f"({len(g.kept) / max(g.size, 1):.0%}) at {100 * rate:g} % pruning.")
 
 for col, (title, part) in zip(st.columns(2), (("Kept", g.kept), ("Dropped", g.dropped))):
@@ -57,30 +55,10 @@ for col, (title, part) in zip(st.columns(2), (("Kept", g.kept), ("Dropped", g.dr
             st.caption("none")
         elif has_images:
             st.image(G.images(session, shown["position"], size=72),
-                     caption=[G.caption(row) for _, row in shown.iterrows()], width=72)
-        st.dataframe(shown.drop(columns=["kept", "label", "class_name"]), hide_index=True, height=240,
+                     caption=[literal(G.caption(row)) for _, row in shown.iterrows()], width=72)
+        st.dataframe(shown.drop(columns=["kept", "label", "class_name", "prediction"]), hide_index=True, height=240,
                      key=f"gal_table_{title}")
 command_line(request.command(s.spec))
-
-st.header("What-if: three or more selections")
-st.caption("Overlap, per-class counts and difficulty of several selections at the shared pruning rate.")
-picked = st.multiselect("Methods", C.selection_methods(), default=["random", "el2n", "nucs"], key="gal_whatif")
-if len(picked) >= 2:
-    chosen = [(m, rate, {**s.method_params(m), **backbone_choice(m, f"whatif_backbones_{m}")}) for m in picked]
-    sels = W.compare_selections(session, chosen)
-    jac = W.jaccard_matrix(sels)
-    w1, w2 = st.columns(2)
-    with w1:
-        plotly(F.overlap_heatmap(jac), key="whatif_jaccard")
-    with w2:
-        counts = W.class_counts(sels, session.labels, K)
-        plotly(F.bar_chart(names, {n: (counts[n], class_color(j)) for j, n in enumerate(counts)},
-                           title="Kept samples per class", ytitle="kept samples"), key="whatif_counts")
-    hist = W.difficulty_histograms(sels, session.difficulty(score), bins=30)
-    plotly(F.step_histograms(hist, score=score, title=f"Difficulty ({score}) of the kept samples (shared bins)"),
-           key="whatif_hist")
-else:
-    st.caption("Pick at least two methods.")
 
 st.header("CW-ERM: where every sample's weight comes from")
 st.caption("CW-ERM does not drop samples: it learns loss weights on a small class-wise coreset (Meta-Weight-Net) "
@@ -94,5 +72,5 @@ if st.button("Compute CW-ERM weights (seconds)", key="gal_cwerm") or st.session_
     plotly(F.coreset_copies(core), key="cwerm_broadcast")
     st.dataframe(core, hide_index=True, height=240, key="cwerm_coreset")
     mine = view.samples[view.samples["class"] == cls]
-    st.caption(f"{names[cls]}: each sample and the coreset sample it took its weight from (`source_id`).")
+    st.caption(f"{literal(names[cls])}: each sample and the coreset sample it took its weight from (`source_id`).")
     st.dataframe(mine, hide_index=True, height=240, key="cwerm_samples")

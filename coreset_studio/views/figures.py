@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from coreset_studio.text import plot_text, sample_name
 from coreset_studio.views.colors import MAGMA, class_color
 
 Spec = dict[str, Any]
@@ -73,7 +74,8 @@ def budget_curves(tables: Mapping[str, Any], titles: Sequence[str], class_names:
         if view == "lines":
             data += [{"type": "scatter", "x": x, "y": values[k].tolist(), "mode": "lines", "name": name, **axes,
                       "legendgroup": name, "showlegend": j == 1, "line": {"color": class_color(k)},
-                      "hovertemplate": f"{name}<br>prune %{{x:.0f}} %<br>kept %{{y:.1%}}<extra>{label}</extra>"}
+                      "hovertemplate": f"{plot_text(name)}<br>prune %{{x:.0f}} %<br>kept %{{y:.1%}}"
+                                       f"<extra>{label}</extra>"}
                      for k, name in enumerate(class_names)]
             layout["shapes"].append({"type": "line", "x0": 100 * rate, "x1": 100 * rate, "xref": f"x{ax}", "y0": 0,
                                      "y1": 1, "yref": f"y{ax} domain", "line": {"dash": "dash", "color": "#444"}})
@@ -126,17 +128,23 @@ def krr_curve(endpoints: Any, accuracies: Any, chosen: float, shown: float) -> S
                                    "line": {"dash": "dash", "color": "#444"}}], "height": 340, "margin": _MARGIN}}
 
 
+#: The difficulty colour bar of the embedding map: the lower 70 % of the right edge, its title beside it,
+#: so the kept / pruned legend above it (top right) never covers the title.
+EMBEDDING_COLORBAR = {"len": 0.7, "y": 0.0, "yanchor": "bottom"}
+
+
 def embedding_traces(xy: np.ndarray, indices: np.ndarray, labels: np.ndarray, kept: np.ndarray,
                      difficulty: np.ndarray, class_names: Sequence[str], *, color_by: str, grey_pruned: bool,
-                     score: str) -> list[dict]:
+                     score: str, ids: Sequence[Any] | None = None) -> list[dict]:
     """Scattergl traces of drawn points (`indices` into the training set, `xy` their coordinates,
     `kept` a mask): coloured by class, difficulty or kept/pruned; each point's `customdata` is
-    `[sample index, difficulty]` (what a chart selection reports back)."""
+    `[sample index, difficulty]` (what a chart selection reports back); its hover names the sample
+    by its original id (`ids`, one per drawn point; the index when not given) and its class."""
     size = 8 if indices.size <= 2000 else (5 if indices.size <= 10000 else 3)
     custom = np.column_stack([indices, np.round(difficulty, 4)])
-    text = np.asarray(class_names, dtype=object)[labels]
-    hover = ("image #%{customdata[0]:.0f}<br>class %{text}<br>difficulty %{customdata[1]:.4f}"
-             "<extra>%{fullData.name}</extra>")
+    names = [sample_name(i) for i in (indices if ids is None else ids)]
+    text = np.asarray([f"{n}, {c}" for n, c in zip(names, np.asarray(class_names, dtype=object)[labels])], dtype=object)
+    hover = "image %{text}<br>difficulty %{customdata[1]:.4f}<extra>%{fullData.name}</extra>"
 
     def points(mask: np.ndarray, name: str, marker: dict) -> dict:
         return {"type": "scattergl", "mode": "markers", "name": name, "x": xy[mask, 0].tolist(),
@@ -155,7 +163,7 @@ def embedding_traces(xy: np.ndarray, indices: np.ndarray, labels: np.ndarray, ke
     if color_by == "difficulty":
         return traces + [points(base, "kept" if grey else "samples", {
             "size": size, "color": difficulty[base].tolist(), "colorscale": MAGMA, "opacity": 0.85,
-            "colorbar": {"title": {"text": score}}})]
+            "colorbar": EMBEDDING_COLORBAR | {"title": {"text": score, "side": "right"}}})]
     return [points(m, name, {"size": size, "color": col, "opacity": 0.8})
             for name, m, col in (("pruned", ~kept, "#cccccc"), ("kept", kept, "#d62728"))]
 
@@ -273,7 +281,8 @@ def budget_bands(tables: Mapping[str, Any], titles: Sequence[str], class_names: 
         data += _band_traces(x, quantile_bands(values), axes, "#08519c", j == 1)
         data += [{"type": "scatter", "x": x, "y": values[k].tolist(), "mode": "lines", "name": class_names[k],
                   "legendgroup": f"c{k}", "showlegend": j == 1, "line": {"color": class_color(i), "width": 1.5},
-                  "hovertemplate": f"{class_names[k]}<br>prune %{{x:.0f}} %<br>kept %{{y:.1%}}<extra>{label}</extra>",
+                  "hovertemplate": f"{plot_text(class_names[k])}<br>prune %{{x:.0f}} %<br>kept %{{y:.1%}}"
+                                   f"<extra>{label}</extra>",
                   **axes} for i, k in enumerate(picked)]
     spec["data"] = data
     spec["layout"]["legend"] = {"title": {"text": f"{len(class_names):,} classes"}}

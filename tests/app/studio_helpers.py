@@ -70,3 +70,11 @@ def values(trace: dict, axis: str) -> np.ndarray:
 
         return np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
     return np.asarray(v)
+
+
+def shown(markdown: str) -> str:
+    """What a reader sees of escaped Markdown (`coreset_studio.text.literal`): backslash escapes and the
+    invisible word joiners that break autolinks removed."""
+    import re
+
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace("\u2060", "")

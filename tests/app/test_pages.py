@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from studio_helpers import assert_clean, chart, chart_keys, goto, values
+from studio_helpers import assert_clean, chart, chart_keys, goto, shown, values
 from references import winsorized_class_means
 
 pytestmark = pytest.mark.timeout(900)
@@ -48,8 +48,8 @@ def test_data_page_class_sizes_and_images(app, prepared_small):
     np.testing.assert_array_equal(values(test, "y"), np.bincount(prepared_small.test.labels, minlength=10))
     rows = app.get("image")
     assert len(rows) == 10 and all(len(r.value) == 8 for r in rows)  # one row of 8 images per class
-    first = int(rows[0].captions[0].lstrip("#"))
-    assert labels[first] == 0
+    first = int(shown(rows[0].captions[0]).lstrip("#"))  # an original id (escaped Markdown)
+    assert labels[list(prepared_small.ids).index(first)] == 0
     app.slider(key="data_per_class").set_value(4).run()
     assert_clean(app)
     assert all(len(r.value) == 4 for r in app.get("image"))
@@ -83,9 +83,9 @@ def test_difficulty_winsorization_sliders_change_the_bars(app, prepared_small):
     app.selectbox(key="diff_class").set_value(3)
     app.run()
     assert_clean(app)
-    captions = [c for img in app.get("image") for c in img.captions]
+    captions = [shown(c) for img in app.get("image") for c in img.captions]
     hardest = np.flatnonzero(labels == 3)[np.argsort(-d[labels == 3], kind="stable")][:8]
-    assert f"#{hardest[0]}: {d[hardest[0]]:.3f}" in captions
+    assert f"#{prepared_small.ids[hardest[0]]}: {d[hardest[0]]:.3f}" in captions
 
 
 def test_budgets_follow_the_pruning_and_winsor_sliders(app, prepared_small):
@@ -177,9 +177,9 @@ def test_embedding_hover_and_kept_pruned(app, prepared_small):
     kept = traces["kept"]["customdata"]
     assert len(kept) == round(0.3 * labels.size)
     names = [str(c) for c in range(10)]
-    for trace in (traces["kept"], traces["pruned"]):  # hover: index and class agree with the data
-        for row, cls in zip(trace["customdata"][:50], trace["text"][:50]):
-            assert cls == names[labels[int(row[0])]]
+    for trace in (traces["kept"], traces["pruned"]):  # hover: original id and class agree with the data
+        for row, text in zip(trace["customdata"][:50], trace["text"][:50]):
+            assert text == f"#{prepared_small.ids[int(row[0])]}, {names[labels[int(row[0])]]}"
     assert "PCA" in chart(app, "embedding_map")["layout"]["title"]["text"]  # UMAP not computed yet (auto off)
 
 

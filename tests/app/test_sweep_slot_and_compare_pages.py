@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 import pytest
-from studio_helpers import assert_clean, chart, goto, values
+from studio_helpers import assert_clean, chart, goto, shown, values
 
 from coreset_studio.jobs import shared_slot
 from coreset_core.experiments.store import ResultsStore
@@ -83,7 +83,7 @@ def test_one_sweep_at_a_time_cancel_and_error_bars(app, tmp_path, monkeypatch, s
     assert values(trace, "x").tolist() == [50.0]
     assert values(trace, "y")[0] == pytest.approx(rnd.mean())
     assert trace["error_y"]["visible"] and values(trace["error_y"], "array")[0] == pytest.approx(rnd.std(ddof=1))
-    assert any("Last sweep: sweep of 6 runs done" in s.value for s in app.success)
+    assert any("Last sweep: sweep of 6 runs done" in shown(s.value) for s in app.success)
     bars = next(t for t in chart(app, "accuracy_per_class")["data"] if t["name"].startswith("random"))
     per_class = 100 * np.array([json.loads(x) for x in frame[frame["method"] == "random"]["per_class_accuracy_json"]],
                                dtype=float)
@@ -178,7 +178,7 @@ def test_an_embeddings_file_typed_in_the_sidebar_must_lie_in_an_allowed_folder(a
     for typed in (real, root / "link.npz", root / ".." / "outside" / "digits.npz"):
         app.sidebar.text_input(key="cfg_path").input(str(typed)).run()
         assert not app.exception
-        errors = " ".join(e.value for e in app.sidebar.error)
+        errors = " ".join(shown(e.value) for e in app.sidebar.error)
         assert "CORESET_STUDIO_ROOTS" in errors and "outside the folders" in errors, typed
         assert app.session_state["_studio_settings"].spec.dataset == "digits"  # nothing was opened
     inside = write_digits_embeddings(root / "digits.npz")
