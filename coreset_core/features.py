@@ -330,7 +330,7 @@ def get_features(dataset: Dataset, split: str = "train", *, backbone: str = DEFA
         return _file_features(dataset, split, limit, start)
     resolution = _check_args(dataset, split, resolution, batch_size, limit, shard_size)
     if str(device).split(":")[0] == "cuda":
-        from .session import check_device
+        from .validation import check_device
 
         check_device("cuda")  # a ValueError naming the fix, as the CLI gives, not torch's RuntimeError
     ds_split = dataset.split(split)

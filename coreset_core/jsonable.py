@@ -70,6 +70,10 @@ def to_jsonable(value: Any, *, max_items: int | None = None) -> Any:
     return str(value)
 
 
+#: Arrays larger than this are refused by `freeze`: a request records its parameters whole.
+FREEZE_MAX_ITEMS = 1000
+
+
 def freeze(value: Any) -> Any:
     """A hashable, JSON-compatible stand-in for a plain parameter value: the one freeze rule.
 
@@ -82,6 +86,10 @@ def freeze(value: Any) -> Any:
         return tuple(sorted((str(k), freeze(v)) for k, v in value.items()))
     if isinstance(value, (list, tuple)):
         return tuple(freeze(v) for v in value)
+    if isinstance(value, np.ndarray) and value.size > FREEZE_MAX_ITEMS:
+        raise ValueError(f"an array parameter of shape {value.shape} is too large to record in a request (at most "
+                         f"{FREEZE_MAX_ITEMS:,} values); pass data such as held-out features to "
+                         "coreset_core.methods.run_method directly")
     if isinstance(value, (np.ndarray, np.generic)):
         return freeze(value.tolist())
     if value is None or isinstance(value, (bool, int, float, str)):

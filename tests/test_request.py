@@ -45,6 +45,7 @@ def test_a_request_is_frozen_hashable_and_round_trips_through_its_dict():
     (("nucs", 0.5, None, 0, {}, ["efficientnet_lite0"]), "backbones apply to ram-apl"),
     (("cw-erm", 0.5), "reweights every sample"),
     (("nucs", 0.5, None, 0, {"ridge": object()}), "JSON"),
+    (("nucs-o", 0.5, None, 0, {"val_features": np.zeros((100, 20))}), "too large to record"),
 ])
 def test_a_bad_request_is_refused_with_the_fix(args, match):
     with pytest.raises(ValueError, match=match):
