@@ -160,14 +160,16 @@ def _budgets(difficulty: np.ndarray, labels: np.ndarray, c: int, total: int, win
 
 
 def budget_error_curve(session, cls: int, prune_rate: float, *, levels: Iterable[float] = NOISE_LEVELS,
-                       winsor: Iterable[float] = (0.1, 0.1), score: str | None = None, seed: int = 0):
+                       winsor: Iterable[float] = (0.1, 0.1), score: str | None = None, seed: int = 0,
+                       on_progress: Any = None):
     """Per flipped share and estimator ("mean", "winsorized"): how far the NUCS budgets on the noisy
     labels are from the same estimator's budgets on the clean labels.
 
     Columns: `fraction`, `flipped` (count), `estimator`, `budget_error` (share of the coreset
     moved: half the L1 distance over the total budget), `class_budget` / `clean_class_budget`
     (the flipped class's own budget, noisy and clean). Budgets use the noisy labels' class sizes,
-    as NUCS would on that data; the total is the clean `round((1 - rate) N)`.
+    as NUCS would on that data; the total is the clean `round((1 - rate) N)`. `on_progress(done, total)`
+    is called after each noise level (each one rescoring run, cached on disk).
     """
     import pandas as pd
 
@@ -179,8 +181,8 @@ def budget_error_curve(session, cls: int, prune_rate: float, *, levels: Iterable
     clean_d = np.asarray(session.difficulty(score), dtype=np.float64)
     estimators = {"mean": (0.0, 0.0), "winsorized": winsor}
     clean = {k: _budgets(clean_d, labels, c, total, w) for k, w in estimators.items()}
-    out = []
-    for fraction in levels:
+    out, levels = [], list(levels)
+    for done, fraction in enumerate(levels, 1):
         noise = inject_label_noise(labels, cls, float(fraction), seed=seed, num_classes=c)
         d = clean_d if not noise.flipped.size else np.asarray(noisy_scores(session, noise).difficulty(score), float)
         for name, w in estimators.items():
@@ -188,6 +190,8 @@ def budget_error_curve(session, cls: int, prune_rate: float, *, levels: Iterable
             moved = np.abs(b - clean[name])
             out.append((float(fraction), int(noise.flipped.size), name, 0.5 * float(moved.sum()) / max(total, 1),
                         int(b[cls]), int(clean[name][cls]), int(np.delete(moved, cls).max(initial=0))))
+        if on_progress is not None:
+            on_progress(done, len(levels))
     return pd.DataFrame(out, columns=["fraction", "flipped", "estimator", "budget_error", "class_budget",
                                       "clean_class_budget", "largest_other_change"])
 

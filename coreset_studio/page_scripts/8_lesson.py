@@ -101,8 +101,11 @@ c1, c2 = st.columns(2)
 noisy_cls = c1.selectbox("Class whose labels are flipped", range(session.num_classes), key="lesson_c_class",
                          index=int(sizes.argmax()), format_func=names.__getitem__)
 winsor = s.winsor if s.winsor != (0.0, 0.0) else (0.1, 0.1)
-with st.spinner(f"Rescoring ({rescored}) on labels with 0 to 40 % of {names[noisy_cls]}'s flipped..."):
-    curve = L.budget_error_curve(session, noisy_cls, rate, winsor=winsor, score=score)
+bar = st.progress(0.0, text=f"Rescoring ({rescored}) on labels with 0 to 40 % of {names[noisy_cls]}'s flipped")
+curve = L.budget_error_curve(session, noisy_cls, rate, winsor=winsor, score=score,
+                             on_progress=lambda done, total: bar.progress(done / total, text=f"Rescoring ({rescored}): "
+                                                                         f"noise level {done} of {total}"))
+bar.empty()
 plotly(LF.noise_curve(curve, names[noisy_cls]), key="lesson_noise_curve")
 st.markdown(f"Flipped samples sit in other classes with the wrong label, so their {rescored} scores are high and "
             "pull those classes' difficulty up; NUCS then hands them budget. The winsorized mean clips each class's "
