@@ -26,7 +26,7 @@ import numpy as np
 from coreset_core.validation import check_labels, check_winsor
 
 #: The flipped shares of `budget_error_curve` (0 to 40 %).
-NOISE_LEVELS: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4)
+NOISE_LEVELS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4)
 #: The score used for rescoring when the session's score cannot be recomputed (an embeddings file's column).
 RESCORE = "el2n"
 #: Budget errors closer than this (share of the coreset) count as equal in `noise_verdict`.
