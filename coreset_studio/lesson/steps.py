@@ -1,14 +1,18 @@
 """The Lesson's data: the NUCS argument in six steps, each a table built from a `Session`.
 
 a. `starvation`: pruning the hardest samples globally (el2n-easy) starves minority classes
-   (per-class kept fraction against the pruning rate; the paper's Figure 2).
+   (per-class kept fraction against the pruning rate; the paper's Figure 2); `starvation_table`
+   and `size_extremes` give the many-class view (bands plus the largest and smallest classes).
 b. `budget_comparison`: class-wise uniform against difficulty-proportional budgets
-   (Observation 1), with `allocation_accuracy` from the results store (`run_allocation_runs`
-   trains and stores the missing runs).
-c. label noise: plain against winsorized class difficulty (`coreset_studio.lesson.label_noise`).
+   (Observation 1), with `allocation_differences` (NUCS minus uniform per seed: accuracy,
+   worst-class and tail accuracy) from the results store (`run_allocation_runs` trains and
+   stores the missing runs).
+c. label noise: plain against winsorized class difficulty and the budget error they cause
+   (`coreset_studio.lesson.label_noise`: `budget_error_curve`, `noise_verdict`).
 d. `windows_view`: the KRR accuracy over the window endpoint k and each class's chosen window.
 e. the toy model of Section 3.2 and eq. 6 (`coreset_studio.lesson.toy_model`).
-f. `outcome_curves`: accuracy against pruning rate for Random, EL2N, BWS and NUCS from the store.
+f. `outcome_curves`: accuracy against pruning rate for Random, EL2N, BWS and NUCS from the store
+   (`outcome_configs` / `missing_outcome_runs` for the button that trains the missing ones).
 
 Pure library code (no streamlit); every function returns plain pandas tables for a chart.
 """
@@ -231,8 +235,8 @@ def missing_outcome_runs(frame: pd.DataFrame | None, session, *, rates: Sequence
 
 
 __all__ = ["ALLOCATION_METHODS", "CLASS_METRICS", "OUTCOME_METHODS", "OUTCOME_RATES", "STARVATION_RATES",
-           "allocation_differences", "missing_outcome_runs", "outcome_configs", "setting_rows", "size_extremes",
-           "starvation_table", "NoiseComparison", "ToyAnalysis", "ToyModel",
+           "allocation_differences", "budget_error_curve", "missing_outcome_runs", "noise_verdict", "outcome_configs",
+           "rescore_name", "setting_rows", "size_extremes", "starvation_table", "NoiseComparison", "ToyAnalysis", "ToyModel",
            "allocation_accuracy", "allocation_configs", "budget_comparison", "inject_label_noise", "is_long_tailed",
            "missing_allocation_runs", "noisy_class_difficulty", "outcome_curves", "run_allocation_runs", "starvation", "store_summary",
            "toy_analysis", "windows_view"]
