@@ -100,6 +100,10 @@ def test_real_sweep_reports_a_failing_run_and_stores_the_rest(digits, tmp_path, 
     assert main(argv) == 1
     captured = capsys.readouterr()
     assert "3 runs planned, 0 already stored, 2 completed, 1 failed" in captured.out
+    frame = ResultsStore(db).to_frame()  # the sweep's tables: accuracy, worst-class and tail accuracy
+    worst = 100 * frame.loc[frame["method"] == "random", "worst_class_accuracy"].iloc[0]
+    assert "test worst-class accuracy %" in captured.out and f"| random | - | {worst:.1f} |" in captured.out
+    assert "test tail accuracy (rarest third of the classes) %" in captured.out
     assert "ccs(beta=5) prune=0.5" in captured.err and "beta" in captured.err
     assert "coreset train --dataset embeddings:" in captured.err and "--param beta=5" in captured.err
     frame = ResultsStore(db).to_frame()

@@ -289,6 +289,7 @@ def _record(config: RunConfig, outcome: Any, store: Any, report: SweepReport, ba
         acc = outcome.accuracy
         result["accuracy"] = acc
         row = outcome.row if isinstance(outcome.row, dict) else getattr(outcome.row, "__dict__", {})
+        result.update({k: row.get(k) for k in ("worst_class_accuracy", "tail_accuracy")})
         shown = "  ".join(f"{name} {'-' if v is None else f'{100 * v:.1f}%'}" for name, v in (
             ("acc", acc), ("worst", row.get("worst_class_accuracy")), ("tail", row.get("tail_accuracy"))))
         bar.set_postfix_str(f"{config.method}@{config.prune_rate:g} s{config.seed}: {shown}", refresh=False)
