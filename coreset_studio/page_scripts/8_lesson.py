@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import streamlit as st
 
@@ -22,6 +23,11 @@ many = session.num_classes > F.MANY_CLASSES
 db_path = os.environ.get("CORESET_STUDIO_RESULTS_DB") or str(default_db_path())
 results = ResultsStore(db_path).to_frame() if os.path.exists(db_path) else None
 slot = sweep_slot()
+
+
+def literal(text: str) -> str:
+    """`text` (e.g. a class name from a file) with Markdown's special characters escaped: shown, never rendered."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$&])", r"\\\1", str(text))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -112,7 +118,7 @@ st.markdown(f"Flipped samples sit in other classes with the wrong label, so thei
             f"scores at its {100 * winsor[0]:g} % and {100 * (1 - winsor[1]):g} % quantiles first (the newer NUCS "
             f"abstract uses it for this reason). The curve measures what that does to the budgets at "
             f"{100 * rate:g} % pruning (one noise draw, seed 0):")
-st.markdown("\n".join(f"- {line}" for line in L.noise_verdict(curve, names[noisy_cls])))
+st.markdown("\n".join(f"- {line}" for line in L.noise_verdict(curve, literal(names[noisy_cls]))))
 if rescored != score:
     st.caption(f"The session's score is the embeddings file's own column, which cannot be recomputed on other "
                f"labels: this step rescores with {rescored} on clean and on noisy labels alike.")
