@@ -144,6 +144,6 @@ def test_long_tail_metrics_printed_and_per_class_rows_round_trip(digits, tmp_pat
     few = [acc[c] for c in range(10) if sizes[c] < 150]
     assert f"| {sum(few) / len(few):.1f} |" in capsys.readouterr().out if few else True
     assert main(["results", "--db", str(db), "--per-class", "--export", str(tmp_path / "x.txt")]) == 2
-    assert ".csv or .parquet" in capsys.readouterr().err
+    assert "use a .csv or .parquet file name" in capsys.readouterr().err
     assert main(["results", "--db", str(db), "--shots", "20,100"]) == 2
     assert "MANY >= FEW" in capsys.readouterr().err

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from coreset_core.experiments.longtail import METRIC_LABELS
 
 from .common import add_data_args, positive_int, print_table, spec_from_args
 from .selection import parse_param
-
 
 
 def _add_training_args(p: argparse.ArgumentParser, *, sweep: bool) -> None:
@@ -221,8 +219,8 @@ def print_tables(frame, *, metric: str = "accuracy", dataset: str | None = None,
                 continue
             shown = {k: v for k, v in setting.items() if v is not None and k in SETTING_COLUMNS and k != "dataset"}
             desc = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
-            unit = "" if metric in COUNT_METRICS else "test ", "" if metric in COUNT_METRICS else " %"
-            print(f"\n{ds} ({desc}): {unit[0]}{METRIC_LABELS[metric]}{unit[1]}, mean ± std over seeds", file=out)
+            what = METRIC_LABELS[metric] if metric in COUNT_METRICS else f"test {METRIC_LABELS[metric]} %"
+            print(f"\n{ds} ({desc}): {what}, mean ± std over seeds", file=out)
             print(to_markdown(table), file=out)
             count += 1
     return count
@@ -238,11 +236,11 @@ def run_results(args: argparse.Namespace) -> int:
     if args.limit is not None:
         where["limit_n"] = None if str(args.limit).lower() in ("none", "all", "full") else int(args.limit)
     from coreset_core.experiments.longtail import DEFAULT_SHOTS, check_shots, with_metrics
-    from coreset_core.experiments.store import per_class_frame, write_table
+    from coreset_core.experiments.store import check_table_path, per_class_frame, write_table
 
     shots = check_shots(args.shots)
-    if args.export and Path(args.export).suffix.lower() not in (".csv", ".parquet", ".pq"):
-        raise ValueError(f"--export {args.export}: use a .csv or .parquet file name")
+    if args.export:
+        check_table_path(args.export)
     frame = store.to_frame(**where)
     if frame.empty:
         print(f"no results in {store.path}" + (f" matching {where}" if where else "") +

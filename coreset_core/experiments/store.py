@@ -407,8 +407,7 @@ class ResultsStore:
 
     def export(self, path: str | os.PathLike, **where: Any) -> Path:
         """Write the rows to CSV (`.csv`) or Parquet (`.parquet`/`.pq`), chosen by extension."""
-        if Path(path).suffix.lower() not in (".csv", ".parquet", ".pq"):  # refused before reading the rows
-            raise ValueError(f"cannot export to {Path(path).name!r}: use a .csv or .parquet file name")
+        check_table_path(path)  # refused before reading the rows
         return write_table(self.to_frame(**where), path)
 
     def integrity_check(self) -> str:
@@ -570,12 +569,18 @@ def per_class_frame(frame, class_names: Sequence[str] | None = None):
     return table
 
 
+def check_table_path(path: str | os.PathLike) -> Path:
+    """`path` as a Path, refused (ValueError) unless it names a .csv or .parquet/.pq file."""
+    path = Path(path).expanduser()
+    if path.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        raise ValueError(f"cannot export to {path.name!r}: use a .csv or .parquet file name")
+    return path
+
+
 def write_table(table, path: str | os.PathLike) -> Path:
     """Write a DataFrame to CSV (`.csv`) or Parquet (`.parquet`/`.pq`), chosen by extension, atomically."""
-    path = Path(path).expanduser()
+    path = check_table_path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet", ".pq"):
-        raise ValueError(f"cannot export to {path.name!r}: use a .csv or .parquet file name")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
