@@ -1,29 +1,28 @@
-"""Selection documents and the exports that lead from a coreset back to the user's own samples.
+"""Exports that lead from a selection document back to the user's own samples.
 
-`selection_document(selection, labels=..., class_names=..., ids=..., paths=...)` is the JSON
-document `coreset select --out` and the studio's downloads write (format
-`coreset-studio/selection-v2`): the kept positions (`indices`), their original ids in the
-source (`ids`, SPEC 7) and file paths (`paths`, absolute, or None), per-class sizes, counts
-and fractions, the method's `info` and the `config` that reproduces the selection (with the
-DataSpec under `config["data"]`), plus a `samples` table of every training sample (id,
-label, path, score) that the CSV and Hugging Face exports read.
-
-`export_selection(doc, fmt, dest)` works from the document alone, whatever computed it:
+The document itself (format, schema, how it is built and checked) lives in
+`selection_schema`; `export_selection(doc, fmt, dest)` works from a checked document alone,
+whatever computed it:
 
 - `ids`: the kept original ids, `.npy` (int64, or str for string ids) or `.txt` (one a line);
 - `paths`: the kept files, one absolute path a line;
-- `symlinks` / `copy`: a folder tree `<dest>/<class>/<file>` of links to (or copies of) the
-  kept files, built in a temporary folder and renamed into place; an existing non-empty
-  `dest` is refused. Two kept files of a class with the same name become `<id>_<name>`;
-- `hf`: a Hugging Face `datasets.Dataset` of the kept rows, `save_to_disk(dest)`: for a
-  source with files, columns id, label (ClassLabel), path, image (the bytes are stored in
-  the dataset); for a Hugging Face source, pass its split as `hf_source` and the kept rows
-  are `hf_source.select(ids)`;
+- `symlinks` / `copy`: a folder tree `<dest>/<class>/<id>_<file name>` of links to (or copies
+  of) the kept files; the id prefix makes every name unique by construction. `copy` of an
+  offline archive source (cifar10, imagewoof) writes each kept image's bytes as `<id>.jpg`;
+- `hf`: a Hugging Face `datasets.Dataset` of the kept rows, `save_to_disk(dest)`: columns id,
+  label (ClassLabel), path, image (bytes stored in the dataset; from the archive for an
+  archive source); for an embeddings file without paths, columns id, label, features; for a
+  Hugging Face source, pass its split as `hf_source` and the kept rows are `hf_source.select(ids)`;
 - `csv`: `id,path,class,score,kept` for every training sample, in training-set order.
 
-The kept ids are indices into the source's own enumeration of its training split (for an
-image folder: `torchvision.datasets.ImageFolder(<folder>)`'s order; for torchvision
-datasets: the dataset object's own indices), so one line gives the coreset as a dataset:
+Every export checks what it promises before writing (the files exist, the archive or
+embeddings file is the one the selection was made on, ids are in range), refuses an
+existing destination unless `force` (folders: only a previous export), checks the
+destination is writable first, and writes atomically with the user's umask (`outputs`).
+
+What an id indexes is the document's `id_space` (e.g. "index in
+torchvision.datasets.ImageFolder('/data/x')"); where it is a torchvision dataset's index, one
+line gives the coreset as a dataset:
 
     kept = torch.utils.data.Subset(torchvision.datasets.ImageFolder(root), doc["ids"])
 """
@@ -31,170 +30,38 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import shutil
-import tempfile
-from collections import Counter
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 
-from .cache import write_bytes_atomic
-from .jsonable import to_jsonable
+from .export_sources import archive_images, hf_dataset, is_archive, kept_labels, kept_paths, source_name
+from .outputs import MARKER, check_file_destination, check_folder_destination, publish_folder, write_file
+from .selection_schema import (FORMAT, SelectionDocumentError, check_document, read_selection, selection_document,
+                               session_document)
 
-FORMAT = "coreset-studio/selection-v2"
 #: Every format `export_selection` writes.
 EXPORT_FORMATS: tuple[str, ...] = ("ids", "paths", "symlinks", "copy", "hf", "csv")
 _FOLDER_FORMATS = ("symlinks", "copy", "hf")
-_REQUIRED = ("format", "indices", "ids", "paths", "class_names", "samples", "config")
 
-__all__ = ["EXPORT_FORMATS", "FORMAT", "check_document", "export_selection", "read_selection",
-           "selection_document"]
-
-
-def _per_sample(values: Any, n: int, name: str) -> np.ndarray | None:
-    if values is None:
-        return None
-    arr = np.asarray(values)
-    if arr.ndim != 1 or arr.shape[0] != n:
-        raise ValueError(f"{name} must hold one entry per training sample ({n}), got shape {arr.shape}")
-    return arr
+__all__ = ["EXPORT_FORMATS", "FORMAT", "SelectionDocumentError", "check_document", "export_selection",
+           "read_selection", "selection_document", "session_document"]
 
 
-def _check_inputs(indices: Any, labels: Any, num_classes: int, ids: Any, paths: Any,
-                  scores: Any) -> tuple[np.ndarray, ...]:
-    """Validated (indices, labels, ids, paths, scores) of `selection_document`."""
-    from .validation import as_int_array
-
-    y = as_int_array(labels, "labels")
-    n = y.shape[0]
-    if y.ndim != 1 or n == 0 or y.min() < 0 or y.max() >= num_classes:
-        raise ValueError(f"labels must be a non-empty 1-D array of class ids in 0..{num_classes - 1}")
-    idx = as_int_array(indices, "selection.indices")
-    if idx.ndim != 1 or (idx.size and (idx.min() < 0 or idx.max() >= n)):
-        raise ValueError(f"selection.indices must be positions in [0, {n})")
-    if np.unique(idx).size != idx.size:
-        raise ValueError("selection.indices repeat a position; a coreset is a set of distinct samples")
-    ids = _per_sample(ids, n, "ids")
-    if ids is None or np.unique(ids).size != n:
-        raise ValueError("ids must give every training sample its own original id (SPEC 7); pass split.ids")
-    paths = _per_sample(paths, n, "paths")
-    if paths is not None:
-        paths = np.array([os.path.abspath(str(p)) for p in paths], dtype=object)
-    scores = _per_sample(scores, n, "scores")
-    if scores is not None:
-        scores = scores.astype(np.float64)
-    return idx, y, ids, paths, scores
-
-
-def selection_document(selection: Any, *, labels: Any, class_names: Sequence[str], ids: Any,
-                       paths: Any = None, scores: Any = None) -> dict[str, Any]:
-    """The JSON-ready document of a selection (see the module docstring).
-
-    `selection` has `indices` (positions in the training set), `config` and `info` (a
-    `methods.Selection`); `labels`, `ids`, `paths` and `scores` hold one entry per training
-    position (`paths` None for a source without files; `scores` the per-sample score used,
-    higher = harder, or None). Relative paths are made absolute against the current folder.
-    """
-    from . import __version__
-
-    c = len(class_names)
-    if c == 0:
-        raise ValueError("class_names is empty: give the dataset's class names")
-    idx, y, ids, paths, scores = _check_inputs(selection.indices, labels, c, ids, paths, scores)
-    counts = np.bincount(y[idx], minlength=c)
-    sizes = np.bincount(y, minlength=c)
-    config = dict(selection.config)
-    doc = {
-        "format": FORMAT,
-        "coreset_version": __version__,
-        "num_samples": int(y.shape[0]),
-        "num_selected": int(idx.size),
-        "indices": idx,
-        "ids": ids[idx],
-        "paths": None if paths is None else paths[idx],
-        "class_names": list(class_names),
-        "class_sizes": sizes,
-        "class_counts": counts,
-        "class_fractions": [float(k / s) if s else None for k, s in zip(counts, sizes)],
-        "samples": {"ids": ids, "labels": y, "paths": paths, "score_name": config.get("score"), "scores": scores},
-        "info": selection.info,
-        "config": config,
-    }
-    return to_jsonable(doc)
-
-
-def check_document(doc: Any) -> dict[str, Any]:
-    """`doc` if it is a readable selection-v2 document, else ValueError saying what is wrong."""
-    if not isinstance(doc, dict) or "format" not in doc:
-        raise ValueError("not a selection document: expected the JSON object `coreset select --out` writes")
-    if doc["format"] != FORMAT:
-        raise ValueError(f"selection document format {doc['format']!r} is not {FORMAT!r}: documents written before "
-                         "original ids were recorded cannot be exported; re-run `coreset select ... --out`")
-    missing = [k for k in _REQUIRED if k not in doc]
-    if missing:
-        raise ValueError(f"selection document lacks {', '.join(missing)}; re-run `coreset select ... --out`")
-    samples, k = doc["samples"], len(doc["indices"])
-    n = len(samples["ids"])
-    if len(doc["ids"]) != k or (doc["paths"] is not None and len(doc["paths"]) != k):
-        raise ValueError("selection document is inconsistent: indices, ids and paths differ in length")
-    if len(samples["labels"]) != n or any(samples.get(f) is not None and len(samples[f]) != n
-                                          for f in ("paths", "scores")):
-        raise ValueError("selection document is inconsistent: the samples table's columns differ in length")
-    if k and (min(doc["indices"]) < 0 or max(doc["indices"]) >= n):
-        raise ValueError(f"selection document is inconsistent: indices must lie in [0, {n})")
-    if [samples["ids"][i] for i in doc["indices"]] != list(doc["ids"]):
-        raise ValueError("selection document is inconsistent: ids are not the samples' ids at the kept indices")
-    return doc
-
-
-def read_selection(path: str | os.PathLike) -> dict[str, Any]:
-    """Load and check a selection document written by `coreset select --out` or the studio."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"selection file {p} does not exist; write one with `coreset select ... --out {p}`")
-    try:
-        doc = json.loads(p.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{p} is not a JSON selection document ({exc})") from None
-    return check_document(doc)
-
-
-def _source_name(doc: dict[str, Any]) -> str:
-    data = doc["config"].get("data") or {}
-    spec = data.get("spec", data) if isinstance(data, dict) else {}
-    return str(spec.get("dataset", "this source")) if isinstance(spec, dict) else "this source"
-
-
-def _kept_paths(doc: dict[str, Any], fmt: str) -> list[str]:
-    if doc["paths"] is None:
-        raise ValueError(f"--format {fmt} needs image files, but {_source_name(doc)} has no file paths (an archive, "
-                         "an embeddings file without `paths`, ...); export the kept ids with --format ids (or csv) "
-                         "and index your dataset with them")
-    return list(doc["paths"])
-
-
-def _kept_labels(doc: dict[str, Any]) -> list[int]:
-    labels = doc["samples"]["labels"]
-    return [int(labels[i]) for i in doc["indices"]]
-
-
-def _write_ids(doc: dict[str, Any], dest: Path) -> None:
+def _ids_bytes(doc: dict[str, Any], dest: Path) -> bytes:
     ids = list(doc["ids"])
     if dest.suffix == ".npy":
         arr = np.asarray(ids, dtype=np.int64) if all(isinstance(i, int) for i in ids) else np.asarray(ids, dtype=str)
         buf = io.BytesIO()
         np.save(buf, arr, allow_pickle=False)
-        write_bytes_atomic(dest, buf.getvalue())
-    elif dest.suffix == ".txt":
-        write_bytes_atomic(dest, "".join(f"{i}\n" for i in ids).encode())
-    else:
-        raise ValueError(f"--format ids writes .npy or .txt; got {dest.name!r}: name the output kept.npy or kept.txt")
+        return buf.getvalue()
+    return "".join(f"{i}\n" for i in ids).encode()
 
 
-def _write_csv(doc: dict[str, Any], dest: Path) -> None:
+def _csv_bytes(doc: dict[str, Any]) -> bytes:
     samples = doc["samples"]
     kept = set(doc["indices"])
     names, paths, scores = doc["class_names"], samples.get("paths"), samples.get("scores")
@@ -205,7 +72,7 @@ def _write_csv(doc: dict[str, Any], dest: Path) -> None:
         score = "" if scores is None or scores[i] is None else repr(float(scores[i]))
         writer.writerow([sid, "" if paths is None else paths[i], names[label], score,
                          "true" if i in kept else "false"])
-    write_bytes_atomic(dest, buf.getvalue().encode())
+    return buf.getvalue().encode()
 
 
 def _safe_name(name: str, fallback: str) -> str:
@@ -213,119 +80,99 @@ def _safe_name(name: str, fallback: str) -> str:
     return fallback if cleaned in ("", ".", "..") else cleaned
 
 
-def _tree_entries(doc: dict[str, Any], paths: list[str]) -> list[tuple[str, Path]]:
-    """(source file, relative destination `<class>/<file>`) of every kept sample."""
-    folders: dict[int, str] = {}
-    for k, name in enumerate(doc["class_names"]):
+def class_folders(class_names: list[str]) -> list[str]:
+    """One folder name per class: the name made safe, distinct even where names clash after that
+    (compared case-insensitively, for case-insensitive filesystems) and from the export's marker file."""
+    taken: set[str] = {MARKER.casefold()}
+    folders = []
+    for k, name in enumerate(class_names):
         folder = _safe_name(name, f"class_{k}")
-        folders[k] = folder if folder not in folders.values() else f"{folder}_{k}"
-    labels = _kept_labels(doc)
-    keys = [(label, Path(p).name) for label, p in zip(labels, paths)]
-    repeated = {key for key, count in Counter(keys).items() if count > 1}
-    entries = []
-    for sid, p, key in zip(doc["ids"], paths, keys):
-        name = f"{_safe_name(str(sid), 'id')}_{key[1]}" if key in repeated else key[1]
-        entries.append((p, Path(folders[key[0]]) / name))
-    return entries
+        while folder.casefold() in taken:
+            folder = f"{folder}_{k}"
+        taken.add(folder.casefold())
+        folders.append(folder)
+    return folders
 
 
-def _check_files(paths: list[str]) -> None:
-    missing = [p for p in paths if not os.path.isfile(p)]
-    if missing:
-        raise FileNotFoundError(f"{len(missing)} of the {len(paths)} kept files do not exist (first: {missing[0]}); "
-                                "were the images moved since the selection was made?")
+def id_prefix(sample_id: Any) -> str:
+    """The id as a file-name prefix: percent-encoded and without `_`, so `<prefix>_<name>` is unique per id."""
+    return quote(str(sample_id), safe="").replace("_", "%5F")
 
 
-def _empty_destination(dest: Path) -> None:
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise ValueError(f"{dest} already exists and is not an empty folder; choose a new --out folder "
-                         "(exports never write into or over existing files)")
+def _tree_names(doc: dict[str, Any], names: list[str]) -> list[Path]:
+    """`<class>/<id>_<name>` of every kept sample (`name` empty: `<id>` alone)."""
+    folders = class_folders(doc["class_names"])
+    return [Path(folders[label]) / (f"{id_prefix(sid)}_{name}" if name else id_prefix(sid))
+            for sid, label, name in zip(doc["ids"], kept_labels(doc), names)]
 
 
-def _atomic_folder(dest: Path, build) -> None:
-    """Call `build(tmp_folder)`, then rename the folder to `dest` (which must be absent or empty)."""
-    _empty_destination(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
-    try:
-        build(tmp)
-        _empty_destination(dest)
-        if dest.exists():
-            dest.rmdir()
-        os.rename(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+def _marker(doc: dict[str, Any], fmt: str) -> dict[str, Any]:
+    return {"written_by": "coreset export", "format": fmt, "num_selected": doc["num_selected"],
+            "id_space": doc.get("id_space"), "dataset": source_name(doc)}
 
 
-def _write_tree(doc: dict[str, Any], dest: Path, fmt: str, progress: bool) -> None:
+def _tree_build(doc: dict[str, Any], fmt: str, progress: bool):
+    """The function that fills a temporary folder with the `symlinks` / `copy` tree."""
     from tqdm.auto import tqdm
 
-    paths = _kept_paths(doc, fmt)
-    _check_files(paths)
-    entries = _tree_entries(doc, paths)
+    if doc["paths"] is None and is_archive(doc) and fmt == "copy":
+        images = archive_images(doc)
+        rels = _tree_names(doc, ["" for _ in images])
+        rels = [rel.with_name(rel.name + ext) for rel, (_, ext) in zip(rels, images)]
+        jobs = [(rel, lambda target, blob=blob: target.write_bytes(blob)) for rel, (blob, _) in zip(rels, images)]
+    else:
+        paths = kept_paths(doc, fmt)
+        link = os.symlink if fmt == "symlinks" else shutil.copyfile
+        jobs = [(rel, lambda target, src=src: link(src, target))
+                for rel, src in zip(_tree_names(doc, [Path(p).name for p in paths]), paths)]
 
     def build(tmp: Path) -> None:
-        for source, rel in tqdm(entries, desc=fmt, unit="file", disable=not progress):
+        for rel, write in tqdm(jobs, desc=fmt, unit="file", disable=not progress):
             (tmp / rel.parent).mkdir(exist_ok=True)
-            if fmt == "symlinks":
-                os.symlink(source, tmp / rel)
-            else:
-                shutil.copy2(source, tmp / rel)
+            write(tmp / rel)
 
-    _atomic_folder(dest, build)
+    return build
 
 
-def _hf_dataset(doc: dict[str, Any], hf_source: Any) -> Any:
-    try:
-        import datasets
-    except ImportError as exc:
-        raise ImportError("--format hf needs the Hugging Face `datasets` package: "
-                          "pip install 'coreset-studio[hf]' (or pip install datasets)") from exc
-    if hf_source is not None:
-        ids = doc["ids"]
-        if not all(isinstance(i, int) for i in ids) or (ids and (min(ids) < 0 or max(ids) >= len(hf_source))):
-            raise ValueError(f"hf_source has {len(hf_source)} rows but this document's ids are not row numbers "
-                             "of it; pass the training split the selection was made on")
-        return hf_source.select(list(ids))
-    if _source_name(doc).startswith("hf:"):
-        raise ValueError(f"{_source_name(doc)} is a Hugging Face dataset: pass its training split as hf_source "
-                         "(export_selection(doc, 'hf', dest, hf_source=datasets.load_dataset(name, split='train')))")
-    paths = _kept_paths(doc, "hf")
-    _check_files(paths)
-    ids = list(doc["ids"])
-    id_type = "int64" if all(isinstance(i, int) for i in ids) else "string"
-    features = datasets.Features({"id": datasets.Value(id_type), "label": datasets.ClassLabel(names=doc["class_names"]),
-                                  "path": datasets.Value("string"), "image": datasets.Image()})
-    return datasets.Dataset.from_dict({"id": ids, "label": _kept_labels(doc), "path": paths, "image": paths},
-                                      features=features)
+def _check_destination(fmt: str, dest: Path, force: bool, probe: bool) -> None:
+    if fmt in _FOLDER_FORMATS:
+        check_folder_destination(dest, force=force, probe=probe)
+        return
+    if fmt == "ids" and dest.suffix not in (".npy", ".txt"):
+        raise ValueError(f"--format ids writes .npy or .txt; got {dest.name!r}: name the output kept.npy or kept.txt")
+    check_file_destination(dest, force=force, probe=probe)
+
+
+def _prepare(doc: dict[str, Any], fmt: str, dest: Path, hf_source: Any, progress: bool):
+    """What `fmt` writes: the file's bytes, or the function that builds the folder (every check done here)."""
+    if fmt == "ids":
+        return _ids_bytes(doc, dest)
+    if fmt == "paths":
+        return "".join(f"{p}\n" for p in kept_paths(doc, fmt)).encode()
+    if fmt == "csv":
+        return _csv_bytes(doc)
+    if fmt == "hf":
+        dataset = hf_dataset(doc, hf_source)
+        return lambda tmp: dataset.save_to_disk(str(tmp))
+    return _tree_build(doc, fmt, progress)
 
 
 def export_selection(doc: dict[str, Any], fmt: str, dest: str | os.PathLike, *, hf_source: Any = None,
-                     progress: bool = False) -> Path:
+                     progress: bool = False, force: bool = False) -> Path:
     """Write the kept samples of a selection document as `fmt` (see the module docstring) to `dest`.
 
     `hf_source`: the training split of a Hugging Face source, as a `datasets.Dataset` whose
-    row numbers are the document's ids (only for `fmt="hf"`). Returns `dest`.
+    row numbers are the document's ids (only for `fmt="hf"`). `force`: replace an existing
+    file, or a folder written by an earlier export. The document, the destination and what
+    the format promises are all checked before anything is written. Returns `dest`.
     """
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
     check_document(doc)
-    dest = Path(dest)
+    dest = Path(dest).expanduser()
+    _check_destination(fmt, dest, force, probe=False)
+    content = _prepare(doc, fmt, dest, hf_source, progress)
+    _check_destination(fmt, dest, force, probe=True)
     if fmt in _FOLDER_FORMATS:
-        _empty_destination(dest)
-    elif dest.is_dir():
-        raise ValueError(f"{dest} is a folder; --format {fmt} writes a file: give a file name")
-    if fmt == "ids":
-        _write_ids(doc, dest)
-    elif fmt == "paths":
-        write_bytes_atomic(dest, "".join(f"{p}\n" for p in _kept_paths(doc, fmt)).encode())
-    elif fmt == "csv":
-        _write_csv(doc, dest)
-    elif fmt == "hf":
-        dataset = _hf_dataset(doc, hf_source)
-        _atomic_folder(dest, lambda tmp: dataset.save_to_disk(str(tmp)))
-    else:
-        _write_tree(doc, dest, fmt, progress)
-    return dest
-
+        return publish_folder(dest, content, _marker(doc, fmt), force=force)
+    return write_file(dest, content, force=force)

@@ -329,6 +329,10 @@ def get_features(dataset: Dataset, split: str = "train", *, backbone: str = DEFA
             raise ValueError(f"limit must be a whole number >= 1 or None for all, got {limit!r}")
         return _file_features(dataset, split, limit, start)
     resolution = _check_args(dataset, split, resolution, batch_size, limit, shard_size)
+    if str(device).split(":")[0] == "cuda":
+        from .session import check_device
+
+        check_device("cuda")  # a ValueError naming the fix, as the CLI gives, not torch's RuntimeError
     ds_split = dataset.split(split)
     if limit is not None and limit >= len(ds_split):
         limit = None

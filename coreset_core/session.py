@@ -438,7 +438,12 @@ class Session:
 
 
 def selection_from_config(config: Mapping[str, Any], **session_options: Any):
-    """Rebuild a selection from its recorded config (e.g. the "config" of a coreset JSON)."""
+    """Rebuild a selection from its recorded config (the "config" of a coreset JSON, or the whole document,
+    which is then checked against the selection-document schema first)."""
+    if isinstance(config, Mapping) and "format" in config:
+        from .selection_schema import reproducible_config
+
+        config = reproducible_config(dict(config))
     return Session.from_config(config, **session_options).reselect(config)
 
 

@@ -2,7 +2,7 @@
 
 The slow test builds the wheel from a copy of this working tree, installs it with `--no-deps`
 into a fresh virtual environment that reuses the installed dependencies
-(`--system-site-packages`), starts that environment's `coreset-studio` from a folder outside
+(`--system-site-packages`, plus the site-packages of the venv the test runs in, if any), starts that environment's `coreset-studio` from a folder outside
 the checkout, and checks in headless Chromium that the studio renders its first page.
 """
 from __future__ import annotations
@@ -41,11 +41,29 @@ def _build_wheel(tmp: Path) -> Path:
     return wheel
 
 
+def _outer_site_packages() -> list[str]:
+    """The site-packages of the virtual environment this test runs in ([] outside one).
+
+    A venv made from `sys.executable` with `--system-site-packages` sees the BASE interpreter's
+    packages, not those of the venv running the test, where the dependencies are installed.
+    """
+    import site
+
+    if sys.prefix == sys.base_prefix:
+        return []
+    return [p for p in site.getsitepackages() if Path(p).is_relative_to(sys.prefix)]
+
+
 def _venv_with(wheel: Path, tmp: Path) -> Path:
     """A fresh venv seeing the installed dependencies, with only the wheel installed into it."""
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
+    outer = _outer_site_packages()
+    if outer:  # run from inside a venv: expose its packages too, .pth files included, after the new venv's own
+        site_dir = next((venv / "lib").glob("python3*/site-packages"))
+        (site_dir / "_outer_venv.pth").write_text(
+            "".join(f"import site; site.addsitedir({p!r})\n" for p in outer))
     # the venv has no pip of its own: the system's pip (seen through --system-site-packages) installs into it
     subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)],
                    check=True, capture_output=True, text=True)
@@ -100,7 +118,8 @@ def test_wheel_installs_and_the_installed_studio_renders(tmp_path):
         assert all(addr == "127.0.0.1" for addr, _ in listening(port))
         _in_own_thread(_render_first_page, f"http://127.0.0.1:{port}", log)
     finally:
-        os.kill(proc.pid, signal.SIGTERM)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:

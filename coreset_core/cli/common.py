@@ -79,10 +79,3 @@ def print_table(header: list[str], rows: list[list[str]]) -> None:
     for row in [header, *rows]:
         print("  ".join(str(x).rjust(w) if i else str(x).ljust(w) for i, (x, w) in enumerate(zip(row, widths))))
 
-
-def check_output_file(path: str | None) -> None:
-    """Refuse an output path that is a directory, before any expensive work starts."""
-    import os
-
-    if path is not None and os.path.isdir(path):
-        raise ValueError(f"--out {path} is a directory; give a file name such as {os.path.join(path, 'coreset.json')}")

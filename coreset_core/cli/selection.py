@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..spec import FILE_SCORE
-from .common import add_data_args, check_output_file, print_table, session_from_args
+from .common import add_data_args, print_table, session_from_args
 
 
 def parse_param(text: str) -> tuple[str, Any]:
@@ -46,7 +46,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backbones", default=None,
                    help="comma-separated backbones of a multi-backbone method (ram-apl; default lite0,1,2)")
     p.add_argument("--seed", type=int, default=0, help="selection seed")
-    p.add_argument("--out", default=None, help="write the coreset as JSON to this file")
+    p.add_argument("--out", default=None, help="write the coreset as JSON to this file (a new file: checked before "
+                                               "the selection runs)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=run_select)
 
     p = sub.add_parser("methods", help="list the selection and reweighting methods with their parameters")
@@ -121,12 +123,13 @@ def _select_params(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_select(args: argparse.Namespace) -> int:
-    from ..cache import write_bytes_atomic
-    from ..exports import selection_document
     from ..methods import get_method
+    from ..outputs import check_file_destination, write_file
+    from ..selection_schema import session_document
     from ..validation import check_prune_rate
 
-    check_output_file(args.out)
+    if args.out:
+        check_file_destination(args.out, force=args.force)  # before any work: an hour's selection is never lost
     get_method(args.method)  # an unknown name stops here, before any data is loaded
     check_prune_rate(args.prune_rate)
     params = _select_params(args)
@@ -140,8 +143,7 @@ def run_select(args: argparse.Namespace) -> int:
     selection = session.select(args.method, args.prune_rate, seed=args.seed, backbones=backbones, **params)
     t2 = time.perf_counter()
     cfg = selection.config
-    doc = selection_document(selection, labels=labels, class_names=session.class_names, ids=session.ids,
-                             paths=session.paths, scores=session.difficulty(cfg["score"]) if cfg.get("score") else None)
+    doc = session_document(session, selection)
     score_txt = f", score {cfg['score']}" if cfg.get("score") else ""
     print(f"{session.dataset.name}: {args.method} keeps {doc['num_selected']} of {labels.shape[0]} training samples "
           f"(prune rate {cfg['prune_rate']:g}{score_txt}, {session.spec.backbone} features)")
@@ -164,9 +166,10 @@ def run_select(args: argparse.Namespace) -> int:
     _print_curve(selection.info)
     print(f"time: data + scores {t1 - t0:.2f} s, selection {t2 - t1:.2f} s")
     if args.out:
-        out = Path(args.out)
-        write_bytes_atomic(out, (json.dumps(doc, separators=(",", ":")) + "\n").encode())
+        out = write_file(Path(args.out).expanduser(), (json.dumps(doc, separators=(",", ":")) + "\n").encode(),
+                         force=args.force)
         print(f"wrote {out} (original ids of the kept samples; export them with `coreset export {out} ...`)")
+    print(f"ids: {doc['id_space']}")
     return 0
 
 

@@ -147,6 +147,10 @@ class Dataset:
     `identity` is a stable string that changes whenever the content changes (name,
     parameters such as the imbalance factor and seed, the source file): cache keys use it.
     `config` records how the dataset was made so results can be reproduced.
+    `id_space` says, in one sentence, what a training sample's original id indexes (e.g.
+    "index in torchvision.datasets.CIFAR100(root, train=True)", "row of cifar10_jpeg.npz
+    (sorted by class)"); every source sets it and selection documents record it. A derived
+    dataset (long-tailed subsample) keeps its base's ids and so its id space.
     """
 
     name: str
@@ -161,6 +165,13 @@ class Dataset:
     #: positions of its training images in `base.train`; features are then sliced from the base's.
     base: "Dataset | None" = None
     base_train_positions: np.ndarray | None = None
+    id_space: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id_space and self.base is not None:
+            self.id_space = self.base.id_space
+        if not self.id_space:
+            self.id_space = f"position in the training split of {self.name} (the source names no other id)"
 
     @property
     def num_classes(self) -> int:

@@ -108,4 +108,5 @@ def cifar_pickles(name: str, data_dir: Path) -> Dataset:
         description=layout.description,
         native_size=32,
         config={"name": name, "source": "torchvision", "path": str(folder)},
+        id_space=f"index in torchvision.datasets.{layout.torchvision_class}(root, train=True)",
     )

@@ -11,29 +11,18 @@ applies. Everything is validated up front; the file is never unpickled.
 from __future__ import annotations
 
 import hashlib
-import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ..validation import as_int_array
 from .base import SPLIT_ORDER_SEED, Dataset, ImageSplit, decode_path, fixed_shuffle
+from .embeddings_files import FORMAT_HINT, LAYOUT, EmbeddingsFileError, fail, read_columns  # noqa: F401 (API)
 from .splits import stratified_test_split
 
 PREFIX = "embeddings:"
 REQUIRED = ("features", "labels")
 OPTIONAL = ("is_test", "class_names", "scores", "paths", "ids")
-FORMAT_HINT = ("write it with numpy.savez(path, features=F, labels=y[, is_test=..., class_names=np.array(names), "
-               "scores=..., paths=np.array(files), ids=...]) or DataFrame.to_parquet with the same columns")
-
-
-class EmbeddingsFileError(ValueError):
-    """An embeddings file that cannot be used; the message names the file, the problem and the fix."""
-
-
-def _fail(path: Path, problem: str) -> EmbeddingsFileError:
-    return EmbeddingsFileError(f"embeddings file {path}: {problem}")
 
 
 def file_digest(path: Path) -> str:
@@ -45,110 +34,32 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            out = {}
-            for key in z.files:
-                if key not in REQUIRED + OPTIONAL:
-                    continue
-                try:
-                    out[key] = z[key]
-                except ValueError as exc:  # object arrays need pickle, which is never used
-                    raise _fail(path, f"column {key!r} holds Python objects, which are not read (unsafe to "
-                                      f"unpickle); store text as np.array(values, dtype=str) and numbers as "
-                                      f"numeric arrays") from exc
-            return out
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise _fail(path, f"the .npz archive is unreadable or truncated ({type(exc).__name__}: {exc}); "
-                          f"write it again ({FORMAT_HINT})") from exc
-
-
-def _list_column(path: Path, column) -> np.ndarray:
-    """A parquet list column (one vector per row, all of one length) as an N x d array."""
-    import pyarrow as pa
-
-    col = column.combine_chunks() if hasattr(column, "combine_chunks") else column
-    if col.null_count:
-        raise _fail(path, f"column 'features' has {col.null_count} empty (null) row(s)")
-    if pa.types.is_fixed_size_list(col.type):
-        width = col.type.list_size
-    elif pa.types.is_list(col.type) or pa.types.is_large_list(col.type):
-        lengths = np.asarray(col.value_lengths())
-        width = int(lengths[0]) if lengths.size else 0
-        if lengths.size and np.any(lengths != width):
-            bad = int(np.flatnonzero(lengths != width)[0])
-            raise _fail(path, f"features rows have different lengths (row 0: {width}, row {bad}: {lengths[bad]}); "
-                              "every row must hold a vector of the same dimension")
-    else:
-        raise _fail(path, f"column 'features' has type {col.type}; store one list of floats per row")
-    values = col.flatten().to_numpy(zero_copy_only=False)
-    return values.reshape(len(col), width)
-
-
-def _read_parquet(path: Path) -> dict[str, np.ndarray]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path)
-    except (OSError, pa.ArrowException) as exc:
-        raise _fail(path, f"the parquet file is unreadable ({type(exc).__name__}: {exc}); write it again "
-                          f"({FORMAT_HINT})") from exc
-    out: dict[str, np.ndarray] = {}
-    for key in table.column_names:
-        if key == "features":
-            out[key] = _list_column(path, table.column(key))
-        elif key == "class_names":  # one name per row in a table: the name of that row's class
-            out["row_class_names"] = table.column(key).to_numpy(zero_copy_only=False).astype(str)
-        elif key in REQUIRED + OPTIONAL:
-            out[key] = table.column(key).to_numpy(zero_copy_only=False)
-    meta = table.schema.metadata or {}
-    if "class_names" not in out and b"class_names" in meta:
-        out["class_names"] = np.asarray(json.loads(meta[b"class_names"]), dtype=str)
-    return out
-
-
-def read_columns(path: Path) -> dict[str, np.ndarray]:
-    """The raw columns of an `.npz` or `.parquet` embeddings file, chosen by the file's first bytes."""
-    if not path.is_file():
-        raise FileNotFoundError(f"embeddings file {path} does not exist; pass embeddings:<path to .npz or .parquet>")
-    with open(path, "rb") as fh:
-        head = fh.read(4)
-    if head.startswith(b"PK"):
-        return _read_npz(path)
-    if head == b"PAR1":
-        return _read_parquet(path)
-    kind = "a single .npy array, not an .npz archive" if head.startswith(b"\x93NUM") else "neither .npz nor .parquet"
-    raise _fail(path, f"the file is {kind} (it starts with {head!r}); {FORMAT_HINT}")
-
-
 # -- validation ------------------------------------------------------------------------------------------------
 
 def _check_features(path: Path, features: np.ndarray) -> np.ndarray:
     if features.ndim != 2:
-        raise _fail(path, f"features must be a 2-D array (N samples x d dimensions), got shape {features.shape}")
+        raise fail(path, f"features must be a 2-D array (N samples x d dimensions), got shape {features.shape}")
     n, d = features.shape
     if n == 0:
-        raise _fail(path, "features has 0 rows: the file holds no samples")
+        raise fail(path, "features has 0 rows: the file holds no samples")
     if d == 0:
-        raise _fail(path, "features has 0 columns: each sample needs a feature vector of at least one dimension")
+        raise fail(path, "features has 0 columns: each sample needs a feature vector of at least one dimension")
     if not (np.issubdtype(features.dtype, np.floating) or np.issubdtype(features.dtype, np.integer)):
-        raise _fail(path, f"features must be numbers, got dtype {features.dtype}")
+        raise fail(path, f"features must be numbers, got dtype {features.dtype}")
     features = np.asarray(features, dtype=np.float32)
     row_sums = features.sum(axis=1, dtype=np.float64)  # NaN/inf anywhere in a row shows up here, no overflow
     bad = np.flatnonzero(~np.isfinite(row_sums))
     if bad.size:
-        raise _fail(path, f"features has NaN or infinite values in {bad.size} row(s) (first: row {int(bad[0])}); "
+        raise fail(path, f"features has NaN or infinite values in {bad.size} row(s) (first: row {int(bad[0])}); "
                           "recompute those embeddings or drop the rows")
     return features
 
 
 def _check_labels(path: Path, labels: np.ndarray, n: int, class_names: list[str] | None) -> tuple[np.ndarray, int]:
     if labels.ndim != 1 or labels.shape[0] != n:
-        raise _fail(path, f"labels must hold one entry per features row ({n}), got shape {labels.shape}")
+        raise fail(path, f"labels must hold one entry per features row ({n}), got shape {labels.shape}")
     if not np.issubdtype(labels.dtype, np.number):
-        raise _fail(path, f"labels must be integer class ids 0..C-1, got {labels.dtype} values such as "
+        raise fail(path, f"labels must be integer class ids 0..C-1, got {labels.dtype} values such as "
                           f"{labels[0].item()!r}; encode names with numpy.unique(names, return_inverse=True) and store "
                           "the names as class_names")
     try:
@@ -156,49 +67,99 @@ def _check_labels(path: Path, labels: np.ndarray, n: int, class_names: list[str]
     except ValueError as exc:
         finite = labels[np.isfinite(labels)]
         odd = labels[~np.isfinite(labels)] if finite.size < labels.size else finite[finite != np.round(finite)]
-        raise _fail(path, f"{exc} (e.g. {odd.flat[0].item()!r}); labels must be whole numbers 0..C-1") from None
+        raise fail(path, f"{exc} (e.g. {odd.flat[0].item()!r}); labels must be whole numbers 0..C-1") from None
     lo, hi = int(labels.min()), int(labels.max())
     if lo < 0:
-        raise _fail(path, f"labels must be class ids 0..C-1, found {lo}")
+        raise fail(path, f"labels must be class ids 0..C-1, found {lo}")
     c = len(class_names) if class_names is not None else hi + 1
     if hi >= c:
-        raise _fail(path, f"label {hi} is out of range: class_names lists {c} classes (ids 0..{c - 1})")
+        raise fail(path, f"label {hi} is out of range: class_names lists {c} classes (ids 0..{c - 1})")
     present = np.unique(labels)
     if present.size != c:
         gap = int(np.flatnonzero(present != np.arange(present.size))[0]) if present[-1] != present.size - 1 \
             else present.size
-        raise _fail(path, f"{c - present.size} of the {c} class ids 0..{c - 1} have no sample (the first is "
+        raise fail(path, f"{c - present.size} of the {c} class ids 0..{c - 1} have no sample (the first is "
                           f"{gap}); relabel with numpy.unique(labels, return_inverse=True) so ids have no gaps")
     return labels, c
 
 
+#: Text that a missing value becomes when a table with gaps is converted to strings.
+_MISSING_TEXT = ("", "None", "nan", "NaN", "<NA>", "NaT")
+
+
+def _first(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _check_ids(path: Path, ids: np.ndarray, n: int) -> np.ndarray:
+    """Original ids as int64 or str: whole finite numbers or non-empty text, all distinct."""
+    if ids.dtype.kind in "US":
+        ids = np.char.decode(ids) if ids.dtype.kind == "S" else ids
+        blank = np.isin(ids, _MISSING_TEXT)
+        if blank.any():
+            raise fail(path, f"ids row {_first(blank)} is empty ({str(ids[_first(blank)])!r}); every sample needs its "
+                             "own id (fill it, or drop the ids column to use the row numbers)")
+    elif ids.dtype.kind == "f":
+        bad = ~np.isfinite(ids) | (ids != np.round(ids)) | (np.abs(ids) > 2.0 ** 53)
+        if bad.any():
+            raise fail(path, f"ids row {_first(bad)} is {ids[_first(bad)].item()!r}, not a whole number (a float column "
+                             "with gaps?); store ids as integers or text, every row with a value")
+        ids = ids.astype(np.int64)
+    elif ids.dtype.kind in "iu":
+        if ids.dtype == np.uint64 and ids.size and ids.max() > np.iinfo(np.int64).max:
+            raise fail(path, f"ids row {_first(ids > np.iinfo(np.int64).max)} is beyond the int64 range; store "
+                             "such ids as text")
+        ids = ids.astype(np.int64)
+    else:
+        raise fail(path, f"ids must be integers or text, got {ids.dtype}")
+    if np.unique(ids).size != n:
+        raise fail(path, "ids must be unique (one original id per sample), but some repeat")
+    return ids
+
+
+def _check_paths(path: Path, paths: np.ndarray) -> np.ndarray:
+    if paths.dtype.kind not in "US":
+        raise fail(path, f"paths must be text (one image file per row), got {paths.dtype}")
+    paths = np.char.decode(paths) if paths.dtype.kind == "S" else paths.astype(str)
+    blank = np.isin(paths, _MISSING_TEXT)
+    if blank.any():
+        raise fail(path, f"paths row {_first(blank)} is empty ({str(paths[_first(blank)])!r}); every row needs its "
+                         "image file (fill it, or drop the paths column)")
+    return paths
+
+
+def _check_is_test(path: Path, t: np.ndarray) -> np.ndarray:
+    if t.dtype == bool:
+        return t
+    bad = ~np.isin(t, (0, 1)) if np.issubdtype(t.dtype, np.integer) else np.ones(t.shape, bool)
+    if bad.any():
+        raise fail(path, f"is_test must be booleans (or 0/1), got {t.dtype} (row {_first(bad)}: "
+                         f"{t[_first(bad)].item()!r})")
+    return t.astype(bool)
+
+
+def _check_scores(path: Path, sc: np.ndarray) -> np.ndarray:
+    if not np.issubdtype(sc.dtype, np.number):
+        raise fail(path, f"scores must be numbers (higher = harder), got {sc.dtype}")
+    sc = sc.astype(np.float64)
+    if not np.isfinite(sc).all():
+        raise fail(path, f"scores has {int((~np.isfinite(sc)).sum())} NaN/inf value(s) (first: row "
+                         f"{_first(~np.isfinite(sc))}); fill or drop them")
+    return sc
+
+
 def _check_optional(path: Path, cols: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray | None]:
-    out: dict[str, np.ndarray | None] = {k: None for k in ("is_test", "scores", "paths", "ids")}
-    for key in out:
+    checks = {"is_test": _check_is_test, "scores": _check_scores, "paths": _check_paths,
+              "ids": lambda p, a: _check_ids(p, a, n)}
+    out: dict[str, np.ndarray | None] = {k: None for k in checks}
+    for key, check in checks.items():
         if key not in cols:
             continue
         arr = np.asarray(cols[key])
         if arr.ndim != 1 or arr.shape[0] != n:
-            raise _fail(path, f"column {key!r} has shape {arr.shape}, but features has {n} rows: they must match "
-                              "one to one")
-        out[key] = arr
-    if out["is_test"] is not None:
-        t = out["is_test"]
-        if not (t.dtype == bool or (np.issubdtype(t.dtype, np.integer) and np.isin(t, (0, 1)).all())):
-            raise _fail(path, f"is_test must be booleans (or 0/1), got {t.dtype}")
-        out["is_test"] = t.astype(bool)
-    if out["scores"] is not None:
-        sc = out["scores"]
-        if not np.issubdtype(sc.dtype, np.number):
-            raise _fail(path, f"scores must be numbers (higher = harder), got {sc.dtype}")
-        sc = sc.astype(np.float64)
-        if not np.isfinite(sc).all():
-            raise _fail(path, f"scores has {int((~np.isfinite(sc)).sum())} NaN/inf value(s); fill or drop them")
-        out["scores"] = sc
-    if out["paths"] is not None:
-        out["paths"] = np.asarray([p.decode() if isinstance(p, bytes) else str(p) for p in out["paths"]], dtype=str)
-    if out["ids"] is not None and np.unique(out["ids"]).size != n:
-        raise _fail(path, "ids must be unique (one original id per sample), but some repeat")
+            raise fail(path, f"column {key!r} has shape {arr.shape}, but features has {n} rows: it must hold "
+                             "one entry per features row")
+        out[key] = check(path, arr)
     return out
 
 
@@ -206,13 +167,13 @@ def _class_names(path: Path, cols: dict[str, np.ndarray], labels: np.ndarray) ->
     if "class_names" in cols:
         names = np.asarray(cols["class_names"])
         if names.ndim != 1:
-            raise _fail(path, f"class_names must be a 1-D list of names, got shape {names.shape}")
+            raise fail(path, f"class_names must be a 1-D list of names, got shape {names.shape}")
         return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
     if "row_class_names" not in cols:
         return None
     rows = cols["row_class_names"]
     if rows.shape[0] != labels.shape[0]:
-        raise _fail(path, "class_names must hold one name per row (the name of that row's class)")
+        raise fail(path, "class_names must hold one name per row (the name of that row's class)")
     try:
         lab = as_int_array(labels, "labels", "class ids 0..C-1")
     except ValueError:
@@ -220,7 +181,7 @@ def _class_names(path: Path, cols: dict[str, np.ndarray], labels: np.ndarray) ->
     names: dict[int, str] = {}
     for c, name in zip(lab.tolist(), rows.tolist()):
         if names.setdefault(c, name) != name:
-            raise _fail(path, f"class {c} is named both {names[c]!r} and {name!r} in class_names")
+            raise fail(path, f"class {c} is named both {names[c]!r} and {name!r} in class_names")
     return [names.get(c, str(c)) for c in range(max(names) + 1)] if names else None
 
 
@@ -228,7 +189,7 @@ def validate_columns(path: Path, cols: dict[str, np.ndarray]) -> dict:
     """Checked, typed columns of an embeddings file; EmbeddingsFileError naming the file and the fix otherwise."""
     missing = [k for k in REQUIRED if k not in cols]
     if missing:
-        raise _fail(path, f"missing column(s) {missing} (found {sorted(cols) or 'none'}); {FORMAT_HINT}")
+        raise fail(path, f"missing column(s) {missing} (found {sorted(cols) or 'none'}); expected {LAYOUT}")
     features = _check_features(path, np.asarray(cols["features"]))
     n = features.shape[0]
     labels = np.asarray(cols["labels"])
@@ -239,11 +200,11 @@ def validate_columns(path: Path, cols: dict[str, np.ndarray]) -> dict:
     if out["is_test"] is not None:
         n_test = int(out["is_test"].sum())
         if n_test in (0, n):
-            raise _fail(path, f"is_test marks {n_test} of {n} rows as test; both splits need samples "
+            raise fail(path, f"is_test marks {n_test} of {n} rows as test; both splits need samples "
                               "(drop is_test to get a stratified 20 % test split)")
         lacking = np.flatnonzero(np.bincount(labels[~out["is_test"]], minlength=c) == 0)
         if lacking.size:
-            raise _fail(path, f"{lacking.size} class(es) have no training sample (e.g. class {int(lacking[0])}); "
+            raise fail(path, f"{lacking.size} class(es) have no training sample (e.g. class {int(lacking[0])}); "
                               "every class needs at least one row with is_test False")
     return out
 
@@ -296,4 +257,5 @@ def embeddings_dataset(spec: str) -> Dataset:
         native_size=0,
         config={"name": name, "path": str(path), "feature_dim": int(d), "has_scores": cols["scores"] is not None,
                 "has_paths": cols["paths"] is not None},
+        id_space=f"ids column of {path}" if cols["ids"] is not None else f"row of {path} (0-based)",
     )

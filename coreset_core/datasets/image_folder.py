@@ -74,6 +74,7 @@ def image_folder(path: str) -> Dataset:
     name = f"imagefolder:{root}"
     test_dir = next((root / d for d in ("test", "val") if (root / d).is_dir()), None)
     no_test: list[str] = []
+    split_root = root / "train" if (root / "train").is_dir() and test_dir is not None else root
     if (root / "train").is_dir() and test_dir is not None:
         classes, train_paths, train_y = list_class_folders(root / "train")
         test_classes, test_paths, test_y = list_class_folders(test_dir)
@@ -99,4 +100,5 @@ def image_folder(path: str) -> Dataset:
         description=f"Your images in {root}: {len(classes)} classes, {len(train)} train / {len(test)} test.{note}",
         native_size=max(first.size),
         config={"name": name, "path": str(root), "classes_without_test": no_test},
+        id_space=f"sample index in torchvision.datasets.ImageFolder({str(split_root)!r})",
     )

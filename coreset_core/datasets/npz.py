@@ -23,21 +23,41 @@ def file_fingerprint(path: Path) -> str:
     return h.hexdigest()[:12]
 
 
+_ARCHIVE_KEYS = ("data", "offsets", "labels", "is_test", "classes")
+_ARCHIVE_HINT = "copy the file again (the offline archives are listed in ASSETS.md)"
+
+
 @lru_cache(maxsize=4)
 def _read_archive(path: str, mtime: float) -> dict[str, np.ndarray]:
-    required = ("data", "offsets", "labels", "is_test", "classes")
+    """The arrays of an image archive, checked: a zip of plain arrays (never unpickled) that agree in length."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if not head.startswith(b"PK"):
+        raise ValueError(f"{path} is not an image archive (.npz): it starts with {head!r}; {_ARCHIVE_HINT}")
     try:
         with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in required if k not in z.files]
+            missing = [k for k in _ARCHIVE_KEYS if k not in z.files]
             if missing:
-                raise ValueError(f"{path} is not a Coreset Studio image archive: it lacks {missing}")
-            out = {k: z[k] for k in z.files if k in required + ("class_names",)}
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"{path} is unreadable or truncated ({exc}); copy the file again") from exc
+                raise ValueError(f"{path} is not a Coreset Studio image archive: it lacks {missing} (expected "
+                                 f"{', '.join(_ARCHIVE_KEYS)}); {_ARCHIVE_HINT}")
+            out = {k: z[k] for k in z.files if k in _ARCHIVE_KEYS + ("class_names",)}
+    except (OSError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        problem = ("holds Python objects (pickled arrays), which are never read" if "pickle" in str(exc) else
+                   f"is unreadable or truncated ({type(exc).__name__})")
+        raise ValueError(f"{path} {problem}; {_ARCHIVE_HINT}") from exc
     n = out["labels"].shape[0]
-    if out["offsets"].shape[0] != n + 1 or out["offsets"][-1] != out["data"].shape[0]:
-        raise ValueError(f"{path} is inconsistent (offsets do not match the data); copy the file again")
+    if out["offsets"].shape != (n + 1,) or out["offsets"][-1] != out["data"].shape[0] \
+            or out["is_test"].shape != (n,) or out["data"].dtype != np.uint8:
+        raise ValueError(f"{path} is inconsistent (expected uint8 data, n + 1 offsets ending at its length, one "
+                         f"label and one is_test flag per image); {_ARCHIVE_HINT}")
     return out
+
+
+def read_archive(path: Path) -> dict[str, np.ndarray]:
+    """The checked arrays of the image archive at `path` (data, offsets, labels, is_test, classes), cached."""
+    return _read_archive(str(path), os.path.getmtime(path))
 
 
 def load_npz_dataset(name: str, path: Path, *, description: str, native_size: int,
@@ -48,7 +68,7 @@ def load_npz_dataset(name: str, path: Path, *, description: str, native_size: in
             f"dataset {name!r} needs {path.name} in the data directory {path.parent}, which does not have it; "
             "point --data-dir (or CORESET_DATA_DIR) at the folder holding it"
         )
-    arrays = _read_archive(str(path), os.path.getmtime(path))
+    arrays = read_archive(path)
     labels = arrays["labels"].astype(np.int64)
     is_test = arrays["is_test"].astype(bool)
     decode = decode_jpeg_bytes(arrays["data"], arrays["offsets"])
@@ -64,5 +84,6 @@ def load_npz_dataset(name: str, path: Path, *, description: str, native_size: in
         test=ImageSplit(labels[test_idx], decode, f"{name} test ({path})", test_idx),
         description=description,
         native_size=native_size,
-        config={"name": name, "path": str(path)},
+        config={"name": name, "path": str(path), "archive": str(path)},
+        id_space=f"row of {path.name} (the archive is sorted by class: not torchvision's index)",
     )

@@ -17,6 +17,8 @@ FASHION_MNIST_DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
                          "Bag", "Ankle boot"]
 
+FASHION_MNIST_ID_SPACE = ("index in torchvision.datasets.FashionMNIST(root, train=True) "
+                          "(= row of train-images-idx3-ubyte)")
 CIFAR10_DESCRIPTION = LAYOUTS["cifar10"].description
 IMAGEWOOF_DESCRIPTION = (
     "Imagewoof2: 12,954 128x128 images of 10 dog breeds (9,025 train / 3,929 val as test), fine-grained. "
@@ -28,7 +30,8 @@ IMAGEWOOF_DESCRIPTION = (
 
 def _arrays_dataset(name: str, identity: str, class_names: list[str], train_x: np.ndarray, train_y: np.ndarray,
                     test_x: np.ndarray, test_y: np.ndarray, description: str, source: str,
-                    train_ids: np.ndarray | None = None, test_ids: np.ndarray | None = None) -> Dataset:
+                    train_ids: np.ndarray | None = None, test_ids: np.ndarray | None = None,
+                    id_space: str = "") -> Dataset:
     """A dataset over in-memory uint8 images; ids default to the row in the source arrays."""
     return Dataset(
         name=name,
@@ -39,6 +42,7 @@ def _arrays_dataset(name: str, identity: str, class_names: list[str], train_x: n
         description=description,
         native_size=int(train_x.shape[1]),
         config={"name": name, "source": source},
+        id_space=id_space,
     )
 
 
@@ -97,7 +101,8 @@ def fashion_mnist(data_dir: Path) -> Dataset:
             arrays = {s: _read_idx_gz(f) for s, f in files.items()}
             return _arrays_dataset("fashion-mnist", f"fashion-mnist@{folder}", FASHION_MNIST_CLASSES,
                                    arrays["train-images-idx3"], arrays["train-labels-idx1"],
-                                   arrays["t10k-images-idx3"], arrays["t10k-labels-idx1"], description, str(folder))
+                                   arrays["t10k-images-idx3"], arrays["t10k-labels-idx1"], description, str(folder),
+                                   id_space=FASHION_MNIST_ID_SPACE)
     try:  # torchvision's own layout (FashionMNIST/raw) already in the data dir
         train, test = _torchvision_fashion_mnist(data_dir, download=False)
     except RuntimeError:
@@ -108,7 +113,7 @@ def fashion_mnist(data_dir: Path) -> Dataset:
             prune=[data_dir / "FashionMNIST"])
     return _arrays_dataset("fashion-mnist", "fashion-mnist@torchvision", FASHION_MNIST_CLASSES, train.data.numpy(),
                            train.targets.numpy(), test.data.numpy(), test.targets.numpy(), description,
-                           "torchvision")
+                           "torchvision", id_space=FASHION_MNIST_ID_SPACE)
 
 
 def digits(data_dir: Path) -> Dataset:
@@ -123,4 +128,5 @@ def digits(data_dir: Path) -> Dataset:
     return _arrays_dataset("digits", "digits@sklearn-split0", [str(i) for i in range(10)], images[idx_train],
                            bunch.target[idx_train], images[idx_test], bunch.target[idx_test],
                            "scikit-learn digits: 1,797 8x8 greyscale digits (80/20 split); for fast tests only.",
-                           "scikit-learn", train_ids=idx_train, test_ids=idx_test)
+                           "scikit-learn", train_ids=idx_train, test_ids=idx_test,
+                           id_space="row of sklearn.datasets.load_digits()")

@@ -46,6 +46,11 @@ def _food101_listing(base: Path, split: str) -> tuple[list[str], list[int], list
         metadata = json.loads(meta_file.read_text())
     except (OSError, ValueError) as exc:
         raise ValueError(f"{meta_file} is missing or not valid JSON ({exc}); download Food-101 again") from exc
+    if not isinstance(metadata, dict) or not metadata or not all(
+            isinstance(k, str) and isinstance(v, list) and all(isinstance(r, str) for r in v)
+            for k, v in metadata.items()):
+        raise ValueError(f"{meta_file} does not have Food-101's structure: expected a JSON object mapping each "
+                         "class name to a list of image names like \"apple_pie/1005649\"; download Food-101 again")
     classes = sorted(metadata)
     index = {c: i for i, c in enumerate(classes)}
     paths, labels = [], []
@@ -82,6 +87,7 @@ def food101(data_dir: Path) -> Dataset:
                     "(training labels are deliberately noisy).",
         native_size=512,
         config={"name": "food101", "path": str(base)},
+        id_space="index in torchvision.datasets.Food101(root, split='train')",
     )
 
 
@@ -100,9 +106,10 @@ def _inat_split(data_dir: Path, version: str):
             "torchvision.datasets.INaturalist(root, version, download=True) on a machine with internet")
     try:
         return INaturalist(str(data_dir), version=version, download=False)
-    except RuntimeError as exc:
-        raise ValueError(f"{folder} is not in iNaturalist 2021 layout ({exc}); every sub-folder must be named "
-                         "like 00000_Animalia_Arthropoda_Insecta_Coleoptera_Cleridae_Trichodes_ornatus") from exc
+    except (RuntimeError, OSError, IndexError, ValueError) as exc:
+        raise ValueError(f"{folder} is not in iNaturalist 2021 layout ({type(exc).__name__}: {exc}); it must hold "
+                         "only species folders numbered from 00000 and named like "
+                         "00000_Animalia_Arthropoda_Insecta_Coleoptera_Cleridae_Trichodes_ornatus") from exc
 
 
 def _species_name(folder_name: str) -> str:
@@ -131,6 +138,7 @@ def inat2021_mini(data_dir: Path) -> Dataset:
                     "validation set (100,000) as test. Fine-grained and natural-world.",
         native_size=500,
         config={"name": "inat2021-mini", "path": str(data_dir), "versions": [INAT_TRAIN, INAT_TEST]},
+        id_space=f"index in torchvision.datasets.INaturalist(root, version={INAT_TRAIN!r})",
     )
 
 
@@ -150,6 +158,31 @@ def _unique_names(names: list[str], wnids: list[str]) -> list[str]:
     return [n if counts[n] == 1 else f"{n} ({w})" for n, w in zip(names, wnids)]
 
 
+def _check_imagenet_meta(root: Path) -> None:
+    """meta.bin, when present, must be torchvision's (wnid -> class names, val wnids): checked before use."""
+    meta = root / "meta.bin"
+    if not meta.is_file():
+        return  # torchvision builds it from the devkit archive (or says the archive is missing)
+    import pickle
+
+    import torch
+
+    expected = ("torchvision's pair (dict mapping each WordNet id such as 'n01440764' to a tuple of class names, "
+                "list of the validation images' WordNet ids)")
+    try:
+        content = torch.load(meta, weights_only=True)
+    except (OSError, EOFError, RuntimeError, ValueError, pickle.UnpicklingError) as exc:
+        raise ValueError(f"{meta} is unreadable ({type(exc).__name__}); expected {expected}. Delete it: "
+                         "torchvision rebuilds it from ILSVRC2012_devkit_t12.tar.gz") from exc
+    ok = (isinstance(content, (tuple, list)) and len(content) == 2 and isinstance(content[0], dict)
+          and isinstance(content[1], list) and content[0]
+          and all(isinstance(k, str) and isinstance(v, tuple) and v and all(isinstance(n, str) for n in v)
+                  for k, v in content[0].items()))
+    if not ok:
+        raise ValueError(f"{meta} does not have the expected structure: expected {expected}. Delete it: "
+                         "torchvision rebuilds it from ILSVRC2012_devkit_t12.tar.gz")
+
+
 def imagenet(data_dir: Path) -> Dataset:
     """ImageNet-1k (ILSVRC 2012) from the local root `<data_dir>/imagenet`, read by torchvision's ImageNet."""
     root = data_dir / "imagenet"
@@ -157,10 +190,14 @@ def imagenet(data_dir: Path) -> Dataset:
         raise FileNotFoundError(f"no ImageNet folder at {root}. " + IMAGENET_HINT.format(root=root))
     from torchvision.datasets import ImageNet
 
+    _check_imagenet_meta(root)
     try:
         train_tv, test_tv = ImageNet(str(root), split="train"), ImageNet(str(root), split="val")
     except (RuntimeError, FileNotFoundError) as exc:
         raise FileNotFoundError(f"ImageNet in {root} is incomplete ({exc}). " + IMAGENET_HINT.format(root=root)) from exc
+    except KeyError as exc:
+        raise ValueError(f"{root / 'meta.bin'} names no class for the folder {exc} of {root}; delete meta.bin "
+                         "(torchvision rebuilds it from ILSVRC2012_devkit_t12.tar.gz) or remove that folder") from None
     if train_tv.wnids != test_tv.wnids:
         raise ValueError(f"{root}/train and {root}/val hold different class folders; unpack both archives again")
     listing = {kind: ([p for p, _ in tv.samples], np.asarray(tv.targets, dtype=np.int64))
@@ -175,4 +212,5 @@ def imagenet(data_dir: Path) -> Dataset:
                     "ImageNet-pretrained backbones were trained on these very images.",
         native_size=500,
         config={"name": "imagenet", "path": str(root)},
+        id_space="index in torchvision.datasets.ImageNet(root, split='train')",
     )

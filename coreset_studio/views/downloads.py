@@ -11,16 +11,14 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
-from coreset_core.exports import export_selection, selection_document
+from coreset_core.exports import export_selection, session_document
 
 FORMATS = ("csv", "json")
 
 
 def document(session: Any, selection: Any, command: str | None = None) -> dict[str, Any]:
-    """The selection-v2 document of `selection` made on `session` (ids, paths, scores, config)."""
-    score = selection.config.get("score")
-    doc = selection_document(selection, labels=session.labels, class_names=session.class_names, ids=session.ids,
-                             paths=session.paths, scores=session.difficulty(score) if score else None)
+    """The selection-v2 document of `selection` made on `session` (ids, id space, paths, scores, config)."""
+    doc = session_document(session, selection)
     if command:
         doc["command"] = command
     return doc
