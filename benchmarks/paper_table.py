@@ -196,7 +196,7 @@ LONGTAIL_BEGIN = "<!-- long-tail tables: begin -->"
 LONGTAIL_END = "<!-- long-tail tables: end -->"
 
 
-def longtail_section(frame, dataset: str, rerun_command: str | None = None) -> list[str]:
+def longtail_section(frame, dataset: str, rerun_command: str | None = None, planned: int | None = None) -> list[str]:
     """Markdown: worst-class and tail accuracy tables (SPEC 9) of one dataset's runs, between markers.
 
     Runs on a subset (a training or test limit) also get their own accuracy table, so every
@@ -213,7 +213,8 @@ def longtail_section(frame, dataset: str, rerun_command: str | None = None) -> l
                          for c in ("limit_n", "test_limit"))
     md = [LONGTAIL_BEGIN, "", "### Worst-class and tail accuracy", ""]
     if rerun_command:
-        md += [f"These tables come from {len(frame)} runs re-made for them (the results database of the runs "
+        md += [f"These tables come from {len(frame)}{f' of {planned} planned' if planned else ''} runs re-made "
+               "for them (the results database of the runs "
                f"above was not kept) with `{rerun_command}`.", ""]
     if limit is not None or test_limit is not None:
         subset = [f"the first {int(limit):,} training images" if limit is not None else "",
@@ -319,9 +320,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.longtail_only:
         text = out.read_text() if out.is_file() else ""
-        for ds, _, frame in sections:
+        for ds, configs, frame in sections:
             if ds.endswith("-lt") and not frame.empty:
-                text = splice_longtail(text, longtail_section(frame, ds, command))
+                text = splice_longtail(text, longtail_section(frame, ds, command, len(configs)))
         out.write_text(text)
         print(f"wrote the long-tail tables into {out}")
         return 0
