@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "Session": "session",
     "prepare": "session",
     "selection_from_config": "session",
+    "SelectionRequest": "request",
     # difficulty, budgets, windows (NUCS core)
     "compute_scores": "scores",
     "class_difficulty": "difficulty",
@@ -36,10 +37,12 @@ _EXPORTS: dict[str, str] = {
     "method_specs": "methods",
     "Selection": "methods",
     "kept_fraction_table": "analysis",
-    "reweight": "methods.cw_erm",
+    "reweight": "methods",
+    "list_reweighting_methods": "methods",
     # training
     "train_linear_probe": "training",
     "finetune": "training",
+    "FinetuneOptions": "training",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

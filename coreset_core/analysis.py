@@ -35,7 +35,7 @@ def kept_fraction_table(method: str, prune_rates: Iterable[float], *, labels: An
     floats, in the given order).
     """
     from .methods import get_method  # importing the package registers every method
-    from .methods.registry import _run_validated, check_params, validated_inputs
+    from .methods.registry import _run_validated, check_cost, check_params, validated_inputs
 
     spec = get_method(method)
     check_params(spec, params)
@@ -48,6 +48,7 @@ def kept_fraction_table(method: str, prune_rates: Iterable[float], *, labels: An
     sizes = np.bincount(labels, minlength=c)
     cols = {}
     for rate in rates:
+        check_cost(spec, rate, labels, features, params)
         sel = _run_validated(spec, rate, labels, scores, features, int(seed), params)
         cols[rate] = np.bincount(labels[sel.indices], minlength=c) / sizes
     table = pd.DataFrame(cols, index=pd.RangeIndex(c, name="class"))

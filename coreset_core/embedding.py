@@ -9,18 +9,15 @@ once, whatever app session or process asks.
 UMAP runs on the first `pca_dims` principal components (50 by default: the usual
 pre-reduction, faster and less noisy than UMAP on 1280-d features). UMAP is slow on a
 small machine (numba compiles for about a minute on the first fit of a process; then
-10-60 s for 10k-50k samples), so the app shows the PCA projection at once and computes
-UMAP in the background: `start_background(...)` runs it in a daemon thread (one job per
-key per process) and `job_for(...)` reports its state.
+10-60 s for 10k-50k samples), so the studio shows the PCA projection at once and computes
+UMAP in the background with its one job mechanism (`coreset_studio.jobs`); `load_cached`
+tells whether it is on disk already.
 """
 from __future__ import annotations
 
 import hashlib
 import os
-import threading
-import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -134,85 +131,5 @@ def get_embedding(features: Any, method: str = "umap", *, feature_key: Mapping[s
     return arrays["coords"]
 
 
-# ----------------------------------------------------------------------------- background jobs
-
-
-@dataclass
-class EmbeddingJob:
-    """A background embedding computation: `state` is "running", "done" or "failed"."""
-
-    key: str
-    method: str
-    state: str = "running"
-    result: np.ndarray | None = None
-    error: str | None = None
-    started: float = field(default_factory=time.time)
-    finished: float | None = None
-    thread: threading.Thread | None = field(default=None, repr=False)
-
-    @property
-    def seconds(self) -> float:
-        return (self.finished or time.time()) - self.started
-
-
-_JOBS: dict[str, EmbeddingJob] = {}
-_JOBS_LOCK = threading.Lock()
-
-
-def _job_id(features: np.ndarray, method: str, params: Mapping[str, Any],
-            feature_key: Mapping[str, Any] | None, cache_dir: Any) -> str:
-    key = embedding_key(features, method, _params(method, params), feature_key)
-    return f"{cache.key_digest(key)}@{cache_dir}"
-
-
-def job_for(features: np.ndarray, method: str = "umap", *, feature_key: Mapping[str, Any] | None = None,
-            cache_dir: str | os.PathLike | None = None, **params: Any) -> EmbeddingJob | None:
-    """The background job of this embedding in this process, if one was started."""
-    with _JOBS_LOCK:
-        return _JOBS.get(_job_id(features, method, params, feature_key, cache_dir))
-
-
-def start_background(features: np.ndarray, method: str = "umap", *, feature_key: Mapping[str, Any] | None = None,
-                     cache_dir: str | os.PathLike | None = None, nice: int = 5,
-                     on_done: Callable[[EmbeddingJob], None] | None = None, **params: Any) -> EmbeddingJob:
-    """Start computing (and caching) an embedding in a daemon thread; returns its job at once.
-
-    A job already running or finished for the same key is returned instead of starting a
-    second one (a failed one is restarted). On Linux the thread lowers its own priority by
-    `nice`, so the app stays responsive while UMAP runs.
-    """
-    job_id = _job_id(features, method, params, feature_key, cache_dir)
-    with _JOBS_LOCK:
-        job = _JOBS.get(job_id)
-        if job is not None and job.state != "failed":
-            return job
-        job = EmbeddingJob(job_id, method)
-        _JOBS[job_id] = job
-
-    def work() -> None:
-        if nice:
-            try:
-                os.nice(nice)  # Linux: only this thread
-            except OSError:
-                pass
-        try:
-            job.result = get_embedding(features, method, feature_key=feature_key, cache_dir=cache_dir, **params)
-            job.state = "done"
-        except Exception as exc:  # reported through the job
-            job.error = f"{type(exc).__name__}: {exc}"
-            job.state = "failed"
-        finally:
-            job.finished = time.time()
-            if on_done is not None:
-                try:
-                    on_done(job)
-                except Exception:
-                    pass
-
-    job.thread = threading.Thread(target=work, name=f"embedding-{method}", daemon=True)
-    job.thread.start()
-    return job
-
-
-__all__ = ["DEFAULT_PCA", "DEFAULT_UMAP", "EmbeddingJob", "METHODS", "embedding_key", "features_fingerprint",
-           "get_embedding", "job_for", "load_cached", "pca_2d", "start_background", "umap_2d"]
+__all__ = ["DEFAULT_PCA", "DEFAULT_UMAP", "METHODS", "embedding_key", "features_fingerprint", "get_embedding",
+           "load_cached", "pca_2d", "umap_2d"]

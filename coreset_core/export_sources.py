@@ -143,9 +143,11 @@ def hf_dataset(doc: dict[str, Any], hf_source: Any) -> Any:
     datasets = _datasets()
     if hf_source is not None:
         return _from_hf_source(doc, hf_source)
-    if source_name(doc).startswith("hf:"):
-        raise ValueError(f"{source_name(doc)} is a Hugging Face dataset: pass its training split as hf_source "
-                         "(export_selection(doc, 'hf', dest, hf_source=datasets.load_dataset(name, split='train')))")
+    if source_name(doc).startswith("hf:"):  # the source's own rows, read again from the source
+        from .datasets.hf import hf_split
+
+        identity = (doc["config"].get("data") or {}).get("dataset_identity")
+        return _from_hf_source(doc, hf_split(source_name(doc), identity))
     ids = list(doc["ids"])
     columns: dict[str, Any] = {"id": ids, "label": kept_labels(doc).tolist()}
     features = {"id": datasets.Value("int64" if all(isinstance(i, int) for i in ids) else "string"),

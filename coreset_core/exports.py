@@ -11,8 +11,9 @@ whatever computed it:
   offline archive source (cifar10, imagewoof) writes each kept image's bytes as `<id>.jpg`;
 - `hf`: a Hugging Face `datasets.Dataset` of the kept rows, `save_to_disk(dest)`: columns id,
   label (ClassLabel), path, image (bytes stored in the dataset; from the archive for an
-  archive source); for an embeddings file without paths, columns id, label, features; for a
-  Hugging Face source, pass its split as `hf_source` and the kept rows are `hf_source.select(ids)`;
+  archive source); for an embeddings file without paths, columns id, label, features; for an
+  `hf:` source the kept rows are `split.select(ids)` of the source's training split, read again
+  from the source (or from `hf_source` when given);
 - `csv`: `id,path,class,score,kept` for every training sample, in training-set order.
 
 Every export checks what it promises before writing (the files exist, the archive or

@@ -20,11 +20,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-__all__ = ["to_jsonable"]
+__all__ = ["freeze", "thaw", "to_jsonable"]
 
 
 def _summary(value: Any) -> str:
@@ -67,3 +68,28 @@ def to_jsonable(value: Any, *, max_items: int | None = None) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return to_jsonable({f.name: getattr(value, f.name) for f in dataclasses.fields(value)}, max_items=max_items)
     return str(value)
+
+
+def freeze(value: Any) -> Any:
+    """A hashable, JSON-compatible stand-in for a plain parameter value: the one freeze rule.
+
+    Mappings become sorted tuples of `(str(key), value)` pairs, lists and tuples tuples,
+    numpy arrays and scalars their `tolist()`; None, bool, int, float and str stay. Anything
+    else (an object, a function) is refused: a recorded request or run must be reproducible
+    from its JSON. `thaw` turns a frozen sequence back into lists.
+    """
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    if isinstance(value, (np.ndarray, np.generic)):
+        return freeze(value.tolist())
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise ValueError(f"parameter value {value!r} ({type(value).__name__}) is not a plain number/string/list; "
+                     "a recorded request must be JSON-serialisable")
+
+
+def thaw(value: Any) -> Any:
+    """A frozen sequence as (nested) lists; other values unchanged."""
+    return [thaw(v) for v in value] if isinstance(value, tuple) else value

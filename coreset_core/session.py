@@ -12,6 +12,7 @@ It never imports streamlit: the studio holds one Session per data setting in
 """
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 from collections import OrderedDict
@@ -20,44 +21,20 @@ from typing import Any, Callable, Hashable, Iterable, Mapping
 
 import numpy as np
 
+from .jsonable import freeze
+from .request import MULTI_BACKBONE_METHODS, RAM_APL_BACKBONES, SelectionRequest
 from .spec import FILE_SCORE, DataSpec
+from .validation import check_device
 
-#: Backbones whose features RAM-APL averages over by default (SPEC 6: "for each of several backbones").
-RAM_APL_BACKBONES: tuple[str, ...] = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
-#: Methods that take a list of feature arrays, one per backbone, instead of one array.
-MULTI_BACKBONE_METHODS: frozenset[str] = frozenset({"ram-apl"})
+#: The selection method behind each budget mode of the KRR endpoint search (`Session.window_search`).
+SEARCH_METHODS = {"nucs": "nucs", "uniform": "nucs-uniform"}
 #: Method parameters filled from the test split when the caller does not give them (NUCS-O's
 #: oracle: measuring candidates on the test data makes it an upper bound, not a result to report).
 HELD_OUT_PARAMS = ("val_features", "val_labels")
 #: The stages `prepare` reports through `on_progress(stage, fraction)`.
 STAGES = ("train features", "test features", "scores")
-DEVICES = ("cpu", "cuda")
 
 ProgressFn = Callable[[str, float], None]
-
-
-def check_device(device: Any) -> str:
-    """'cpu' or 'cuda'; 'cuda' only where a CUDA GPU is visible (checked before any work starts)."""
-    if device not in DEVICES:
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ValueError("--device cuda was asked for but no CUDA GPU is visible here; use --device cpu")
-    return device
-
-
-def _frozen(value: Any) -> Hashable:
-    """A hashable stand-in for a parameter value (lists/arrays/dicts included)."""
-    if isinstance(value, Mapping):
-        return tuple(sorted((str(k), _frozen(v)) for k, v in value.items()))
-    if isinstance(value, np.ndarray):
-        return ("ndarray", value.shape, value.dtype.str, value.tobytes()) if value.size <= 4096 else \
-            ("ndarray", value.shape, value.dtype.str, hash(value.tobytes()))
-    if isinstance(value, (list, tuple)):
-        return tuple(_frozen(v) for v in value)
-    return value
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
@@ -301,66 +278,93 @@ class Session:
 
     # ------------------------------------------------------------------ selections
 
-    def _method_inputs(self, method: str, score: str, params: Mapping[str, Any],
-                       backbones: tuple[str, ...] | None) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The inputs `run_method` needs for `method` and a record of where they came from."""
+    def request(self, method: str | SelectionRequest, prune_rate: float = 0.0, *, score: str | None = None,
+                seed: int = 0, backbones: Iterable[str] | None = None, **params: Any) -> SelectionRequest:
+        """The `SelectionRequest` as this Session runs it: the score filled in where the method uses one
+        (the spec's by default, else None), the default backbones of a multi-backbone method, and the
+        parameters equal to the method's defaults left out (so both spellings share one memo entry).
+        A method name plus keywords builds the request; a request passes through."""
+        from dataclasses import replace
+
         from .methods import get_method
 
-        spec = get_method(method)
+        if isinstance(method, SelectionRequest):
+            if params or score is not None or seed or backbones is not None or prune_rate:
+                raise ValueError("give either a SelectionRequest or a method name with keywords, not both")
+            request = method
+        else:
+            request = SelectionRequest(method, prune_rate, score, seed, params, backbones)
+        spec = get_method(request.method)
+        defaults = freeze({k: v for k, v in spec.params.items()
+                           if k not in HELD_OUT_PARAMS and v is not inspect.Parameter.empty})
+        return replace(request, score=(request.score or self.spec.score) if spec.needs_scores else None,
+                       params=tuple(p for p in request.params if p not in defaults),
+                       backbones=(request.backbones or RAM_APL_BACKBONES) if request.method in MULTI_BACKBONE_METHODS
+                       else None)
+
+    def _method_inputs(self, request: SelectionRequest) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The inputs `run_method` needs for the (resolved) request and a record of where they came from."""
+        from .methods import get_method
+
+        spec = get_method(request.method)
         inputs: dict[str, Any] = {"scores": None, "features": None}
         record: dict[str, Any] = {"score": None, "feature_backbones": None}
         if spec.needs_scores:
-            inputs["scores"], record["score"] = self.difficulty(score), score
+            inputs["scores"], record["score"] = self.difficulty(request.score), request.score
         if spec.needs_features:
-            if method in MULTI_BACKBONE_METHODS:
-                chosen = tuple(backbones or RAM_APL_BACKBONES)
-                inputs["features"] = [self.features_of("train", b).features for b in chosen]
-            else:
-                chosen = (self.spec.backbone,)
-                inputs["features"] = self.train.features
+            chosen = request.backbones or (self.spec.backbone,)
+            inputs["features"] = ([self.features_of("train", b).features for b in chosen] if request.backbones
+                                  else self.train.features)
             record["feature_backbones"] = list(chosen)
-        if all(p in spec.params for p in HELD_OUT_PARAMS) and not any(p in params for p in HELD_OUT_PARAMS):
+        if all(p in spec.params for p in HELD_OUT_PARAMS) and not any(p in request.param_dict for p in HELD_OUT_PARAMS):
             inputs.update(val_features=self.test.features, val_labels=self.test.labels)
             record["held_out"] = "test split (oracle upper bound, not a reportable result)"
         return inputs, record
 
-    def select(self, method: str, prune_rate: float, *, score: str | None = None, seed: int = 0,
-               backbones: Iterable[str] | None = None, **params: Any):
-        """Run a registered selection method; returns its `Selection` (memoised).
+    def select(self, request: SelectionRequest | str, prune_rate: float = 0.0, **keywords: Any):
+        """Run the selection `request` describes; returns its `Selection` (memoised).
 
-        `score` names the difficulty score fed to methods that need one (default: the
-        spec's); `backbones` lists the backbones of multi-backbone methods (RAM-APL).
-        `selection.config["data"]` records the spec, so `Session.from_config` rebuilds it.
+        `select("nucs", 0.9, winsor=(0.05, 0.05))` is a shortcut that builds the request
+        (`Session.request`). `selection.config["request"]` records the request as run and
+        `config["data"]` the spec, so `selection_from_config` rebuilds the selection.
         """
-        from .methods import run_method
+        from .methods import get_method
+        from .methods.registry import _run_validated, check_cost, validated_inputs
 
-        score = score or self.spec.score
-        chosen = tuple(backbones) if backbones is not None else None
-        key = ("select", method, float(prune_rate), score, int(seed), chosen, _frozen(params))
+        request = self.request(request, prune_rate, **keywords)
+        spec = get_method(request.method)
+        if spec.reweights:
+            raise ValueError(f"{request.method!r} reweights every sample instead of choosing a subset: "
+                             "use Session.reweight")
 
         def compute():
-            self._check_affordable(method, prune_rate, params)
-            inputs, record = self._method_inputs(method, score, params, chosen)
-            selection = run_method(method, prune_rate=prune_rate, labels=self.labels, seed=seed, **inputs, **params)
-            for name in HELD_OUT_PARAMS:
-                if name in inputs:
-                    selection.config["params"][name] = "<test split>"
+            params = request.param_dict
+            if spec.needs_features:  # refused before the scores are computed for it
+                features = ([self.features_of("train", b).features for b in request.backbones]
+                            if request.backbones else self.train.features)
+                check_cost(spec, request.prune_rate, self.labels, features, params)
+            inputs, record = self._method_inputs(request)
+            scores, features = inputs.pop("scores"), inputs.pop("features")
+            scores, features = validated_inputs(spec, int(self.labels.shape[0]), scores, features)
+            selection = _run_validated(spec, request.prune_rate, self.labels, scores, features, request.seed,
+                                       {**params, **inputs})
+            for name in inputs:
+                selection.config["params"][name] = "<test split>"
             selection.config.update(record)
             selection.config["data"] = self.data_record()
+            selection.config["request"] = request.to_dict()
             return selection
-        return self.memoised(key, compute)
+        return self.memoised(("select", request), compute)
 
-    def _check_affordable(self, method: str, prune_rate: float, params: Mapping[str, Any]) -> None:
-        """Refuse a method whose estimated cost is too high before the scores are computed for it."""
-        from .methods import get_method
-        from .methods.cost import check_affordable
-        from .validation import budget_for, check_prune_rate
+    def reweight(self, request: SelectionRequest | str = "cw-erm", **keywords: Any):
+        """Run the reweighting method `request` describes on the training features: its `Reweighting`
+        (one loss weight per sample, memoised). `reweight("cw-erm", seed=1)` builds the request."""
+        from .methods import reweight
 
-        spec = get_method(method)
-        if spec.needs_features:
-            budget = budget_for(check_prune_rate(prune_rate), int(self.labels.shape[0]))
-            check_affordable(spec.alias_of or method, self.labels, budget, self.train.features,
-                             {**spec.params, **params})
+        request = self.request(request, 0.0, **keywords)
+        return self.memoised(("reweight", request), lambda: reweight(
+            request.method, labels=self.labels, features=self.train.features, seed=request.seed,
+            **request.param_dict))
 
     def kept_fraction_table(self, method: str, prune_rates: Iterable[float], *, score: str | None = None,
                             seed: int = 0, **params: Any):
@@ -377,15 +381,20 @@ class Session:
         return table
 
     def window_search(self, prune_rate: float, *, score: str | None = None, winsor: Iterable[float] = (0.0, 0.0),
-                      mode: str = "nucs", progress: bool = False, **options: Any):
-        """The KRR endpoint search (SPEC 4) over windows with the budgets of `mode` at `prune_rate`."""
-        from .windows import krr_window_search
+                      mode: str = "nucs"):
+        """The KRR endpoint search (SPEC 4) with the budgets of `mode` ('nucs' or 'uniform') at `prune_rate`.
 
-        score = score or self.spec.score
-        budgets = self.budgets(prune_rate, score=score, winsor=winsor, mode=mode)
-        key = ("window_search", float(prune_rate), score, tuple(winsor), mode, _frozen(options))
-        return self.memoised(key, lambda: krr_window_search(
-            self.train.features, self.labels, self.difficulty(score), budgets, progress=progress, **options))
+        One route: it is the selection of `SEARCH_METHODS[mode]` (cost check included), whose
+        `info` holds the search (`endpoints`, `accuracies`, `best_endpoint`, `budgets`).
+        """
+        from .methods import get_method
+        from .validation import check_winsor
+
+        if mode not in SEARCH_METHODS:
+            raise ValueError(f"mode must be one of {', '.join(SEARCH_METHODS)}, got {mode!r}")
+        method = SEARCH_METHODS[mode]
+        params = {"winsor": check_winsor(winsor)} if "winsor" in get_method(method).params else {}
+        return self.select(method, prune_rate, score=score, **params)
 
     # ------------------------------------------------------------------ training, embeddings
 
@@ -397,7 +406,7 @@ class Session:
         idx = None if indices is None else np.asarray(indices, dtype=np.int64)
         key = ("probe", None if idx is None else hash(idx.tobytes()), int(seed), int(epochs),
                None if sample_weights is None else hash(np.asarray(sample_weights, np.float64).tobytes()),
-               _frozen(options))
+               freeze(options))
         return self.memoised(key, lambda: train_linear_probe(
             self.train.features, self.labels, self.test.features, self.test.labels, indices=idx,
             sample_weights=sample_weights, epochs=epochs, seed=seed, device=self.device,
@@ -407,7 +416,7 @@ class Session:
         """2-D coordinates of the training features ('pca' or 'umap'), cached on disk."""
         from .embedding import get_embedding
 
-        return self.memoised(("embedding", method, _frozen(params)), lambda: get_embedding(
+        return self.memoised(("embedding", method, freeze(params)), lambda: get_embedding(
             self.train.features, method, feature_key=self.train.key, cache_dir=self.cache_root, **params))
 
     @property
@@ -430,11 +439,21 @@ class Session:
 
     def reselect(self, config: Mapping[str, Any]):
         """Run the selection a recorded config describes again, on this Session."""
-        params = {k: v for k, v in dict(config.get("params", {})).items()
-                  if not (isinstance(v, str) and v.startswith("<"))}
-        backbones = config.get("feature_backbones") if config.get("method") in MULTI_BACKBONE_METHODS else None
-        return self.select(config["method"], config["prune_rate"], score=config.get("score") or None,
-                           seed=config.get("seed", 0), backbones=backbones, **params)
+        return self.select(request_from_config(config))
+
+
+def request_from_config(config: Mapping[str, Any]) -> SelectionRequest:
+    """The `SelectionRequest` a selection's config records (`config["request"]`).
+
+    Configs written before the request was recorded name the same fields at the top level
+    (method, prune_rate, score, seed, params with `<...>` markers for arrays, feature_backbones).
+    """
+    if isinstance(config.get("request"), Mapping):
+        return SelectionRequest.from_dict(config["request"])
+    params = {k: v for k, v in dict(config.get("params", {})).items() if not (isinstance(v, str) and v.startswith("<"))}
+    backbones = config.get("feature_backbones") if config.get("method") in MULTI_BACKBONE_METHODS else None
+    return SelectionRequest(config["method"], config["prune_rate"], config.get("score") or None,
+                            config.get("seed", 0), params, backbones)
 
 
 def selection_from_config(config: Mapping[str, Any], **session_options: Any):

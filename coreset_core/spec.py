@@ -28,8 +28,8 @@ DEFAULT_SCORE_EPOCHS = 3
 #: Input resolutions outside this range are refused (below, pretrained features break down;
 #: above, one image no longer fits a sensible batch on a CPU).
 RESOLUTION_RANGE = (16, 1024)
-#: Prefixes of datasets named by a path (`imagefolder:<path>`, `embeddings:<path>`).
-PATH_PREFIXES = ("imagefolder:", "embeddings:")
+#: Prefixes of datasets named by a path (`imagefolder:<path>`, `embeddings:<path>`, `hf:<path-or-name>`).
+PATH_PREFIXES = ("imagefolder:", "embeddings:", "hf:")
 EMBEDDINGS_PREFIX = "embeddings:"
 #: The score name of an embeddings file's own `scores` column (its features go by `FILE_BACKBONE`).
 FILE_SCORE = "file"
@@ -56,6 +56,10 @@ def _check_dataset(dataset: Any) -> str:
     for prefix in PATH_PREFIXES:
         if dataset.startswith(prefix) and not dataset[len(prefix):].strip():
             raise ValueError(f"{prefix} needs a path after the colon, e.g. {prefix}/data/my_images")
+    if dataset.startswith("hf:"):
+        from .datasets.hf import with_options
+
+        return with_options(dataset)  # one name per setting: options in order, the folder absolute
     return dataset
 
 
@@ -76,7 +80,8 @@ def _check_imbalance(dataset: str, imbalance: Any) -> float | None:
     return value
 
 
-def _check_score(score: Any) -> str:
+def check_score(score: Any) -> str:
+    """`score` if it names a difficulty score (or the embeddings file's own), else a ValueError listing them."""
     from .scores import SCORE_NAMES
 
     if score not in SCORE_NAMES + (FILE_SCORE,):
@@ -151,7 +156,7 @@ class DataSpec:
         put("limit", _positive_int_or_none("limit", self.limit, "use --limit N with N >= 1, or leave it out for all"))
         put("test_limit", _positive_int_or_none("test_limit", self.test_limit,
                                                 "use --test-limit N with N >= 1, or leave it out for all"))
-        put("score", _check_score(self.score))
+        put("score", check_score(self.score))
         put("score_epochs", _positive_int_or_none("score_epochs", self.score_epochs, "use 1 or more epochs"))
         if self.score_epochs is None:
             raise ValueError("score_epochs must be a positive whole number, e.g. 3")

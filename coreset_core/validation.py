@@ -225,3 +225,20 @@ def check_class_budgets(budgets: Any, class_sizes: np.ndarray) -> np.ndarray:
             "each budget must be in [0, N_c]"
         )
     return arr
+
+
+#: Where the backbone, the probes and fine-tuning run.
+DEVICES = ("cpu", "cuda")
+
+
+def check_device(device: Any, *, here: bool = True) -> str:
+    """The one device check: 'cpu' or 'cuda'; with `here`, 'cuda' only where a CUDA GPU is visible (checked
+    before any work starts). A run config checks the name only (`here=False`): it may run on another node."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    if device == "cuda" and here:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda was asked for but no CUDA GPU is visible here; use --device cpu")
+    return device

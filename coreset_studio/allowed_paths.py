@@ -82,10 +82,17 @@ def check_folder_tree(folder: str | os.PathLike, roots: Iterable[str | os.PathLi
 
 def check_dataset(name: str, roots: Iterable[str | os.PathLike] | None = None) -> str:
     """A dataset name the studio may load: registry names pass unchanged; `imagefolder:<path>`
-    must name an allowed folder (see `check_folder_tree`), `embeddings:<path>` an allowed file;
-    both come back with the resolved path."""
+    must name an allowed folder (see `check_folder_tree`), `embeddings:<path>` an allowed file,
+    `hf:<folder>[?options]` an allowed save_to_disk folder; all come back with the resolved path."""
     if name.startswith("imagefolder:"):
         return "imagefolder:" + str(check_folder_tree(name[len("imagefolder:"):], roots))
     if name.startswith("embeddings:"):
         return "embeddings:" + str(check_allowed(name[len("embeddings:"):], roots))
+    if name.startswith("hf:"):  # a save_to_disk folder only: the studio never fetches from the Hub
+        location, mark, options = name[len("hf:"):].partition("?")
+        folder = check_folder_tree(location, roots)
+        if not folder.is_dir():
+            raise ValueError(f"{location} is not a folder: give the folder a Hugging Face dataset was saved to "
+                             "with save_to_disk (the studio does not download from the Hub)")
+        return "hf:" + str(folder) + mark + options
     return name

@@ -8,7 +8,7 @@ settings back to the URL and shows the page's server compute time in the sidebar
 Environment defaults of a new session (demos, browser tests): CORESET_STUDIO_DATASET,
 CORESET_STUDIO_IMBALANCE, CORESET_STUDIO_BACKBONE, CORESET_STUDIO_RESOLUTION,
 CORESET_STUDIO_LIMIT, CORESET_STUDIO_TEST_LIMIT, CORESET_STUDIO_SCORE,
-CORESET_STUDIO_SCORE_EPOCHS; CORESET_STUDIO_RESULTS_DB (the Accuracy page's database),
+CORESET_STUDIO_SCORE_EPOCHS; CORESET_STUDIO_RESULTS_DB (the results database of the Accuracy and Lesson pages),
 CORESET_STUDIO_AUTO_UMAP=0 (UMAP only on a click), CORESET_STUDIO_DEVICE (cpu or cuda),
 CORESET_STUDIO_ROOTS (folders a typed path may lie in); CORESET_CACHE_DIR / CORESET_DATA_DIR.
 CORESET_STUDIO_PROFILE=<folder> writes a cProfile file per page rerun (performance work).

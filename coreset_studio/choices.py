@@ -9,7 +9,8 @@ from __future__ import annotations
 
 #: Sidebar entries for data the user names by a path (the path is typed next to it).
 PATH_CHOICES = {"imagefolder": "my own images (imagefolder:<path>)",
-                "embeddings": "my own features (embeddings:<file>)"}
+                "embeddings": "my own features (embeddings:<file>)",
+                "hf": "a Hugging Face dataset (hf:<save_to_disk folder>)"}
 #: Imbalance factors offered for long-tailed sets (any number >= 1 can also be typed).
 IMBALANCE_CHOICES: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200)
 #: Number of training images offered ("all" = None) and input resolutions ("auto" = None).
@@ -79,7 +80,7 @@ def global_methods() -> list[str]:
 
 def reweighting_methods() -> list[str]:
     """Methods that weight every sample instead of choosing a subset (CW-ERM)."""
-    from coreset_core.methods.cw_erm import list_reweighting_methods
+    from coreset_core.methods import list_reweighting_methods
 
     return list_reweighting_methods()
 

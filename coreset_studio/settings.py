@@ -13,13 +13,15 @@ which value was ignored and why. No streamlit import here.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from coreset_core.features import FILE_BACKBONE
 from coreset_core.spec import PATH_PREFIXES, DataSpec
+from coreset_studio import link_values as L
+from coreset_studio.text import shorten
 
 #: Pruning rates offered by the sliders: whole percents, 0..95 in steps of 5.
 PRUNE_STEP_PCT = 5
@@ -126,20 +128,18 @@ class StudioSettings:
         """The shared settings a method takes: the winsorization limits for the NUCS family."""
         return winsor_params(method, self.winsor)
 
-    def command(self, method: str, *, prune_rate: float | None = None, seed: int = 0,
-                params: Mapping[str, Any] | None = None, subcommand: str = "select") -> str:
-        """The `coreset select ...` line that makes the same selection on the same data."""
+    def request(self, method: str, *, prune_rate: float | None = None, seed: int = 0,
+                params: Mapping[str, Any] | None = None, backbones: Any = None):
+        """The `SelectionRequest` of `method` at the shared pruning rate (or `prune_rate`)."""
+        from coreset_core.request import SelectionRequest
+
         rate = self.prune_rate if prune_rate is None else float(prune_rate)
-        extra = ["--method", method, "--prune-rate", f"{rate:g}"]
-        params = dict(params or {})
-        winsor = params.pop("winsor", None)
-        if winsor is not None and tuple(winsor) != (0.0, 0.0):
-            extra += ["--winsor", f"{winsor[0]:g}", f"{winsor[1]:g}"]
-        for name, value in sorted(params.items()):
-            extra += ["--param", f"{name}={json.dumps(list(value) if isinstance(value, tuple) else value)}"]
-        if seed:
-            extra += ["--seed", str(int(seed))]
-        return self.spec.command(subcommand, *extra)
+        return SelectionRequest(method, rate, seed=seed, params=dict(params or {}), backbones=backbones)
+
+    def command(self, method: str, *, prune_rate: float | None = None, seed: int = 0,
+                params: Mapping[str, Any] | None = None) -> str:
+        """The `coreset select ...` line that makes the same selection on the same data."""
+        return self.request(method, prune_rate=prune_rate, seed=seed, params=params).command(self.spec)
 
 
 def winsor_params(method: str, winsor: tuple[float, float]) -> dict[str, Any]:
@@ -167,10 +167,6 @@ def _int_or_all(value: str) -> int | None:
 def _resolution(value: str) -> int | None:
     text = value.strip().lower()
     return None if text in ("auto", "none", "") else int(text)
-
-
-def _int_list(value: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in value.replace(" ", "").split(",") if v)
 
 
 #: Environment variable -> (DataSpec field, parser). They set the sidebar's defaults (demos, tests).
@@ -253,16 +249,47 @@ def to_query(settings: StudioSettings) -> dict[str, str]:
     return out
 
 
-_SPEC_PARSERS: dict[str, Callable[[str], Any]] = {
-    "dataset": str.strip, "imbalance": float, "data_seed": int, "backbone": str.strip, "resolution": _resolution,
-    "limit": _int_or_all, "test_limit": _int_or_all, "score": str.strip, "score_epochs": int,
-    "score_seeds": _int_list,
-}
-_VIEW_PARSERS: dict[str, Callable[[str], Any]] = {
-    "prune_pct": float, "winsor_lo": float, "winsor_hi": float, "global_method": str.strip,
-    "method_a": str.strip, "method_b": str.strip, "class_index": int, "budget_mode": str.strip,
-    "endpoint": lambda v: None if v.strip().lower() in ("", "krr", "none") else float(v),
-}
+def _spec_rules(default: DataSpec) -> dict[str, L.Rule]:
+    """The `link_values.Rule` of each data field: the sidebar's options (plus the default's own
+    value, which the sidebar also shows) and ranges."""
+    from coreset_studio import choices as C
+
+    backbones = [*C.backbone_choices(), FILE_BACKBONE, default.backbone]
+    res = [*C.RESOLUTIONS, default.resolution]
+    limits, test_limits = [*C.LIMITS, default.limit], [*C.TEST_LIMITS, default.test_limit]
+    return {
+        "dataset": L.Rule(lambda v: checked_dataset(v.strip())),
+        "imbalance": L.Rule(L.finite),
+        "data_seed": L.Rule(L.whole, L.clamped(0, L.MAX_SEED), f"0 to {L.MAX_SEED:,}"),
+        "backbone": L.Rule(L.one_of(list(dict.fromkeys(backbones)), "backbone")),
+        "resolution": L.Rule(_resolution, L.nearest_option(res), "auto or " + ", ".join(
+            f"{r}" for r in C.RESOLUTIONS if r) + " px"),
+        "limit": L.Rule(_int_or_all, L.nearest_option(limits), ", ".join(C.limit_label(x) for x in C.LIMITS)),
+        "test_limit": L.Rule(_int_or_all, L.nearest_option(test_limits),
+                             ", ".join(C.limit_label(x) for x in C.TEST_LIMITS)),
+        "score": L.Rule(str.strip),
+        "score_epochs": L.Rule(L.whole, L.clamped(1, L.MAX_SCORE_EPOCHS), f"1 to {L.MAX_SCORE_EPOCHS}"),
+        "score_seeds": L.Rule(L.seeds, L.fit_seeds, f"at most {L.MAX_SCORE_SEEDS} seeds from 0 to {L.MAX_SEED:,}"),
+    }
+
+
+def _view_rules() -> dict[str, L.Rule]:
+    """The `link_values.Rule` of each view setting: the pages' sliders and select boxes."""
+    slider = f"0 to {PRUNE_MAX_PCT} % in steps of {PRUNE_STEP_PCT}"
+    winsor = f"0 to {WINSOR_MAX_PCT:g} % in steps of {WINSOR_STEP_PCT:g}"
+    return {
+        "prune_pct": L.Rule(L.finite, L.snapped(0, PRUNE_MAX_PCT, PRUNE_STEP_PCT), slider),
+        "winsor_lo": L.Rule(L.finite, L.snapped(0, WINSOR_MAX_PCT, WINSOR_STEP_PCT), winsor),
+        "winsor_hi": L.Rule(L.finite, L.snapped(0, WINSOR_MAX_PCT, WINSOR_STEP_PCT), winsor),
+        "global_method": L.Rule(L.one_of(_global_methods(), "global selection method")),
+        "method_a": L.Rule(L.one_of(_selection_methods(), "selection method")),
+        "method_b": L.Rule(L.one_of(_selection_methods(), "selection method")),
+        "class_index": L.Rule(L.whole, lambda v: max(0, v), "class numbers from 0"),
+        "budget_mode": L.Rule(L.one_of(list(BUDGET_MODES), "budget mode")),
+        "endpoint": L.Rule(lambda v: None if v.strip().lower() in ("", "krr", "none") else L.finite(v),
+                           lambda v: None if v is None else L.snapped(0.0, 1.0, 0.01)(v),
+                           "krr or 0 to 1 in steps of 0.01"),
+    }
 
 
 def _single(value: Any) -> str:
@@ -275,56 +302,81 @@ def _single(value: Any) -> str:
 def checked_dataset(name: str) -> str:
     """A dataset name the studio may load: a registry name, or `imagefolder:` / `embeddings:` with a
     path inside the allowed folders (`coreset_studio.allowed_paths`), returned with the path resolved.
-    Raises ValueError naming the problem otherwise."""
+    Raises ValueError naming the problem otherwise (also for a path the system cannot even look up)."""
     from coreset_studio.allowed_paths import check_allowed, check_dataset
     from coreset_core.datasets import list_datasets
 
-    if name.startswith("imagefolder:"):
-        return check_dataset(name)
-    if name.startswith(PATH_PREFIXES):
-        prefix, path = name.split(":", 1)
-        return f"{prefix}:{check_allowed(path)}"
+    L.check_length(name)
+    try:
+        if name.startswith(("imagefolder:", "hf:")):
+            return check_dataset(name)
+        if name.startswith(PATH_PREFIXES):
+            prefix, path = name.split(":", 1)
+            return f"{prefix}:{check_allowed(path)}"
+    except OSError as exc:  # e.g. a path component over 255 characters: "File name too long"
+        raise ValueError(f"the path cannot be opened ({exc.strerror or exc})") from None
     known = {info.name for info in list_datasets() if not info.name.endswith(">")}
     if name not in known and not (name.endswith("-lt") and name[:-3] in known):
-        raise ValueError(f"unknown dataset {name!r}")
+        raise ValueError(f"unknown dataset {shorten(name)!r}")
     return name
+
+
+def _shown(value: Any) -> str:
+    return "the default" if value is None else repr(_text(value) if not isinstance(value, str) else value)
+
+
+def _read(key: str, raw: str, rule: L.Rule, notes: list[str], current: Any) -> tuple[bool, Any]:
+    """(whether to apply, the value) of one query value, with a note when it was refused or changed."""
+    try:
+        value = rule.read(L.check_length(raw))
+        fitted = rule.fit(value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        notes.append(f"{key}={shorten(raw)!r} in the link was ignored ({shorten(exc, 300)}); using {_shown(current)}")
+        return False, None
+    if fitted != value:
+        notes.append(f"{key}={shorten(raw)!r} in the link is not offered ({rule.describe}); using {_shown(fitted)}")
+    return True, fitted
 
 
 def _decode_spec(query: Mapping[str, Any], default: DataSpec, notes: list[str]) -> DataSpec:
     """The link's data setting, field by field: a value that is unreadable or refused by `DataSpec`
-    keeps the default's and adds a note."""
-    spec = default
-    given = {name: _single(query[key]) for name, key in _SPEC_KEYS.items() if key in query}
-    for name, raw in given.items():
+    keeps the default's and adds a note; one the sidebar does not offer is fitted to it."""
+    spec, rules = default, _spec_rules(default)
+    for name, key in _SPEC_KEYS.items():
+        if key not in query:
+            continue
+        raw = _single(query[key])
+        ok, value = _read(key, raw, rules[name], notes, getattr(spec, name))
+        if not ok:
+            continue
+        changes = {name: value}
+        if name == "dataset" and value != default.dataset:
+            # the default's imbalance and image limits belong to the default's dataset
+            changes = {"dataset": value, "imbalance": None}
+            changes["limit"], changes["test_limit"] = default_limits(value)
         try:
-            value = _SPEC_PARSERS[name](raw)
-            changes = {name: value}
-            if name == "dataset" and value != default.dataset:
-                # the default's imbalance and image limits belong to the default's dataset
-                changes = {"dataset": checked_dataset(value), "imbalance": None}
-                changes["limit"], changes["test_limit"] = default_limits(value)
             spec = DataSpec.from_dict({**spec.to_dict(), **changes})
         except ValueError as exc:
-            notes.append(f"{_SPEC_KEYS[name]}={raw!r} in the link was ignored ({exc}); using the default")
+            notes.append(f"{key}={shorten(raw)!r} in the link was ignored ({shorten(exc, 300)}); using the default")
     return spec
 
 
 def from_query(query: Mapping[str, Any], default: StudioSettings) -> tuple[StudioSettings, list[str]]:
-    """Settings from URL query parameters (as `to_query` writes them), and notes on bad values.
+    """Settings from URL query parameters (as `to_query` writes them), and one note per changed value.
 
-    A missing key keeps the default; a value that cannot be read or is out of range falls
-    back to the default and adds a note naming it; unknown keys are ignored.
+    A missing key keeps the default; an unreadable or unknown value keeps the default; a readable
+    value that no widget offers (out of range, between options) is fitted to the nearest offered
+    one; each of these adds one note naming the key and what was used. Unknown keys are ignored.
     """
     notes: list[str] = []
     settings = default.replace(spec=_decode_spec(query, default.spec, notes))
+    rules = _view_rules()
     for name, key in _VIEW_KEYS.items():
         if key not in query:
             continue
-        raw = _single(query[key])
-        try:
-            settings = settings.replace(**{name: _VIEW_PARSERS[name](raw)})
-        except (ValueError, TypeError) as exc:
-            notes.append(f"{key}={raw!r} in the link was ignored ({exc}); using {getattr(settings, name)!r}")
+        ok, value = _read(key, _single(query[key]), rules[name], notes, getattr(settings, name))
+        if ok:
+            settings = settings.replace(**{name: value})
     return settings, notes
 
 

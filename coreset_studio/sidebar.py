@@ -18,7 +18,9 @@ from coreset_studio import choices as C
 from coreset_core.session import Session
 from coreset_core.spec import DEFAULT_SCORE, DataSpec
 from coreset_core.features import FILE_BACKBONE
+from coreset_studio.link_values import MAX_SCORE_EPOCHS
 from coreset_studio.settings import checked_dataset, default_limits
+from coreset_studio.text import literal
 
 from coreset_studio.widgets import NOTES, bound, settings, update
 
@@ -114,6 +116,10 @@ def _set_path(prefix: str) -> None:
         st.session_state[PATH_ERROR] = str(exc)
 
 
+_PATH_LABELS = {"imagefolder": "Folder of class sub-folders", "embeddings": "Features file (.npz / .parquet)",
+                "hf": "Dataset folder (save_to_disk; ?split=...&label=... options may follow)"}
+
+
 def _dataset_widgets(sb: Any, spec: DataSpec) -> None:
     options = C.dataset_choices()
     choice = st.session_state.get("_path_choice") or spec.dataset.split(":", 1)[0]
@@ -124,10 +130,10 @@ def _dataset_widgets(sb: Any, spec: DataSpec) -> None:
     if choice in C.PATH_CHOICES:
         current = spec.dataset.split(":", 1)[1] if spec.dataset.startswith(choice + ":") else ""
         st.session_state["cfg_path"] = current
-        sb.text_input("Folder of class sub-folders" if choice == "imagefolder" else "Features file (.npz / .parquet)",
+        sb.text_input(_PATH_LABELS[choice],
                       key="cfg_path", on_change=_set_path, args=(choice,), placeholder="/path/to/data")
         if st.session_state.get(PATH_ERROR):
-            sb.error(st.session_state.pop(PATH_ERROR))
+            sb.error(literal(st.session_state.pop(PATH_ERROR)))
         elif not current:
             sb.info("Type the path and press Enter (it must lie in an allowed folder: CORESET_STUDIO_ROOTS).")
     if spec.imbalance is not None:
@@ -140,11 +146,17 @@ def _dataset_widgets(sb: Any, spec: DataSpec) -> None:
         sb.caption(C.dataset_caveat(spec.dataset))
 
 
-def _spec_select(sb: Any, label: str, name: str, options: list, key: str, **kwargs: Any) -> None:
-    spec = settings().spec
-    value = getattr(spec, name)
-    bound(sb.selectbox, label, "spec", key=key, options=options + ([] if value in options else [value]),
-          to_widget=lambda s: getattr(s, name), from_widget=lambda v: settings().spec.replace(**{name: v}), **kwargs)
+def _spec_select(sb: Any, label: str, name: str, options: list, key: str, *, none_as: str | None = None,
+                 format_func: Any = str, **kwargs: Any) -> None:
+    """A select box of one data field. `None` ("all", "auto") is shown as the token `none_as`: streamlit
+    reads a None widget value as "nothing chosen" and would show a blank "Choose an option"."""
+    value = getattr(settings().spec, name)
+    options = options + ([] if value in options else [value])
+    token = (lambda v: none_as if v is None else v) if none_as else (lambda v: v)
+    untoken = (lambda v: None if v == none_as else v) if none_as else (lambda v: v)
+    bound(sb.selectbox, label, "spec", key=key, options=[token(o) for o in options],
+          to_widget=lambda s: token(getattr(s, name)), format_func=lambda v: format_func(untoken(v)),
+          from_widget=lambda v: settings().spec.replace(**{name: untoken(v)}), **kwargs)
 
 
 def sidebar() -> None:
@@ -159,18 +171,19 @@ def sidebar() -> None:
         _spec_select(sb, "Backbone (frozen, ImageNet weights)", "backbone", C.backbone_choices(), "cfg_backbone")
         entry = _entry(spec.prepare_key, spec)
         default_res = entry.session.resolution if entry.ready else None
-        _spec_select(sb, "Input resolution", "resolution", list(C.RESOLUTIONS), "cfg_resolution",
+        _spec_select(sb, "Input resolution", "resolution", list(C.RESOLUTIONS), "cfg_resolution", none_as="auto",
                      format_func=lambda r: C.resolution_label(r, default_res))
-    _spec_select(sb, "Training images", "limit", list(C.LIMITS), "cfg_limit", format_func=C.limit_label,
+    _spec_select(sb, "Training images", "limit", list(C.LIMITS), "cfg_limit", none_as="all", format_func=C.limit_label,
                  help="The first N training images (a representative sample; features are cached on disk).")
     _spec_select(sb, "Difficulty score", "score", C.score_choices(), "cfg_score",
                  format_func=lambda v: C.SCORE_LABELS.get(v, v))
     with sb.expander("More settings"):
         _spec_select(st, "Test images (linear probe)", "test_limit", list(C.TEST_LIMITS), "cfg_test_limit",
-                     format_func=C.limit_label)
+                     none_as="all", format_func=C.limit_label)
         bound(st.number_input, "Scoring epochs (linear head)", "spec", key="cfg_score_epochs", min_value=1,
-              max_value=50, to_widget=lambda s: s.score_epochs,
+              max_value=MAX_SCORE_EPOCHS, to_widget=lambda s: s.score_epochs,
               from_widget=lambda v: settings().spec.replace(score_epochs=int(v)))
-    for message in st.session_state.get(NOTES, []):
-        sb.warning(message)
+    notes = st.session_state.get(NOTES, [])
+    if notes:  # one box; every note is shown as text (it repeats values from the link or a typed path)
+        sb.warning("\n".join(f"- {literal(message)}" for message in notes))
     st.session_state[NOTES] = []

@@ -15,8 +15,23 @@ from coreset_studio.jobs import JobSlot, shared_slot
 
 #: Seeds of a studio sweep unless the user types others: three, so charts get error bars.
 DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2)
-#: Labels of the training budgets (`RunConfig.budget`) in the studio.
+#: Labels of the training budgets (`RunConfig.train_budget`) in the studio.
 BUDGET_LABELS = {"epochs": "equal epochs", "steps": "equal optimiser steps"}
+#: Environment variable that points every studio page at another results database.
+RESULTS_DB_ENV = "CORESET_STUDIO_RESULTS_DB"
+
+
+def results_db_path(session: Any) -> str:
+    """The one rule for the studio's results database: `$CORESET_STUDIO_RESULTS_DB`, else
+    `results.sqlite` in the session's cache folder (where `coreset train/sweep` write by default)."""
+    return os.environ.get(RESULTS_DB_ENV) or os.path.join(session.cache_root, "results.sqlite")
+
+
+def read_results(db_path: str | os.PathLike):
+    """Every stored run of the database at `db_path` as a DataFrame, or None when there is no file yet."""
+    from coreset_core.experiments.store import ResultsStore
+
+    return ResultsStore(db_path).to_frame() if os.path.exists(db_path) else None
 
 
 def sweep_slot() -> JobSlot:

@@ -9,12 +9,13 @@ and a page switch cannot reset it.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import streamlit as st
 
 from coreset_studio.settings import (PRUNE_MAX_PCT, PRUNE_STEP_PCT, WINSOR_MAX_PCT, WINSOR_STEP_PCT,
                                           StudioSettings, defaults_from_env, from_query, to_query)
+from coreset_studio.text import inert_plot, literal
 from coreset_studio.views import downloads as D
 from coreset_studio.views.figures import as_figure
 
@@ -69,6 +70,18 @@ def bound(widget: Callable[..., Any], label: str, field: str, *, key: str, to_wi
     return getattr(settings(), field)
 
 
+def class_select(label: str, key: str, names: Sequence[str]) -> int:
+    """The shared class as a select box of `names`; a class number beyond them (a link made on other
+    data) becomes the last class, with a note saying so."""
+    last = len(names) - 1
+    if settings().class_index > last:
+        st.caption(literal(f"class={settings().class_index} is not a class of this data (0 to {last}); "
+                           f"showing class {last}"))
+        update(class_index=last)
+    return bound(st.selectbox, label, "class_index", key=key, options=list(range(last + 1)),
+                 format_func=lambda k: str(names[k]))
+
+
 def prune_slider() -> float:
     """The shared pruning rate (fraction removed)."""
     bound(st.slider, "Pruning rate (% of training images removed)", "prune_pct", key="prune_pct", min_value=0,
@@ -120,8 +133,9 @@ def downloads(session: Any, selection: Any, command: str, key: str, container: A
 
 
 def plotly(fig: Any, key: str, **kwargs: Any) -> Any:
-    """Draw a figure full width: a `go.Figure`, or a spec dict `{"data", "layout"}` (sent unvalidated)."""
-    return st.plotly_chart(as_figure(fig) if isinstance(fig, dict) else fig, key=key,
+    """Draw a figure full width: a `go.Figure`, or a spec dict `{"data", "layout"}` (sent unvalidated, its
+    strings made inert: a class name from a file shows as typed, never as a link)."""
+    return st.plotly_chart(as_figure(inert_plot(fig)) if isinstance(fig, dict) else fig, key=key,
                            config={"displaylogo": False}, **kwargs)
 
 
@@ -149,16 +163,17 @@ def sweep_status(slot: Any) -> None:
             report = status.result
             lines = [f"Last sweep: {status.describe()}"]
             lines += [report.summary()] + [f"failed: {d}: {e}" for _, d, e in report.failed[:10]] if report else []
-            {"done": st.success, "cancelled": st.info}.get(status.state, st.warning)("  \n".join(lines))
+            {"done": st.success, "cancelled": st.info}.get(status.state, st.warning)(
+                "  \n".join(literal(line) for line in lines))
 
     panel()
 
 
 def backbone_choice(method: str, key: str, container: Any = None) -> dict[str, Any]:
     """`{"backbones": [...]}` from a multiselect when `method` averages over several backbones
-    (RAM-APL; `Session.select(..., backbones=)`), else `{}`."""
+    (RAM-APL; `SelectionRequest.backbones`), else `{}`."""
     from coreset_core.backbones import list_backbones
-    from coreset_core.session import MULTI_BACKBONE_METHODS, RAM_APL_BACKBONES
+    from coreset_core.request import MULTI_BACKBONE_METHODS, RAM_APL_BACKBONES
 
     if method not in MULTI_BACKBONE_METHODS:
         return {}
@@ -170,8 +185,3 @@ def backbone_choice(method: str, key: str, container: Any = None) -> dict[str, A
         (container or st).warning("Choose at least one backbone; using the data's backbone.")
         chosen = [settings().spec.backbone]
     return {"backbones": chosen}
-
-
-def with_backbones(command: str, extra: dict[str, Any]) -> str:
-    """`command` with `--backbones a,b` when `extra` (from `backbone_choice`) names backbones."""
-    return command + (f" --backbones {','.join(extra['backbones'])}" if extra.get("backbones") else "")

@@ -8,4 +8,4 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] && ! dpkg -s chromium chr
   apt-get update -qq && apt-get install -y -qq chromium chromium-driver dataset-fashion-mnist >/dev/null
 fi
 python3 -m pip install -q -e ".[dev]"
-python3 -m pytest -q "$@"
+python3 -m pytest -q --durations=25 "$@"

@@ -32,11 +32,19 @@ def small_grid(**fields) -> list:
                       **fields)
 
 
+def broken_config():
+    """A registered method with a parameter value that `fake_runner` fails on (as a bad value fails a real run)."""
+    from coreset_core.experiments.run_config import RunConfig
+    from coreset_core.spec import DataSpec
+
+    return RunConfig(DataSpec("cifar10-lt", limit=300), "nucs", 0.9, 0, {"ridge": -1})
+
+
 def fake_runner(config, *, cache_dir=None, data_dir=None) -> dict:
     """A cheap deterministic "run": accuracy from the config, optional sleep (FAKE_RUN_SLEEP)."""
     time.sleep(float(os.environ.get("FAKE_RUN_SLEEP", "0")))
-    if config.method == "broken":
-        raise RuntimeError("this method always fails")
+    if config.param_dict.get("ridge") == -1:  # `broken_config()`
+        raise RuntimeError("this run always fails")
     acc = 0.9 - 0.2 * config.prune_rate + 0.01 * config.seed
     return {"run_id": config.run_id, "config_json": config.canonical_json(), "dataset": config.spec.dataset,
             "method": config.method, "prune_rate": config.prune_rate, "seed": config.seed, "mode": config.mode,

@@ -71,6 +71,10 @@ def test_sweep_dry_run_per_method_params_and_results_table(tmp_path, capsys):
     assert "exported 27 rows" in out and (tmp_path / "rows.csv").is_file()
     assert main(["results", "--db", str(db), "--dataset", "nothing-here"]) == 1
     capsys.readouterr()
+    # the fake rows carry no limit: --run-limit filters on it (a filter, not the data option --limit)
+    assert main(["results", "--db", str(db), "--run-limit", "none"]) == 0 and "| random |" in capsys.readouterr().out
+    assert main(["results", "--db", str(db), "--run-limit", "300"]) == 1 and "no results" in capsys.readouterr().out
+    assert main(["results", "--db", str(db), "--run-limit", "x"]) == 2 and "--run-limit" in capsys.readouterr().err
     assert main(["sweep", "--dataset", "cifar10", "--methods", "ccs,random", "--prune-rates", "0.9", "--seeds", "0",
                  "--param", "ccs.beta=0.2", "--no-full", "--db", str(db), "--dry-run"]) == 0
     out = capsys.readouterr().out
@@ -82,15 +86,20 @@ def test_bad_options_stop_with_a_message(tmp_path, capsys):
     cases = [(["sweep", "--address", "1.2.3.4:6379", *db], "add --engine ray"),
              (["sweep", "--engine", "ray", "--workers", "2", *db], "--workers is the local engine's"),
              (["sweep", "--methods", "random", "--param", "ccs.beta=0.1", *db], "not in --methods"),
-             (["sweep", "--methods", "random", "--param", "nonsense", *db], "KEY=VALUE"),
-             (["train", "--method", "random", "--checkpoint", "x.pt", *db], "--checkpoint"),
              (["train", "--method", "random", "--limit", "0", *db], "limit")]
     for argv, message in cases:
         assert main(argv) == 2, argv
         assert message in capsys.readouterr().err
-    with pytest.raises(SystemExit) as info:  # argparse refuses a malformed --param of `train`
-        main(["train", "--method", "random", "--param", "oops", *db])
-    assert info.value.code == 2 and "KEY=VALUE" in capsys.readouterr().err
+    for command in ("train", "sweep", "select"):  # one --param parser: argparse refuses a malformed one
+        with pytest.raises(SystemExit) as info:
+            main([command, "--method", "random", "--prune-rate", "0.5", "--param", "oops", *db])
+        assert info.value.code == 2 and "[METHOD.]KEY=VALUE" in capsys.readouterr().err
+    assert main(["train", "--method", "random", "--param", "ccs.beta=0.1", *db]) == 2  # a prefix names --method
+    assert "not in --method (random)" in capsys.readouterr().err
+    for command in ("train", "sweep"):  # a run config has no checkpoint: the option is not offered
+        with pytest.raises(SystemExit):
+            main([command, "--method", "random", "--checkpoint", "x.pt", *db])
+        assert "unrecognized arguments: --checkpoint" in capsys.readouterr().err
 
 
 def test_real_sweep_reports_a_failing_run_and_stores_the_rest(digits, tmp_path, session_cache_dir, capsys):
@@ -147,3 +156,47 @@ def test_long_tail_metrics_printed_and_per_class_rows_round_trip(digits, tmp_pat
     assert "use a .csv or .parquet file name" in capsys.readouterr().err
     assert main(["results", "--db", str(db), "--shots", "20,100"]) == 2
     assert "MANY >= FEW" in capsys.readouterr().err
+
+
+def test_a_typo_in_the_sixth_method_stops_the_sweep_before_any_run(digits, tmp_path, capsys):
+    db = tmp_path / "r.sqlite"
+    argv = ["sweep", *digits, "--methods", "random,el2n,moderate,ccs,d2,nucz", "--prune-rates", "0.5",
+            "--seeds", "0", "--db", str(db), "--quiet"]
+    assert main(argv) == 2
+    assert "unknown method 'nucz'" in capsys.readouterr().err
+    assert not db.exists() or len(ResultsStore(db)) == 0
+    for bad, message in ((["--param", "d2.kk=3"], "no parameter"), (["--score", "loss"], "unknown score"),
+                         (["--dataset", "cifar11"], "unknown dataset 'cifar11'")):
+        fixed = [a.replace("nucz", "nucs") for a in argv]
+        assert main(fixed + bad) == 2, bad
+        assert message in capsys.readouterr().err
+    assert not db.exists() or len(ResultsStore(db)) == 0
+
+
+def test_train_force_runs_again_and_replaces_the_stored_row(digits, tmp_path, session_cache_dir, capsys):
+    import sqlite3
+
+    db = tmp_path / "r.sqlite"
+    argv = ["train", *digits, "--method", "random", "--prune-rate", "0.5", "--epochs", "3",
+            "--cache-dir", str(session_cache_dir), "--db", str(db), "--quiet"]
+    assert main(argv) == 0
+    (run_id,) = ResultsStore(db).run_ids()
+    real = ResultsStore(db).get_row(run_id).accuracy
+    with sqlite3.connect(db) as con:  # tamper with the stored row: only a real re-run restores it
+        con.execute("UPDATE runs SET accuracy = -1.0, host = 'stale' WHERE run_id = ?", (run_id,))
+    assert main(argv) == 0 and "already stored" in capsys.readouterr().out
+    assert ResultsStore(db).get_row(run_id).accuracy == -1.0
+    assert main([*argv, "--force"]) == 0
+    out = capsys.readouterr().out
+    row = ResultsStore(db).get_row(run_id)
+    assert "already stored" not in out and row.accuracy == real and row.host != "stale" and len(ResultsStore(db)) == 1
+
+
+def test_train_and_sweep_help_describe_them(capsys):
+    for command, needles in (("train", ["Run one experiment", "--force", "replace the stored row"]),
+                             ("sweep", ["random,el2n,moderate,ccs,d2,bws,nucs,nucs-o", "0.7,0.8,0.9,0.95",
+                                        "0,1,2", "--backbones"])):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert all(n in text for n in needles), (command, [n for n in needles if n not in text])

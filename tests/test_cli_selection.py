@@ -125,7 +125,7 @@ def test_out_pointing_at_a_directory_is_refused_before_selecting(tmp_path, capsy
 
 def test_batch_size_must_be_positive(capsys):
     with pytest.raises(SystemExit):
-        main(["features", "--dataset", "digits", "--batch-size", "0"])
+        main(["features", "--dataset", "digits", "--extract-batch-size", "0"])
     assert "whole number >= 1" in capsys.readouterr().err
 
 

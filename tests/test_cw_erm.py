@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from coreset_core.methods import cw_erm  # noqa: E402
+from coreset_core.methods import cw_erm, list_reweighting_methods, reweight  # noqa: E402
 from coreset_core.methods.moderate import moderate_per_class  # noqa: E402
 
 
@@ -23,7 +23,7 @@ FAST = dict(steps=25, coreset_fraction=0.05)  # keeps each call well under a sec
 
 def test_weights_shape_range_and_coreset():
     labels, features = make_data()
-    rw = cw_erm.reweight("cw-erm", labels=labels, features=features, seed=0, **FAST)
+    rw = reweight("cw-erm", labels=labels, features=features, seed=0, **FAST)
     assert rw.weights.shape == (labels.size,)
     assert rw.weights.dtype == np.float64
     assert np.all(np.isfinite(rw.weights)) and np.all((rw.weights > 0) & (rw.weights < 1))
@@ -45,7 +45,7 @@ def test_default_coreset_is_about_one_percent_with_a_minimum_per_class():
 
 def test_broadcast_gives_each_sample_its_nearest_coreset_weight():
     labels, features = make_data(seed=1)
-    rw = cw_erm.reweight("cw-erm", labels=labels, features=features, seed=0, **FAST)
+    rw = reweight("cw-erm", labels=labels, features=features, seed=0, **FAST)
     core_w = rw.info["coreset_weights"]
     f = features.astype(np.float64)
     dmat = np.sqrt(((f[:, None, :] - f[None, rw.coreset, :]) ** 2).sum(-1))
@@ -72,30 +72,32 @@ def test_meta_split_is_per_class_and_disjoint():
 
 def test_deterministic_and_seed_dependent():
     labels, features = make_data()
-    a = cw_erm.reweight("cw-erm", labels=labels, features=features, seed=4, **FAST)
-    b = cw_erm.reweight("cw-erm", labels=labels, features=features, seed=4, **FAST)
-    c = cw_erm.reweight("cw-erm", labels=labels, features=features, seed=5, **FAST)
+    a = reweight("cw-erm", labels=labels, features=features, seed=4, **FAST)
+    b = reweight("cw-erm", labels=labels, features=features, seed=4, **FAST)
+    c = reweight("cw-erm", labels=labels, features=features, seed=5, **FAST)
     np.testing.assert_array_equal(a.weights, b.weights)
     assert not np.array_equal(a.weights, c.weights)
 
 
 def test_meta_weight_net_moves_the_weights():
     labels, features = make_data()
-    rw = cw_erm.reweight("cw-erm", labels=labels, features=features, seed=0, steps=60, coreset_fraction=0.1)
+    rw = reweight("cw-erm", labels=labels, features=features, seed=0, steps=60, coreset_fraction=0.1)
     assert np.ptp(rw.info["coreset_weights"]) > 0  # not a constant map
     assert np.isfinite(rw.info["meta_loss_last"]) and rw.info["meta_loss_last"] < rw.info["meta_loss_first"]
 
 
 def test_errors_name_the_known_methods_and_params():
     labels, features = make_data()
-    assert cw_erm.list_reweighting_methods() == ["cw-erm"]
-    with pytest.raises(ValueError, match="known reweighting methods: cw-erm"):
-        cw_erm.reweight("mw-net", labels=labels, features=features)
+    assert list_reweighting_methods() == ["cw-erm"]
+    with pytest.raises(ValueError, match="selection method, not a reweighting one"):
+        reweight("random", labels=labels, features=features)
+    with pytest.raises(ValueError, match="unknown method 'mw-net'"):
+        reweight("mw-net", labels=labels, features=features)
     with pytest.raises(ValueError, match="no parameter"):
-        cw_erm.reweight("cw-erm", labels=labels, features=features, bogus=1)
+        reweight("cw-erm", labels=labels, features=features, bogus=1)
     with pytest.raises(ValueError, match="needs features"):
-        cw_erm.reweight("cw-erm", labels=labels, features=None)
+        reweight("cw-erm", labels=labels, features=None)
     with pytest.raises(ValueError, match="coreset_fraction"):
-        cw_erm.reweight("cw-erm", labels=labels, features=features, coreset_fraction=0.0)
+        reweight("cw-erm", labels=labels, features=features, coreset_fraction=0.0)
     with pytest.raises(ValueError, match="rows"):
-        cw_erm.reweight("cw-erm", labels=labels, features=features[:10])
+        reweight("cw-erm", labels=labels, features=features[:10])

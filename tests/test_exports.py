@@ -201,10 +201,10 @@ def test_hf_source_select(tmp_path):
     datasets = pytest.importorskip("datasets")
     source = datasets.Dataset.from_dict({"row": list(range(10)), "label": [i % 2 for i in range(10)]})
     labels = np.array(source["label"])
-    doc = selection_document(Selection(np.array([7, 2, 5]), {"data": {"spec": {"dataset": "hf:toy"}}}),
+    source.save_to_disk(str(tmp_path / "src"))
+    doc = selection_document(Selection(np.array([7, 2, 5]), {"data": {"spec": {"dataset": f"hf:{tmp_path / 'src'}"}}}),
                              labels=labels, class_names=["even", "odd"], ids=np.arange(10))
-    with pytest.raises(ValueError, match="hf_source"):
-        export_selection(doc, "hf", tmp_path / "a")
+    assert datasets.load_from_disk(str(export_selection(doc, "hf", tmp_path / "a")))["row"] == [7, 2, 5]  # re-read
     back = datasets.load_from_disk(str(export_selection(doc, "hf", tmp_path / "b", hf_source=source)))
     assert back["row"] == [7, 2, 5]
     with pytest.raises(ValueError, match="row numbers"):

@@ -12,7 +12,7 @@ from sweep_helpers import write_digits_embeddings
 from coreset_core.cli import main
 from coreset_core.spec import DataSpec
 from coreset_core.experiments.store import COLUMNS, ResultsStore, summary_frame
-from coreset_core.experiments.run_config import RunConfig, budget_epochs
+from coreset_core.experiments.run_config import RunConfig, train_budget_epochs
 from coreset_core.experiments.sweep import plan_sweep, run_sweep
 
 LT = DataSpec("cifar10-lt", limit=300)
@@ -44,30 +44,30 @@ def _steps(n: int, batch: int, epochs: int) -> int:
     (4, 1000, 300, 128, 11),    # 8 vs 3 batches: 32 steps / 3 per epoch = 10.7 -> 11 epochs
 ])
 def test_steps_budget_matches_a_hand_count(epochs, n_full, n_kept, batch, expected):
-    got = budget_epochs(epochs, n_full, n_kept, batch, "steps")
+    got = train_budget_epochs(epochs, n_full, n_kept, batch, "steps")
     assert got == expected
     # the subset's steps reach the full set's, and one epoch fewer would not (counted batch by batch)
     assert _steps(n_kept, batch, got) >= _steps(n_full, batch, epochs)
     assert got == epochs or _steps(n_kept, batch, got - 1) < _steps(n_full, batch, epochs)
-    assert budget_epochs(epochs, n_full, n_kept, batch, "epochs") == epochs
+    assert train_budget_epochs(epochs, n_full, n_kept, batch, "epochs") == epochs
 
 
 def test_budget_is_validated_and_enters_the_run_id_only_when_steps():
-    with pytest.raises(ValueError, match="budget must be one of"):
-        RunConfig(LT, "random", 0.5, budget="iterations")
+    with pytest.raises(ValueError, match="train_budget must be one of"):
+        RunConfig(LT, "random", 0.5, train_budget="iterations")
     with pytest.raises(ValueError, match="n_kept"):
-        budget_epochs(3, 10, 11, 4)
+        train_budget_epochs(3, 10, 11, 4)
     with pytest.raises(ValueError, match="budget"):
-        budget_epochs(3, 10, 5, 4, "time")
+        train_budget_epochs(3, 10, 5, 4, "time")
     base = RunConfig(LT, "random", 0.5)
-    assert base.budget == "epochs" and "budget" not in base.identity()  # earlier runs keep their ids
-    assert RunConfig(LT, "random", 0.5, budget="epochs").run_id == base.run_id
-    steps = base.replace(budget="steps")
+    assert base.train_budget == "epochs" and "budget" not in base.identity()  # earlier runs keep their ids
+    assert RunConfig(LT, "random", 0.5, train_budget="epochs").run_id == base.run_id
+    steps = base.replace(train_budget="steps")
     assert steps.run_id != base.run_id and steps.identity()["budget"] == "steps"
-    assert "--budget steps" in steps.command() and "--budget" not in base.command()
-    assert "budget=steps" in steps.describe()
-    planned = plan_sweep(LT, ["random"], [0.5], [0, 1], budget="steps")
-    assert {c.budget for c in planned} == {"steps"} and len(planned) == 4
+    assert "--train-budget steps" in steps.command() and "--train-budget" not in base.command()
+    assert "train_budget=steps" in steps.describe()
+    planned = plan_sweep(LT, ["random"], [0.5], [0, 1], train_budget="steps")
+    assert {c.train_budget for c in planned} == {"steps"} and len(planned) == 4
 
 
 def test_a_steps_run_trains_the_hand_computed_epochs_and_the_row_records_it(digits_spec, session_cache_dir):
@@ -75,12 +75,12 @@ def test_a_steps_run_trains_the_hand_computed_epochs_and_the_row_records_it(digi
     from coreset_core.session import Session
     from coreset_core.training import train_linear_probe
 
-    configs = [RunConfig(digits_spec, "random", 0.5, 1, epochs=3, budget=b) for b in ("epochs", "steps")]
-    configs.append(RunConfig(digits_spec, "full", 0.0, 1, epochs=3, budget="steps"))
+    configs = [RunConfig(digits_spec, "random", 0.5, 1, epochs=3, train_budget=b) for b in ("epochs", "steps")]
+    configs.append(RunConfig(digits_spec, "full", 0.0, 1, epochs=3, train_budget="steps"))
     store = ResultsStore(session_cache_dir / "budget-rows.sqlite")
     report = run_sweep(configs, store, progress=False, cache_dir=session_cache_dir)
     assert report.ok, report.failed
-    rows = {(r.method, r.budget): r for r in store.to_frame().itertuples()}
+    rows = {(r.method, r.train_budget): r for r in store.to_frame().itertuples()}
     # by hand: 1438 training digits, 719 kept, batch 256 -> 6 vs 3 batches per epoch; 3 * 6 / 3 = 6 epochs
     steps_row = rows[("random", "steps")]
     assert steps_row.num_kept == 719 and steps_row.epochs == 3 and steps_row.train_epochs == 6
@@ -94,40 +94,55 @@ def test_a_steps_run_trains_the_hand_computed_epochs_and_the_row_records_it(digi
     assert steps_row.accuracy == probe.metrics["accuracy"]
     # the two budgets are two settings: a table takes one of them
     frame = store.to_frame()
-    with pytest.raises(ValueError, match="budget"):
+    with pytest.raises(ValueError, match="train_budget"):
         summary_frame(frame)
-    steps_table = summary_frame(frame, budget="steps")
+    steps_table = summary_frame(frame, train_budget="steps")
     assert set(steps_table["method"]) == {"full", "random"}
 
 
 def test_a_store_written_before_budgets_reads_its_rows_as_equal_epochs(tmp_path):
     db = tmp_path / "old.sqlite"
-    old = {k: v for k, v in COLUMNS.items() if k not in ("budget", "train_epochs")}
+    old = {k: v for k, v in COLUMNS.items() if k not in ("train_budget", "train_epochs")}
     with sqlite3.connect(db) as con:
         con.execute("CREATE TABLE runs (" + ", ".join(f'"{k}" {v}' for k, v in old.items()) + ")")
         con.execute("INSERT INTO runs (run_id, config_json, method, epochs) VALUES ('a', '{}', 'random', 30)")
     store = ResultsStore(db)
     frame = store.to_frame()
-    assert frame.loc[0, "budget"] == "epochs" and frame.loc[0, "train_epochs"] is None
-    assert len(store.to_frame(budget="epochs")) == 1
+    assert frame.loc[0, "train_budget"] == "epochs" and frame.loc[0, "train_epochs"] is None
+    assert len(store.to_frame(train_budget="epochs")) == 1
+
+
+def test_a_store_with_the_earlier_budget_column_is_renamed_and_keeps_its_rows(tmp_path):
+    db = tmp_path / "budget.sqlite"
+    earlier = {("budget" if k == "train_budget" else k): v for k, v in COLUMNS.items()}
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE runs (" + ", ".join(f'"{k}" {v}' for k, v in earlier.items()) + ")")
+        con.execute("INSERT INTO runs (run_id, config_json, method, epochs, budget) "
+                    "VALUES ('a', '{}', 'random', 3, 'steps')")
+    store = ResultsStore(db)
+    assert store.get_row("a").train_budget == "steps" and store.to_frame().loc[0, "train_budget"] == "steps"
+    with sqlite3.connect(db) as con:
+        names = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
+    assert "train_budget" in names and "budget" not in names
+    assert ResultsStore(db).get_row("a").train_budget == "steps"  # opening again changes nothing
 
 
 def test_cli_budget_flag_reaches_the_stored_row(digits_spec, tmp_path, session_cache_dir, capsys):
     db = tmp_path / "r.sqlite"
     argv = ["train", "--dataset", digits_spec.dataset, "--score-epochs", "2", "--method", "random",
-            "--prune-rate", "0.5", "--seed", "1", "--epochs", "3", "--budget", "steps",
+            "--prune-rate", "0.5", "--seed", "1", "--epochs", "3", "--train-budget", "steps",
             "--cache-dir", str(session_cache_dir), "--db", str(db), "--quiet"]
     assert main(argv) == 0
-    assert "trained 6 epochs (steps budget)" in capsys.readouterr().out
+    assert "trained 6 epochs (steps training budget)" in capsys.readouterr().out
     (row,) = ResultsStore(db).to_frame().itertuples()
-    assert row.budget == "steps" and row.train_epochs == 6
+    assert row.train_budget == "steps" and row.train_epochs == 6
     assert main(["sweep", "--dataset", digits_spec.dataset, "--methods", "random", "--prune-rates", "0.5",
                  "--seeds", "1", "--budget", "steps", "--epochs", "3", "--db", str(db), "--dry-run"]) == 0
-    assert "budget=steps" in capsys.readouterr().out
+    assert "train_budget=steps" in capsys.readouterr().out  # --budget: the option's earlier name still works
 
 
 def test_a_cw_erm_row_was_trained_with_its_weights(digits_spec, session_cache_dir):
-    from coreset_core.methods.cw_erm import reweight
+    from coreset_core.methods import reweight
     from coreset_core.session import Session
     from coreset_core.training import train_linear_probe
 

@@ -49,6 +49,8 @@ def test_predictions_are_the_probe_heads_argmax(session):
     np.testing.assert_array_equal(np.concatenate([g.kept["prediction"], g.dropped["prediction"]]), expected)
     np.testing.assert_array_equal(np.concatenate([g.kept["correct"], g.dropped["correct"]]), expected == 5)
     assert "pred" in caption(g.kept.iloc[0])
+    assert list(np.concatenate([g.kept["predicted_class"], g.dropped["predicted_class"]])) == \
+        [session.class_names[int(p)] for p in expected]
 
 
 def test_image_folder_rows_carry_file_names(tmp_path, session_cache_dir):
@@ -67,6 +69,11 @@ def test_image_folder_rows_carry_file_names(tmp_path, session_cache_dir):
     assert list(np.concatenate([g.kept["file"], g.dropped["file"]])) == [p.rsplit("/", 1)[-1] for p in table]
     thumbs = images(folder, g.kept["position"][:2], size=16)
     assert [t.size for t in thumbs] == [(16, 16)] * len(thumbs)
+    # predictions are named by class ("pred 1" before: the class index)
+    probe = folder.probe(np.arange(folder.labels.size), epochs=3)
+    row = class_gallery(folder, 1, "random", 0.5, probe=probe).kept.iloc[0]
+    predicted = folder.class_names[int(probe.head.predict(folder.train.features[[row["position"]]])[0])]
+    assert f"{row['file']} · {row['score']:.3f} · pred {predicted}" in caption(row)
 
 
 def test_gallery_refuses_a_bad_class(session):

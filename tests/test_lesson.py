@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from references import winsorized_class_means
 
 from coreset_studio.lesson import steps as lesson
 from coreset_studio.lesson.label_noise import inject_label_noise
@@ -159,14 +160,6 @@ def test_label_noise_refuses_bad_input(kwargs, match):
         inject_label_noise(np.arange(20) % 4, **kwargs)
 
 
-def _winsorized(d, labels, c, lo, hi):
-    out = []
-    for k in range(c):
-        s = d[labels == k]
-        out.append(np.mean(np.clip(s, np.quantile(s, lo), np.quantile(s, 1 - hi))))
-    return np.array(out)
-
-
 def test_noisy_class_difficulty_is_recomputed_and_matches_hand_means(session):
     result = lesson.noisy_class_difficulty(session, 0, 0.2, seed=3, winsor=(0.1, 0.1))
     noisy, flipped = result.noise.labels, result.noise.flipped
@@ -175,10 +168,11 @@ def test_noisy_class_difficulty_is_recomputed_and_matches_hand_means(session):
     d, c = result.difficulty, session.num_classes
     t = result.table
     np.testing.assert_allclose(t["noisy_mean"], [d[noisy == k].mean() for k in range(c)])
-    np.testing.assert_allclose(t["noisy_winsorized"], _winsorized(d, noisy, c, 0.1, 0.1))
+    np.testing.assert_allclose(t["noisy_winsorized"], winsorized_class_means(d, noisy, 0.1, 0.1, num_classes=c))
     clean = session.difficulty()
     np.testing.assert_allclose(t["clean_mean"], [clean[session.labels == k].mean() for k in range(c)])
-    np.testing.assert_allclose(t["clean_winsorized"], _winsorized(clean, session.labels, c, 0.1, 0.1))
+    np.testing.assert_allclose(t["clean_winsorized"],
+                               winsorized_class_means(clean, session.labels, 0.1, 0.1, num_classes=c))
     np.testing.assert_array_equal(t["flipped_in"], np.bincount(noisy[flipped], minlength=c))
     # the scores were recomputed on the noisy labels: the mislabelled samples became hard
     assert d[flipped].mean() > clean[flipped].mean() + 0.2

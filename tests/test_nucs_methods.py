@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from references import ridge_accuracy
 
 from coreset_core.allocation import allocate_budgets
 from coreset_core.difficulty import class_difficulty
@@ -24,12 +25,6 @@ def data(seed=0, n=500, d=10, c=5):
     return features, labels, scores
 
 
-def ref_accuracy(features, labels, idx, c):
-    xa = np.hstack([features.astype(np.float64), np.ones((labels.size, 1))])
-    w = np.linalg.solve(xa[idx].T @ xa[idx] + np.eye(xa.shape[1]), xa[idx].T @ np.eye(c)[labels[idx]])
-    return np.mean(np.argmax(xa @ w, axis=1) == labels)
-
-
 @pytest.mark.parametrize("rate", [0.3, 0.9])
 def test_nucs_pipeline(rate):
     features, labels, scores = data()
@@ -43,7 +38,7 @@ def test_nucs_pipeline(rate):
     np.testing.assert_array_equal(info["budgets"], allocate_budgets(info["class_difficulty"], sizes, rate))
     np.testing.assert_array_equal(sel.class_counts(labels), info["budgets"])
     assert info["budgets"][4] / sizes[4] > info["budgets"][0] / sizes[0]  # harder class keeps more
-    ref = [ref_accuracy(features, labels, window_select(scores, labels, info["budgets"], k), 5)
+    ref = [ridge_accuracy(features, labels, window_select(scores, labels, info["budgets"], k), 5)
            for k in info["endpoints"]]
     np.testing.assert_allclose(info["accuracies"], ref, atol=1e-12)
     best = max(range(len(ref)), key=lambda i: (ref[i], i))
@@ -139,7 +134,7 @@ def test_bws_and_nucs_uniform_are_one_method_under_two_names():
         np.testing.assert_array_equal(a.indices, b.indices)
         # and both are the best uniform window of the ridge proxy, computed independently here
         budgets = allocate_budgets(np.ones(5), np.bincount(labels), rate, mode="uniform")
-        ref = [ref_accuracy(features, labels, window_select(scores, labels, budgets, k), 5)
+        ref = [ridge_accuracy(features, labels, window_select(scores, labels, budgets, k), 5)
                for k in a.info["endpoints"]]
         best = max(range(len(ref)), key=lambda i: (ref[i], i))
         np.testing.assert_array_equal(a.indices, window_select(scores, labels, budgets, a.info["endpoints"][best]))

@@ -123,7 +123,7 @@ def test_sharded_ray_extraction_equals_unsharded_bit_for_bit_and_resumes(ray_loc
     # the command line: the same split is read from the cache; a cluster address needs --engine ray
     from coreset_core.cli import main
 
-    args = ["features", "--dataset", "digits", "--resolution", "32", "--limit", "200", "--batch-size", "32",
+    args = ["features", "--dataset", "digits", "--resolution", "32", "--limit", "200", "--extract-batch-size", "32",
             "--cache-dir", str(tmp_path), "--quiet"]
     assert main([*args, "--engine", "ray"]) == 0
     assert "digits train: 200 x 1280 features read from cache" in capsys.readouterr().out

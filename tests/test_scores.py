@@ -292,8 +292,8 @@ def test_train_accuracy_is_cached_with_the_scores(tmp_path):
     assert not c.info["from_cache"] and c.info["path"] != a.info["path"]
 
 
-def _score_set(accuracy, n):
-    return ScoreSet({"el2n": np.zeros(n)}, {}, {}, None if accuracy is None else np.array([[0.0, accuracy]]))
+def _score_set(accuracy, n, el2n=0.5):
+    return ScoreSet({"el2n": np.full(n, el2n)}, {}, {}, None if accuracy is None else np.array([[0.0, accuracy]]))
 
 
 def test_warnings_thresholds():
@@ -313,6 +313,35 @@ def test_warnings_thresholds():
     assert _score_set(0.96, 100).warnings(y9) == [] and len(_score_set(0.94, 100).warnings(y9)) == 1
     with pytest.raises(ValueError, match="one class id per scored sample"):
         _score_set(0.9, 100).warnings(y[:-1])
+
+
+def test_memorising_head_thresholds():
+    y = np.repeat(np.arange(10), 10)
+    warned = _score_set(0.995, 100, el2n=0.05).warnings(y, 10)
+    assert len(warned) == 1 and "memorised" in warned[0] and "99.5%" in warned[0]
+    assert all(hint in warned[0] for hint in ("more training images", "moderate", "fewer steps"))
+    assert _score_set(0.98, 100, el2n=0.05).warnings(y, 10) == []   # below 99 %: the head did not fit it all
+    assert _score_set(1.0, 100, el2n=0.1).warnings(y, 10) == []     # median EL2N not below 0.1
+    half = np.r_[np.full(50, 0.02), np.full(50, 0.5)]                  # median 0.26: the scores still spread
+    assert ScoreSet({"el2n": half}, {}, {}, np.array([[1.0]])).warnings(y, 10) == []
+
+
+def test_a_few_hundred_images_and_a_long_head_run_are_flagged_as_memorised():
+    """240 real digits: the default 200 steps reach 97 % (no warning); 1,000 steps fit every image and push
+    the median EL2N to about 0.07. Before the memorising rule only a LOW accuracy was warned about, so
+    this run passed silently (the issue's folder of a few hundred images, 100 % and EL2N near 0)."""
+    from coreset_core.training.linear import fit_linear_head
+
+    x, y = _digits_240()
+    long = compute_scores(x, y, min_steps=1000, progress=False)
+    head = fit_linear_head(x, y, epochs=long.config["effective_epochs"], seed=0)
+    assert float(np.mean(head.predict(x) == y)) == 1.0  # independent: the same head fits every image
+    z = head.logits(x).astype(np.float64)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    assert np.median(np.linalg.norm(np.eye(10)[y] - p, axis=1)) < 0.1  # EL2N by hand at the last checkpoint
+    warned = long.warnings(y, 10)
+    assert len(warned) == 1 and "memorised" in warned[0]
 
 
 def test_warnings_small_classes():

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sweep_helpers import TAG_VAR, fake_runner, linux_only, small_grid, wait_until_gone, write_digits_embeddings
+from sweep_helpers import (TAG_VAR, broken_config, fake_runner, linux_only, small_grid, wait_until_gone,
+                           write_digits_embeddings)
 
 from coreset_core.spec import DataSpec
 from coreset_core.experiments.store import FULL_DATA, ResultsStore
@@ -44,7 +45,7 @@ def test_run_id_is_a_stable_hash_of_the_spec_and_run_fields():
     changed = [a.replace(seed=2), a.replace(prune_rate=0.95), a.replace(limit=None), a.replace(mode="finetune"),
                a.replace(params={"beta": 0.2}), a.replace(epochs=10), a.replace(imbalance=100),
                a.replace(score="aum"), a.replace(score_seeds=(0, 1)), a.replace(lr=0.01), a.replace(batch_size=32),
-               a.replace(budget="steps")]
+               a.replace(train_budget="steps")]
     assert len({c.run_id for c in changed} | {a.run_id}) == len(changed) + 1
     assert a.replace(limit=None).spec.limit is None and a.replace(seed=2).spec == LT
     # the same id in a fresh interpreter (no hash randomisation involved)
@@ -66,7 +67,7 @@ def test_run_config_validates_its_fields():
     with pytest.raises(ValueError, match="reweights"):
         RunConfig(LT, "cw-erm", 0.9)
     with pytest.raises(ValueError, match="JSON"):
-        RunConfig(LT, FULL_DATA, params={"x": object()})
+        RunConfig(LT, "nucs", 0.5, params={"ridge": object()})
     with pytest.raises(ValueError, match="DataSpec"):
         RunConfig("cifar10-lt", "random", 0.5)
 
@@ -118,12 +119,12 @@ def test_parallel_workers_run_the_configs_and_the_driver_stores_them(tmp_path, m
 
 def test_a_failing_run_is_reported_with_its_command_and_retried_next_time(tmp_path, capsys):
     store = ResultsStore(tmp_path / "r.sqlite")
-    broken = RunConfig(LT, "broken", 0.9)
+    broken = broken_config()
     report = run_sweep(small_grid() + [broken], store, progress=False, runner=fake_runner)
     assert report.completed == 27 and len(report.failed) == 1 and "always fails" in report.failed[0][2]
     err = capsys.readouterr().err
     assert "FAILED" in err and broken.command() in err
-    assert broken.command().startswith("coreset train --dataset cifar10-lt --limit 300 --method broken")
+    assert broken.command().startswith("coreset train --dataset cifar10-lt --limit 300 --method nucs")
     again = run_sweep(small_grid() + [broken], store, progress=False, runner=fake_runner)
     assert again.skipped == 27 and len(again.failed) == 1 and len(store) == 27
 

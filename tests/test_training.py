@@ -127,13 +127,16 @@ def test_one_trainer_interface():
     """The probe and fine-tuning accept the same core keywords: a caller never inspects signatures."""
     import inspect
 
-    from coreset_core.training import TRAINER_ARGS, finetune
+    import dataclasses
 
-    for fn in (train_linear_probe, finetune):
-        params = inspect.signature(fn).parameters
-        assert set(TRAINER_ARGS) <= set(params), fn.__name__
-        assert all(params[name].default is None for name in ("indices", "sample_weights", "lr", "batch_size",
-                                                                "device", "test_limit"))
+    from coreset_core.training import TRAINER_ARGS, FinetuneOptions, finetune
+
+    options = {f.name: f.default for f in dataclasses.fields(FinetuneOptions)}  # finetune's keyword options
+    for fn, extra in ((train_linear_probe, {}), (finetune, options)):
+        defaults = {**extra, **{n: p.default for n, p in inspect.signature(fn).parameters.items()}}
+        assert set(TRAINER_ARGS) <= set(defaults), fn.__name__
+        assert all(defaults[name] is None for name in ("indices", "sample_weights", "lr", "batch_size", "device",
+                                                       "test_limit"))
     x, y = _blobs(n_per_class=40, c=3, seed=7)
     xt, yt = _blobs(n_per_class=20, c=3, seed=7)
     core = dict(indices=np.arange(0, y.size, 2), sample_weights=None, epochs=3, lr=None, batch_size=None, seed=1,

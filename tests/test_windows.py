@@ -3,35 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from references import ridge_accuracy, window_positions
 
 import coreset_core.windows as windows
 from coreset_core.windows import krr_window_search, stratified_subsample, window_select
 
 GRID = [i / 20 for i in range(21)]
-
-
-# ----------------------------------------------------------------------------- references
-
-
-def ref_window(scores, labels, budgets, k):
-    """Explicit per-class sort (ties by index) and the SPEC's clamp, in plain Python."""
-    keep = []
-    for c in range(len(budgets)):
-        members = sorted(np.flatnonzero(labels == c).tolist(), key=lambda i: (scores[i], i))
-        n_c, size = int(budgets[c]), len(members)
-        end = min(max(round(k * size), n_c), size)
-        keep += members[end - n_c: end]
-    return np.array(sorted(keep), dtype=np.int64)
-
-
-def ref_krr_accuracy(features, labels, idx, num_classes, lam=1.0, eval_rows=None):
-    """Ridge on [F, 1] from scratch with numpy.linalg.solve (bias regularised), argmax accuracy."""
-    xa = np.hstack([features.astype(np.float64), np.ones((features.shape[0], 1))])
-    xc = xa[idx]
-    y = np.eye(num_classes)[labels[idx]]
-    w = np.linalg.solve(xc.T @ xc + lam * np.eye(xa.shape[1]), xc.T @ y)
-    rows = np.arange(labels.shape[0]) if eval_rows is None else eval_rows
-    return np.mean(np.argmax(xa[rows] @ w, axis=1) == labels[rows])
 
 
 def make_data(seed, n=400, d=12, c=4, sep=1.0, dtype=np.float32):
@@ -64,7 +41,7 @@ def test_window_select_matches_explicit_sort(seed):
     budgets[0] = sizes[0]  # whole class
     for k in [0.0, 1e-9, 0.01, 0.05, 0.25, 0.5, 0.7777, 0.95, 0.99, 1.0]:
         got = window_select(scores, labels, budgets, k)
-        np.testing.assert_array_equal(got, ref_window(scores, labels, budgets, k))
+        np.testing.assert_array_equal(got, window_positions(scores, labels, budgets, k))
         assert got.size == budgets.sum()
 
 
@@ -117,11 +94,11 @@ def test_krr_search_matches_refit_per_endpoint(seed, n, d, c, frac):
     res = krr_window_search(features, labels, scores, budgets)
     assert res.form == ("dual" if budgets.sum() < d + 1 else "primal")
     np.testing.assert_allclose(res.endpoints, GRID)
-    ref = np.array([ref_krr_accuracy(features, labels, ref_window(scores, labels, budgets, k), c) for k in GRID])
+    ref = np.array([ridge_accuracy(features, labels, window_positions(scores, labels, budgets, k), c) for k in GRID])
     np.testing.assert_allclose(res.accuracies, ref, rtol=0, atol=1e-12)
     best = max(range(len(GRID)), key=lambda i: (ref[i], i))  # ties: larger k
     assert res.best_endpoint == GRID[best]
-    np.testing.assert_array_equal(res.indices, ref_window(scores, labels, budgets, GRID[best]))
+    np.testing.assert_array_equal(res.indices, window_positions(scores, labels, budgets, GRID[best]))
     assert res.num_eval == n
     assert set(res.timings) >= {"gram", "solve", "predict", "total"}
 
@@ -130,10 +107,11 @@ def test_dedup_identical_coresets():
     features, labels, scores = make_data(7, 400, 10, 4)
     budgets = np.round(0.6 * np.bincount(labels)).astype(int)
     res = krr_window_search(features, labels, scores, budgets)
-    distinct = {tuple(ref_window(scores, labels, budgets, k)) for k in GRID}
+    distinct = {tuple(window_positions(scores, labels, budgets, k)) for k in GRID}
     assert res.num_distinct == len(distinct) < len(GRID)  # k <= 0.6 all clamp to the easiest window
     for k in GRID:
-        np.testing.assert_array_equal(window_select(scores, labels, budgets, k), ref_window(scores, labels, budgets, k))
+        np.testing.assert_array_equal(window_select(scores, labels, budgets, k),
+                                      window_positions(scores, labels, budgets, k))
 
 
 def test_ties_go_to_larger_endpoint():
@@ -152,7 +130,8 @@ def test_custom_grid_ridge_and_float64_features():
     budgets = np.bincount(labels) // 3
     ks = [0.9, 0.33, 0.5]
     res = krr_window_search(features, labels, scores, budgets, endpoints=ks, ridge=5.0)
-    ref = [ref_krr_accuracy(features, labels, ref_window(scores, labels, budgets, k), 3, lam=5.0) for k in sorted(ks)]
+    ref = [ridge_accuracy(features, labels, window_positions(scores, labels, budgets, k), 3, lam=5.0)
+           for k in sorted(ks)]
     np.testing.assert_allclose(res.accuracies, ref, atol=1e-12)
 
 
@@ -191,7 +170,8 @@ def test_eval_subsample():
     assert not np.array_equal(rows, stratified_subsample(labels, 150, seed=4))
     res = krr_window_search(features, labels, scores, budgets, eval_subsample=0.25, seed=3)
     assert res.num_eval == 150
-    ref = [ref_krr_accuracy(features, labels, ref_window(scores, labels, budgets, k), 4, eval_rows=rows) for k in GRID]
+    ref = [ridge_accuracy(features, labels, window_positions(scores, labels, budgets, k), 4, eval_rows=rows)
+           for k in GRID]
     np.testing.assert_allclose(res.accuracies, ref, atol=1e-12)
     full = krr_window_search(features, labels, scores, budgets, eval_subsample=1.0)
     assert full.num_eval == 600

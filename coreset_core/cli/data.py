@@ -15,7 +15,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("features", help="extract (or load cached) backbone features of a dataset split")
     add_data_args(p)
     p.add_argument("--split", default="train", choices=["train", "test", "all"], help="which split(s)")
-    p.add_argument("--batch-size", type=positive_int, default=64, help="images per forward pass (default 64)")
+    p.add_argument("--extract-batch-size", type=positive_int, default=64,
+                   help="images per forward pass of the backbone (default 64; train/sweep's --batch-size is the "
+                        "training batch)")
     p.add_argument("--refresh", action="store_true", help="recompute even if cached")
     p.add_argument("--shard-size", type=positive_int, default=None,
                    help="images per cached shard (default 4096): an interrupted extraction resumes after the last "
@@ -46,10 +48,10 @@ def run_backbones(args: argparse.Namespace) -> int:
 
 
 def run_features(args: argparse.Namespace) -> int:
+    from ..experiments.engines import check_engine_options
     from ..features import DEFAULT_SHARD_SIZE, get_features
 
-    if args.engine != "ray" and args.address:
-        raise ValueError("--address names a Ray cluster: add --engine ray")
+    check_engine_options(args.engine, address=args.address)
     session = session_from_args(args)
     spec = session.spec
     splits = ["train", "test"] if args.split == "all" else [args.split]
@@ -58,13 +60,14 @@ def run_features(args: argparse.Namespace) -> int:
         if args.engine == "ray":
             from coreset_core.experiments.engines.ray_features import extract_features_ray
 
-            fs, shards = extract_features_ray(session, split, batch_size=args.batch_size, shard_size=args.shard_size,
+            fs, shards = extract_features_ray(session, split, batch_size=args.extract_batch_size, shard_size=args.shard_size,
                                               refresh=args.refresh, address=args.address, progress=not args.quiet)
-            source = (f"{shards.extracted} of {shards.shards} shard(s) extracted on Ray, {shards.reused} reused"
-                      if shards.shards else "read from cache")
+            on = ", ".join(f"{count} on node {node[:12]}" for node, count in sorted(shards.nodes.items()))
+            source = (f"{shards.extracted} of {shards.shards} shard(s) extracted on Ray{f' ({on})' if on else ''}, "
+                      f"{shards.reused} reused" if shards.shards else "read from cache")
         else:
             fs = get_features(session.dataset, split, backbone=spec.backbone, resolution=session.resolution,
-                              device=session.device, batch_size=args.batch_size,
+                              device=session.device, batch_size=args.extract_batch_size,
                               limit=spec.limit if split == "train" else spec.test_limit, checkpoint=args.checkpoint,
                               cache_dir=args.cache_dir, refresh=args.refresh, progress=not args.quiet,
                               shard_size=args.shard_size or DEFAULT_SHARD_SIZE)

@@ -12,9 +12,12 @@ from typing import Any
 
 from coreset_core.experiments.longtail import METRIC_LABELS
 
-from .common import add_data_args, positive_int, print_table, spec_from_args
-from .selection import parse_param
+from .common import add_data_args, method_params, parse_param, positive_int, print_table, spec_from_args
 
+#: `coreset sweep`'s default grid: the paper's methods, pruning rates and seeds.
+SWEEP_METHODS = "random,el2n,moderate,ccs,d2,bws,nucs,nucs-o"
+SWEEP_RATES = "0.7,0.8,0.9,0.95"
+SWEEP_SEEDS = "0,1,2"
 
 def _add_training_args(p: argparse.ArgumentParser, *, sweep: bool) -> None:
     g = p.add_argument_group("training")
@@ -22,38 +25,49 @@ def _add_training_args(p: argparse.ArgumentParser, *, sweep: bool) -> None:
                    help="linear probe on cached frozen features (CPU) or full fine-tuning (GPU)")
     g.add_argument("--epochs", type=positive_int, default=30, help="training epochs (default 30, the paper's)")
     g.add_argument("--lr", type=float, default=None, help="learning rate (default: the trainer's)")
-    g.add_argument("--batch-size", type=positive_int, default=None, help="batch size (default: the trainer's)")
-    g.add_argument("--budget", default="epochs", choices=["epochs", "steps"],
-                   help="epochs: every subset trains --epochs epochs (default); steps: a subset trains as many "
-                        "optimiser steps as the full training set gets in --epochs epochs")
-    if sweep:
-        g.add_argument("--param", action="append", default=[], metavar="[METHOD.]KEY=VALUE",
-                       help="method parameter (repeatable; VALUE parsed as JSON, else a string); "
-                            "METHOD.KEY=VALUE applies to one method only")
-    else:
-        g.add_argument("--param", type=parse_param, action="append", default=[], metavar="KEY=VALUE",
-                       help="method parameter (repeatable; VALUE parsed as JSON, else a string)")
+    g.add_argument("--batch-size", type=positive_int, default=None,
+                   help="training batch size (default: the trainer's)")
+    g.add_argument("--train-budget", "--budget", dest="train_budget", default="epochs", choices=["epochs", "steps"],
+                   help="training budget: epochs: every subset trains --epochs epochs (default); steps: a subset "
+                        "trains as many optimiser steps as the full training set gets in --epochs epochs "
+                        "(--budget is its earlier name)")
+    g.add_argument("--param", type=parse_param, action="append", default=[], metavar="[METHOD.]KEY=VALUE",
+                   help="method parameter (repeatable; VALUE parsed as JSON, else a string)"
+                        + ("; METHOD.KEY=VALUE applies to one method only" if sweep else ""))
+    g.add_argument("--backbones", default=None,
+                   help="comma-separated backbones of a multi-backbone method (ram-apl; default lite0,1,2)")
     p.add_argument("--db", default=None, help="results database (default <cache dir>/results.sqlite)")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="select a coreset, train on it, print and store the test metrics")
-    add_data_args(p)
+    p = sub.add_parser("train", help="select a coreset, train on it, print and store the test metrics",
+                       description="Run one experiment: select a coreset with --method at --prune-rate (or reweight "
+                                   "every sample with cw-erm, or keep all with 'full'), train a linear probe on the "
+                                   "frozen features (--mode linear) or fine-tune the backbone (--mode finetune), "
+                                   "test it, print the per-class accuracy and store the row in the results database "
+                                   "(an already stored run is shown, not re-run, unless --force).")
+    add_data_args(p, checkpoint=False)
     p.add_argument("--method", required=True,
                    help="selection method (see `coreset methods`), 'full' for all data, or 'cw-erm'")
     p.add_argument("--prune-rate", type=float, default=0.0, help="fraction of the training set removed")
     p.add_argument("--seed", type=int, default=0, help="seed of the selection and of training")
     _add_training_args(p, sweep=False)
     p.add_argument("--no-store", action="store_true", help="do not write the result to the database")
-    p.add_argument("--force", action="store_true", help="run even if this exact run is already stored")
+    p.add_argument("--force", action="store_true",
+                   help="run even if this exact run is already stored, and replace the stored row")
     p.set_defaults(func=run_train)
 
-    p = sub.add_parser("sweep", help="run methods x pruning rates x seeds (resumable) into the database")
-    add_data_args(p, dataset_default="cifar10-lt")
-    p.add_argument("--methods", default="random,el2n,moderate,ccs,d2,bws,nucs,nucs-o",
-                   help="comma-separated method names")
-    p.add_argument("--prune-rates", default="0.7,0.8,0.9,0.95", help="comma-separated pruning rates")
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated run seeds (selection and training)")
+    p = sub.add_parser("sweep", help="run methods x pruning rates x seeds (resumable) into the database",
+                       description="Run every method at every pruning rate and seed, plus the full-data baseline "
+                                   f"per seed. Defaults (the paper's grid): --methods {SWEEP_METHODS}, --prune-rates "
+                                   f"{SWEEP_RATES}, --seeds {SWEEP_SEEDS}. Every run's method, parameters, score and "
+                                   "dataset are checked before the first run; stored runs are skipped, so the same "
+                                   "command resumes an interrupted sweep.")
+    add_data_args(p, dataset_default="cifar10-lt", checkpoint=False)
+    p.add_argument("--methods", default=SWEEP_METHODS, help=f"comma-separated method names (default {SWEEP_METHODS})")
+    p.add_argument("--prune-rates", default=SWEEP_RATES, help=f"comma-separated pruning rates (default {SWEEP_RATES})")
+    p.add_argument("--seeds", default=SWEEP_SEEDS,
+                   help=f"comma-separated run seeds, selection and training (default {SWEEP_SEEDS})")
     p.add_argument("--no-full", action="store_true", help="skip the full-data baseline runs")
     e = p.add_argument_group("engine")
     e.add_argument("--engine", default="local", choices=["local", "ray"],
@@ -72,7 +86,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-dir", default=None, help="cache folder holding results.sqlite (env CORESET_CACHE_DIR)")
     p.add_argument("--dataset", default=None, help="only this dataset (default: every dataset in the database)")
     p.add_argument("--mode", default=None, choices=["linear", "finetune"], help="only this training mode")
-    p.add_argument("--limit", default=None, help="only runs with this --limit ('none' for full-size runs)")
+    p.add_argument("--run-limit", default=None, metavar="N|none",
+                   help="only runs made with --limit N ('none': full-size runs); a filter, unlike the data "
+                        "option --limit of select/train")
     p.add_argument("--metric", default="accuracy", choices=list(METRIC_LABELS),
                    help="the table's metric (default accuracy); the long-tail ones group classes by their size "
                         "in the full training set (see --shots)")
@@ -85,31 +101,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_results)
 
 
-def sweep_params(items: list[str], methods: list[str]) -> dict[str, dict[str, Any]]:
-    """`--param` of a sweep -> {method: params}: KEY=VALUE for every method, METHOD.KEY=VALUE for one."""
-    common: dict[str, Any] = {}
-    per_method: dict[str, dict[str, Any]] = {}
-    for item in items:
-        head, sep, raw = item.partition("=")
-        method, dot, key = head.rpartition(".") if "." in head else ("", "", head)
-        try:
-            key, value = parse_param(f"{key}{sep}{raw}")
-        except argparse.ArgumentTypeError as exc:
-            raise ValueError(f"{exc} (in a sweep, METHOD.KEY=VALUE sets it for one method)") from None
-        if not dot:
-            common[key] = value
-        elif method not in methods:
-            raise ValueError(f"--param {item!r} names method {method!r}, which is not in --methods")
-        else:
-            per_method.setdefault(method, {})[key] = value
-    return {m: {**common, **per_method.get(m, {})} for m in methods if common or m in per_method}
-
-
 def _run_fields(args: argparse.Namespace) -> dict[str, Any]:
-    if getattr(args, "checkpoint", None):
-        raise ValueError("--checkpoint is not supported by train/sweep: a run config has no checkpoint field")
     return dict(mode=args.mode, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, device=args.device,
-                budget=args.budget)
+                train_budget=args.train_budget)
 
 
 def _store(args: argparse.Namespace):
@@ -134,8 +128,9 @@ def run_train(args: argparse.Namespace) -> int:
     from coreset_core.experiments.run_config import RunConfig
     from coreset_core.experiments.sweep import run_one
 
-    config = RunConfig(spec_from_args(args), args.method, args.prune_rate, args.seed, dict(args.param),
-                       **_run_fields(args))
+    params = method_params(args.param, [args.method], option="--method").get(args.method, {})
+    config = RunConfig(spec_from_args(args), args.method, args.prune_rate, args.seed, params,
+                       backbones=args.backbones, **_run_fields(args))
     store = None if args.no_store else _store(args)
     session = Session(config.spec, data_dir=args.data_dir, cache_dir=args.cache_dir, device=args.device,
                       progress=not args.quiet)
@@ -144,11 +139,11 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"run {config.run_id} is already stored ({row.created_at}); --force re-runs it")
     else:
         row = run_one(config, session=session, progress=not args.quiet)
-        if store is not None and not store.add(row):
+        if store is not None and not store.add(row, replace=args.force):
             print(f"(run {config.run_id} was already stored: the stored row is kept)")
     print(f"{config.describe()}  (run {config.run_id})")
     print(f"kept {row.num_kept} of {row.num_train} training samples; trained {row.train_epochs} epochs "
-          f"({row.budget or 'epochs'} budget)")
+          f"({row.train_budget or 'epochs'} training budget)")
     print(f"accuracy {_pct(row.accuracy)}   balanced accuracy {_pct(row.balanced_accuracy)}   "
           f"worst-class {_pct(row.worst_class_accuracy)}   tail {_pct(row.tail_accuracy)}")
     print(f"times: prepare {row.prepare_seconds:.2f} s, selection {row.selection_seconds:.2f} s, "
@@ -168,13 +163,13 @@ def run_train(args: argparse.Namespace) -> int:
 def run_sweep_cmd(args: argparse.Namespace) -> int:
     from coreset_core.experiments.sweep import plan_sweep, run_sweep
 
-    if args.engine != "ray" and args.address:
-        raise ValueError("--address names a Ray cluster: add --engine ray")
-    if args.engine == "ray" and args.workers is not None:
-        raise ValueError("--workers is the local engine's; Ray uses the cluster's CPUs (ray start --num-cpus N)")
+    from coreset_core.experiments.engines import check_engine_options
+
+    check_engine_options(args.engine, workers=args.workers, address=args.address)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     configs = plan_sweep(spec_from_args(args), methods, args.prune_rates, args.seeds, include_full=not args.no_full,
-                         method_params=sweep_params(args.param, methods), **_run_fields(args))
+                         method_params=method_params(args.param, methods), backbones=args.backbones,
+                         **_run_fields(args))
     store = _store(args)
     stored = store.run_ids()
     already = sum(c.run_id in stored for c in configs)
@@ -226,6 +221,16 @@ def print_tables(frame, *, metric: str = "accuracy", dataset: str | None = None,
     return count
 
 
+def _run_limit(text: str) -> int | None:
+    """`--run-limit`: a whole number >= 1, or none/all/full for the runs without a limit."""
+    if str(text).lower() in ("none", "all", "full"):
+        return None
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise ValueError(f"--run-limit takes a whole number >= 1 or 'none', got {text!r}") from None
+
+
 def run_results(args: argparse.Namespace) -> int:
     store = _store(args)
     where: dict[str, Any] = {}
@@ -233,8 +238,8 @@ def run_results(args: argparse.Namespace) -> int:
         where["dataset"] = args.dataset
     if args.mode:
         where["mode"] = args.mode
-    if args.limit is not None:
-        where["limit_n"] = None if str(args.limit).lower() in ("none", "all", "full") else int(args.limit)
+    if args.run_limit is not None:
+        where["limit_n"] = _run_limit(args.run_limit)
     from coreset_core.experiments.longtail import DEFAULT_SHOTS, check_shots, with_metrics
     from coreset_core.experiments.store import check_table_path, per_class_frame, write_table
 

@@ -10,19 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..spec import FILE_SCORE
-from .common import add_data_args, print_table, session_from_args
-
-
-def parse_param(text: str) -> tuple[str, Any]:
-    """`key=value`; the value is parsed as JSON when it can be (numbers, lists, true/false/null)."""
-    if "=" not in text or not text.split("=", 1)[0].strip():
-        raise argparse.ArgumentTypeError(f"--param takes KEY=VALUE (e.g. --param beta=0.1), got {text!r}")
-    key, raw = text.split("=", 1)
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return key.strip().replace("-", "_"), value
+from .common import add_data_args, method_params, parse_param, print_table, session_from_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -41,8 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prune-rate", type=float, required=True, help="fraction of the training set removed, in [0, 1)")
     p.add_argument("--winsor", type=float, nargs=2, metavar=("LO", "HI"), default=None,
                    help="winsorization limits of the class difficulty (nucs), e.g. 0.05 0.05")
-    p.add_argument("--param", type=parse_param, action="append", default=[], metavar="KEY=VALUE",
-                   help="a method parameter (repeatable), e.g. --param ridge=0.5")
+    p.add_argument("--param", type=parse_param, action="append", default=[], metavar="[METHOD.]KEY=VALUE",
+                   help="a method parameter (repeatable; VALUE parsed as JSON, else a string), e.g. --param ridge=0.5")
     p.add_argument("--backbones", default=None,
                    help="comma-separated backbones of a multi-backbone method (ram-apl; default lite0,1,2)")
     p.add_argument("--seed", type=int, default=0, help="selection seed")
@@ -114,7 +102,7 @@ def _classes_to_print(fractions: list) -> list[int]:
 
 
 def _select_params(args: argparse.Namespace) -> dict[str, Any]:
-    params = dict(args.param)
+    params = method_params(args.param, [args.method], option="--method").get(args.method, {})
     if args.winsor is not None:
         if "winsor" in params:
             raise ValueError("give the winsorization limits once: --winsor LO HI or --param winsor=[LO,HI]")
@@ -125,22 +113,21 @@ def _select_params(args: argparse.Namespace) -> dict[str, Any]:
 def run_select(args: argparse.Namespace) -> int:
     from ..methods import get_method
     from ..outputs import check_file_destination, write_file
+    from ..request import SelectionRequest
     from ..selection_schema import session_document
-    from ..validation import check_prune_rate
 
     if args.out:
         check_file_destination(args.out, force=args.force)  # before any work: an hour's selection is never lost
-    get_method(args.method)  # an unknown name stops here, before any data is loaded
-    check_prune_rate(args.prune_rate)
-    params = _select_params(args)
-    backbones = [b.strip() for b in args.backbones.split(",") if b.strip()] if args.backbones else None
+    # an unknown method or parameter, a bad rate or stray backbones stop here, before any data is loaded
+    request = SelectionRequest(args.method, args.prune_rate, seed=args.seed, params=_select_params(args),
+                               backbones=args.backbones)
     session = session_from_args(args)
     t0 = time.perf_counter()
     labels = session.labels
     if get_method(args.method).needs_scores and session.spec.score != FILE_SCORE:
         _print_score_health(session)
     t1 = time.perf_counter()
-    selection = session.select(args.method, args.prune_rate, seed=args.seed, backbones=backbones, **params)
+    selection = session.select(request)
     t2 = time.perf_counter()
     cfg = selection.config
     doc = session_document(session, selection)
@@ -174,22 +161,14 @@ def run_select(args: argparse.Namespace) -> int:
 
 
 def run_methods(args: argparse.Namespace) -> int:
-    from ..methods import method_specs
+    from ..methods import get_method, list_reweighting_methods, method_specs
 
-    for spec in method_specs():
+    for spec in method_specs() + [get_method(name) for name in list_reweighting_methods()]:
         needs = [n for n, flag in (("scores", spec.needs_scores), ("features", spec.needs_features)) if flag]
-        print(f"{spec.name}  [{spec.allocation}; needs {', '.join(needs) if needs else 'labels only'}]")
+        kind = ("reweighting: one loss weight per training sample, not a subset" if spec.reweights
+                else spec.allocation)
+        print(f"{spec.name}  [{kind}; needs {', '.join(needs) if needs else 'labels only'}]")
         print(f"    {spec.description}")
         if spec.params:
             print("    parameters: " + ", ".join(f"{k}={v!r}" for k, v in spec.params.items()))
-    _print_reweighting_methods()
     return 0
-
-
-def _print_reweighting_methods() -> None:
-    from ..methods.cw_erm import list_reweighting_methods, reweighting_description, reweighting_params
-
-    for name in list_reweighting_methods():
-        print(f"{name}  [reweighting: one loss weight per training sample, not a subset; needs features]")
-        print(f"    {reweighting_description(name)}")
-        print("    parameters: " + ", ".join(f"{k}={v!r}" for k, v in reweighting_params(name).items()))

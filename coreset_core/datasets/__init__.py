@@ -10,12 +10,13 @@ from ..config import default_data_dir
 from .base import CorruptImageError, Dataset, ImageSplit, NoImagesError
 from .download import DOWNLOAD_ENV, downloads_allowed
 from .embeddings import EmbeddingsFileError, embeddings_dataset
+from .hf import HFDatasetError, hf_dataset
 from .image_folder import image_folder
 from .long_tail import long_tail_counts, make_long_tailed
 from .sources import cifar10, cifar100, digits, fashion_mnist, imagewoof
 from .tv_sources import food101, imagenet, inat2021_mini
 
-__all__ = ["CorruptImageError", "DOWNLOAD_ENV", "Dataset", "DatasetInfo", "EmbeddingsFileError", "ImageSplit",
+__all__ = ["CorruptImageError", "DOWNLOAD_ENV", "Dataset", "DatasetInfo", "EmbeddingsFileError", "HFDatasetError", "ImageSplit",
            "NoImagesError", "downloads_allowed", "list_datasets", "load_dataset", "long_tail_counts",
            "make_long_tailed"]
 
@@ -54,10 +55,12 @@ _SUMMARIES = {
     "imagefolder:<path>": "your own images, one folder per class (ids: torchvision ImageFolder's index)",
     "embeddings:<path>": "your precomputed features: .npz/.parquet with features, labels [is_test, class_names, "
                          "scores, paths, ids]",
+    "hf:<path-or-name>[?split=..]": "a Hugging Face dataset: a save_to_disk folder or a Hub name (ids: row of the "
+                                    "split; options split, test_split, config, image, label)",
 }
 DEFAULT_IMBALANCE = 10.0
 _NO_DATA_DIR = {"digits"}  # sources that never read the data directory
-_PATH_SOURCES = {"imagefolder:": image_folder, "embeddings:": embeddings_dataset}
+_PATH_SOURCES = {"imagefolder:": image_folder, "embeddings:": embeddings_dataset, "hf:": hf_dataset}
 
 
 def list_datasets() -> list[DatasetInfo]:
@@ -77,6 +80,16 @@ def _data_folder(data_dir: str | os.PathLike | None) -> Path:
     return folder
 
 
+def check_dataset_name(name: str) -> str:
+    """`name` if the registry can load it (a built-in name, its `-lt` variant or a path source), else a
+    ValueError listing the known names: checked before any run starts."""
+    if name.startswith(tuple(_PATH_SOURCES)):
+        return name
+    if name.removesuffix("-lt") not in _LOADERS:
+        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(_SUMMARIES)} (see `coreset datasets`)")
+    return name
+
+
 def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, imbalance: float | None = None,
                  seed: int = 0) -> Dataset:
     """Load a dataset by registry name.
@@ -90,12 +103,8 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None, imbala
                 raise ValueError(f"imbalance applies to the built-in long-tailed names (e.g. cifar10-lt), "
                                  f"not to {prefix}<path>")
             return loader(name[len(prefix):])
-    base_name = name[:-3] if name.endswith("-lt") else name
-    loader = _LOADERS.get(base_name)
-    if loader is None:
-        known = ", ".join(_SUMMARIES)
-        raise ValueError(f"unknown dataset {name!r}; known datasets: {known} (see `coreset datasets`)")
-    base = loader(default_data_dir() if base_name in _NO_DATA_DIR else _data_folder(data_dir))
+    base_name = check_dataset_name(name).removesuffix("-lt")
+    base = _LOADERS[base_name](default_data_dir() if base_name in _NO_DATA_DIR else _data_folder(data_dir))
     if name.endswith("-lt"):
         return make_long_tailed(base, DEFAULT_IMBALANCE if imbalance is None else imbalance, seed)
     if imbalance is not None:

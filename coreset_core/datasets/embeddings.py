@@ -233,6 +233,10 @@ def embeddings_dataset(spec: str) -> Dataset:
     """The dataset of an embeddings file (`spec` is its path, without the `embeddings:` prefix)."""
     if not str(spec).strip():
         raise ValueError("embeddings: needs a path, e.g. embeddings:/data/clip_features.npz")
+    if "?" in str(spec) or Path(spec).expanduser().is_dir():  # a folder of shards
+        from .embedding_shards import sharded_dataset
+
+        return sharded_dataset(str(spec))
     path = Path(spec).expanduser().resolve()
     cols = validate_columns(path, read_columns(path))
     cols["paths"] = _resolve_paths(path, cols["paths"])

@@ -2,8 +2,9 @@
 
 The run fields are the method and its parameters, the pruning rate, the seed and the training
 protocol (mode, epochs, learning rate, batch size, device, training budget). `run_id` hashes
-them with the spec and the code version: the results store's key. `budget_epochs` turns a
-training budget into epochs. Nothing here runs anything (`sweep.run_one` does).
+them with the spec and the code version: the results store's key. `train_budget_epochs` turns a
+training budget into epochs ("budget" alone means a selection's kept total B). Nothing here
+runs anything (`sweep.run_one` does).
 """
 from __future__ import annotations
 
@@ -13,61 +14,38 @@ import inspect
 import json
 import math
 import shlex
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
-
-import numpy as np
 
 from coreset_core.config import CODE_VERSION
 from coreset_core.experiments.store import FULL_DATA
-from coreset_core.jsonable import to_jsonable
+from coreset_core.jsonable import freeze, thaw, to_jsonable
+from coreset_core.request import SelectionRequest
 from coreset_core.spec import DataSpec
-from coreset_core.validation import check_prune_rate
+from coreset_core.validation import check_device, check_prune_rate
 
-#: Methods that reweight all samples instead of choosing a subset.
-REWEIGHTING_METHODS = ("cw-erm",)
 MODES = ("linear", "finetune")
 #: Training budgets: equal epochs (the default, every earlier result) or equal optimiser steps.
-BUDGETS = ("epochs", "steps")
-#: Fields of `RunConfig` besides `spec`, `method`, `prune_rate`, `seed`, `params`.
-RUN_FIELDS = ("mode", "epochs", "lr", "batch_size", "device", "budget")
+TRAIN_BUDGETS = ("epochs", "steps")
+#: Fields of `RunConfig` besides `spec`, `method`, `prune_rate`, `seed`, `params`, `backbones`.
+RUN_FIELDS = ("mode", "epochs", "lr", "batch_size", "device", "train_budget")
 DATA_FIELDS = tuple(f.name for f in dataclasses.fields(DataSpec))
 
 
-def _freeze(value: Any) -> Any:
-    """JSON-compatible and hashable: dicts -> sorted tuples of pairs, lists -> tuples."""
-    if isinstance(value, Mapping):
-        return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
-    if isinstance(value, (list, tuple)):
-        return tuple(_freeze(v) for v in value)
-    if isinstance(value, (np.ndarray, np.generic)):
-        return _freeze(value.tolist())
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise ValueError(f"parameter value {value!r} ({type(value).__name__}) is not a plain number/string/list; "
-                     "a run config must be JSON-serialisable")
-
-
-def _thaw(value: Any) -> Any:
-    return [_thaw(v) for v in value] if isinstance(value, tuple) else value
-
-
 def _registered_defaults(method: str) -> dict[str, Any] | None:
-    """The registry's default parameters of `method`, or None for 'full' and unregistered names."""
+    """The registry's default parameters of `method` (None for 'full', which has none)."""
     if method == FULL_DATA:
         return None
-    if method in REWEIGHTING_METHODS:
-        from coreset_core.methods.cw_erm import reweighting_params
-
-        return to_jsonable(dict(reweighting_params(method)))
     from coreset_core.methods import get_method
 
-    try:
-        spec = get_method(method)
-    except ValueError:
-        return None
-    return to_jsonable({k: v for k, v in spec.params.items() if v is not inspect.Parameter.empty})
+    return to_jsonable({k: v for k, v in get_method(method).params.items() if v is not inspect.Parameter.empty})
+
+
+def is_reweighting(method: str) -> bool:
+    """Whether `method` is a registered reweighting method (it keeps every sample: prune rate 0)."""
+    from coreset_core.methods import list_reweighting_methods
+
+    return method in list_reweighting_methods()
 
 
 def _whole(name: str, value: Any) -> int:
@@ -92,21 +70,21 @@ def _optional_positive(name: str, value: Any, cast: Callable[[Any], Any]) -> Any
     return out
 
 
-def budget_epochs(epochs: int, n_full: int, n_kept: int, batch_size: int, budget: str = "steps") -> int:
-    """Epochs to train a subset of `n_kept` samples under `budget`.
+def train_budget_epochs(epochs: int, n_full: int, n_kept: int, batch_size: int, train_budget: str = "steps") -> int:
+    """Epochs to train a subset of `n_kept` samples under `train_budget`.
 
     ``"epochs"``: `epochs` unchanged. ``"steps"``: the fewest epochs whose optimiser steps
     reach those of `epochs` epochs on all `n_full` samples, one step per batch:
     ``ceil(epochs * ceil(n_full / batch_size) / ceil(n_kept / batch_size))``.
     """
-    if budget not in BUDGETS:
-        raise ValueError(f"budget must be one of {BUDGETS}, got {budget!r}")
+    if train_budget not in TRAIN_BUDGETS:
+        raise ValueError(f"train_budget must be one of {TRAIN_BUDGETS}, got {train_budget!r}")
     epochs, n_full, n_kept, batch_size = (_whole(name, v) for name, v in (
         ("epochs", epochs), ("n_full", n_full), ("n_kept", n_kept), ("batch_size", batch_size)))
     if min(epochs, n_full, n_kept, batch_size) < 1 or n_kept > n_full:
-        raise ValueError(f"budget_epochs needs epochs, batch_size >= 1 and 1 <= n_kept <= n_full, got "
+        raise ValueError(f"train_budget_epochs needs epochs, batch_size >= 1 and 1 <= n_kept <= n_full, got "
                          f"epochs={epochs}, n_full={n_full}, n_kept={n_kept}, batch_size={batch_size}")
-    if budget == "epochs":
+    if train_budget == "epochs":
         return epochs
     full_steps = epochs * math.ceil(n_full / batch_size)
     return -(-full_steps // math.ceil(n_kept / batch_size))
@@ -120,9 +98,14 @@ class RunConfig:
     picklable) with the method's registered defaults filled in, so "nucs" and "nucs with
     its default parameters" are the same run. `lr` / `batch_size` None mean the trainer's
     defaults (the effective values are recorded in the results row). `device` does not
-    enter `run_id`. `budget` is "epochs" (train `epochs` epochs on the subset) or "steps"
-    (as many optimiser steps as `epochs` epochs on the full set; see `budget_epochs`); it
-    enters `run_id` only when it is "steps", so every earlier "epochs" run keeps its id.
+    enter `run_id`. `train_budget` is "epochs" (train `epochs` epochs on the subset) or "steps"
+    (as many optimiser steps as `epochs` epochs on the full set; see `train_budget_epochs`);
+    it enters `run_id` only when it is "steps" (hashed under its first name, "budget"), so
+    every earlier run keeps its id.
+    `backbones` names the backbones of a multi-backbone method (RAM-APL; None: its
+    defaults) and enters `run_id` only when given. `request` is the run's
+    `SelectionRequest` (None for "full"): it validates the method, its parameters, the rate
+    and the backbones once, and is what `run_one` hands to the Session.
     """
 
     spec: DataSpec
@@ -135,7 +118,9 @@ class RunConfig:
     lr: float | None = None
     batch_size: int | None = None
     device: str = "cpu"
-    budget: str = "epochs"
+    train_budget: str = "epochs"
+    backbones: Any = None
+    request: SelectionRequest | None = field(init=False, default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
@@ -145,18 +130,15 @@ class RunConfig:
         if not self.method or not isinstance(self.method, str):
             raise ValueError(f"method must be a method name, got {self.method!r}")
         put("prune_rate", check_prune_rate(self.prune_rate))
-        if self.method == FULL_DATA and self.prune_rate != 0.0:
-            raise ValueError(f"method 'full' trains on all data: its prune_rate must be 0, got {self.prune_rate}")
-        if self.method in REWEIGHTING_METHODS and self.prune_rate != 0.0:
-            raise ValueError(f"{self.method!r} reweights every sample instead of pruning: use prune_rate=0 "
-                             f"(got {self.prune_rate})")
+        if self.method == FULL_DATA and (self.prune_rate != 0.0 or self.params or self.backbones is not None):
+            raise ValueError(f"method 'full' trains on all data: no prune rate (got {self.prune_rate}), parameters "
+                             "or backbones")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.budget not in BUDGETS:
-            raise ValueError(f"budget must be one of {BUDGETS} (equal epochs or equal optimiser steps), "
-                             f"got {self.budget!r}")
-        if self.device not in ("cpu", "cuda"):
-            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+        if self.train_budget not in TRAIN_BUDGETS:
+            raise ValueError(f"train_budget must be one of {TRAIN_BUDGETS} (equal epochs or equal optimiser steps), "
+                             f"got {self.train_budget!r}")
+        check_device(self.device, here=False)
         put("seed", _whole("seed", self.seed))
         put("epochs", _whole("epochs", self.epochs))
         if self.epochs < 1 or self.seed < 0:
@@ -164,19 +146,16 @@ class RunConfig:
         put("lr", _optional_positive("lr", self.lr, float))
         put("batch_size", _optional_positive("batch_size", self.batch_size, int))
         given = dict(self.params) if self.params else {}
-        defaults = _registered_defaults(self.method)
-        if defaults is not None:
-            unknown = set(given) - set(defaults)
-            if unknown:
-                raise ValueError(f"method {self.method!r} has no parameter(s) {sorted(unknown)}; "
-                                 f"its parameters are {sorted(defaults)}")
-            given = {**defaults, **given}
-        put("params", _freeze(given))
+        if self.method != FULL_DATA:
+            put("request", SelectionRequest(self.method, self.prune_rate, None, self.seed, given, self.backbones))
+            put("backbones", self.request.backbones)
+            given = {**_registered_defaults(self.method), **given}
+        put("params", freeze(given))
 
     @property
     def param_dict(self) -> dict[str, Any]:
         """The method parameters as a plain dict (lists for sequences)."""
-        return {k: _thaw(v) for k, v in self.params}
+        return {k: thaw(v) for k, v in self.params}
 
     def call_params(self) -> dict[str, Any]:
         """The parameters that differ from the method's defaults (what the method is called with:
@@ -189,8 +168,10 @@ class RunConfig:
         out = {"data": self.spec.to_dict(), "method": self.method, "prune_rate": self.prune_rate,
                "seed": self.seed, "params": self.param_dict, "mode": self.mode, "epochs": self.epochs,
                "lr": self.lr, "batch_size": self.batch_size, "code_version": CODE_VERSION}
-        if self.budget != "epochs":  # the default stays out: earlier runs keep their ids
-            out["budget"] = self.budget
+        if self.train_budget != "epochs":  # the default stays out, the key keeps its first name: earlier ids hold
+            out["budget"] = self.train_budget
+        if self.backbones is not None:  # likewise
+            out["backbones"] = list(self.backbones)
         return out
 
     def canonical_json(self) -> str:
@@ -217,7 +198,8 @@ class RunConfig:
         params = ",".join(f"{k}={v}" for k, v in self.call_params().items())
         return (f"{self.spec.dataset} {self.method}{'(' + params + ')' if params else ''} "
                 f"prune={self.prune_rate:g} seed={self.seed} {self.mode}"
-                + ("" if self.budget == "epochs" else f" budget={self.budget}"))
+                + ("" if self.train_budget == "epochs" else f" train_budget={self.train_budget}")
+                + ("" if self.backbones is None else f" backbones={','.join(self.backbones)}"))
 
     def command(self) -> str:
         """The `coreset train` line that runs this config alone (to reproduce a failure)."""
@@ -225,6 +207,7 @@ class RunConfig:
         extra += [item for k, v in self.call_params().items() for item in ("--param", f"{k}={json.dumps(v)}")]
         pairs = (("--mode", self.mode, "linear"), ("--epochs", self.epochs, 30), ("--lr", self.lr, None),
                  ("--batch-size", self.batch_size, None), ("--device", self.device, "cpu"),
-                 ("--budget", self.budget, "epochs"))
+                 ("--train-budget", self.train_budget, "epochs"),
+                 ("--backbones", None if self.backbones is None else ",".join(self.backbones), None))
         extra += [item for flag, value, default in pairs if value != default for item in (flag, str(value))]
         return shlex.join(["coreset", "train", *self.spec.cli_args(), *extra])

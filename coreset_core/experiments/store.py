@@ -77,8 +77,9 @@ class ResultRow:
     epochs: int | None = _col("INTEGER")
     lr: float | None = _col("REAL")
     batch_size: int | None = _col("INTEGER")
-    #: "epochs" (equal epochs) or "steps" (equal optimiser steps); rows stored before it read "epochs".
-    budget: str | None = _col("TEXT DEFAULT 'epochs'", "epochs")
+    #: the training budget: "epochs" (equal epochs) or "steps" (equal optimiser steps); rows stored before
+    #: it read "epochs". Stores written when the column was called `budget` are renamed on open.
+    train_budget: str | None = _col("TEXT DEFAULT 'epochs'", "epochs")
     #: the epochs actually trained (`epochs` under the "epochs" budget, more on a subset under "steps").
     train_epochs: int | None = _col("INTEGER")
     score: str | None = _col("TEXT")
@@ -112,6 +113,8 @@ class ResultRow:
     total_seconds: float | None = _col("REAL")
     device: str | None = _col("TEXT")
     host: str | None = _col("TEXT")
+    #: the Ray node id that ran the run (`--engine ray`); None under the local engine.
+    node: str | None = _col("TEXT")
     created_at: str | None = _col("TEXT")
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,8 +133,11 @@ class ResultRow:
 
 
 #: Schema of the `runs` table: column -> SQL type, in `ResultRow`'s field order. Columns can be
-#: added later (the store adds missing ones on open); never rename or remove one.
+#: added later (the store adds missing ones on open); a renamed one goes in `RENAMED_COLUMNS`.
 COLUMNS: dict[str, str] = {f.name: f.metadata["sql"] for f in dataclasses.fields(ResultRow)}
+
+#: Columns renamed since stores were first written: old name -> new name (renamed on open).
+RENAMED_COLUMNS = {"budget": "train_budget"}
 
 _INDEXES = {
     "idx_runs_setting": ("dataset", "imbalance", "backbone", "mode"),
@@ -144,7 +150,7 @@ REQUIRED = ("run_id", "config_json")
 #: Columns that together identify one experimental *setting*: rows that differ only in
 #: method, params, prune rate and seed are comparable in one table.
 SETTING_COLUMNS = ("dataset", "imbalance", "data_seed", "backbone", "resolution", "limit_n", "test_limit", "mode",
-                   "epochs", "budget", "lr", "batch_size", "score", "score_epochs", "code_version")
+                   "epochs", "train_budget", "lr", "batch_size", "score", "score_epochs", "code_version")
 
 #: Order in which the paper's tables list the methods; others follow alphabetically.
 PAPER_METHOD_ORDER = ("random", "el2n", "moderate", "ccs", "d2", "bws", "nucs", "nucs-o")
@@ -182,7 +188,7 @@ def build_row(config: Any, *, data: Mapping[str, Any], labels: np.ndarray, indic
         data_seed=spec.data_seed, backbone=spec.backbone, resolution=data.get("resolution", spec.resolution),
         limit_n=spec.limit, test_limit=spec.test_limit, method=config.method,
         params_json=identity["params"], prune_rate=config.prune_rate, seed=config.seed, mode=config.mode,
-        epochs=config.epochs, budget=getattr(config, "budget", "epochs"),
+        epochs=config.epochs, train_budget=config.train_budget,
         train_epochs=train_config.get("epochs", config.epochs),
         lr=config.lr if config.lr is not None else train_config.get("lr"),
         batch_size=config.batch_size if config.batch_size is not None else train_config.get("batch_size"),
@@ -316,6 +322,10 @@ class ResultsStore:
             cols = ",\n  ".join(f'"{name}" {kind}' for name, kind in COLUMNS.items())
             con.execute(f"CREATE TABLE IF NOT EXISTS runs (\n  {cols}\n)")
             present = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
+            for old, new in RENAMED_COLUMNS.items():
+                if old in present and new not in present:  # a store written before the rename
+                    con.execute(f'ALTER TABLE runs RENAME COLUMN "{old}" TO "{new}"')
+                    present = (present - {old}) | {new}
             for name, kind in COLUMNS.items():
                 if name not in present:  # a store written by an older version
                     con.execute(f'ALTER TABLE runs ADD COLUMN "{name}" {kind.replace(" PRIMARY KEY", "")}')
@@ -324,12 +334,13 @@ class ResultsStore:
             _upgrade_longtail(con)
 
     # -- writing -------------------------------------------------------------------
-    def add(self, row: ResultRow | Mapping[str, Any]) -> bool:
-        """Store one run; False (and nothing written) if its `run_id` is already stored."""
-        return self.add_many([row]) == 1
+    def add(self, row: ResultRow | Mapping[str, Any], *, replace: bool = False) -> bool:
+        """Store one run; False (and nothing written) if its `run_id` is already stored, unless `replace`
+        (then the stored row is replaced: `coreset train --force`)."""
+        return self.add_many([row], replace=replace) == 1
 
-    def add_many(self, rows: Iterable[ResultRow | Mapping[str, Any]]) -> int:
-        """Store several runs in one transaction; returns how many were new."""
+    def add_many(self, rows: Iterable[ResultRow | Mapping[str, Any]], *, replace: bool = False) -> int:
+        """Store several runs in one transaction; returns how many were written (new, or replaced)."""
         prepared = [self._prepare(row) for row in rows]
         if not prepared:
             return 0
@@ -338,8 +349,9 @@ class ResultsStore:
             for values in prepared:
                 names = ", ".join(f'"{k}"' for k in values)
                 marks = ", ".join("?" for _ in values)
-                cur = con.execute(f"INSERT INTO runs ({names}) VALUES ({marks}) ON CONFLICT(run_id) DO NOTHING",
-                                  list(values.values()))
+                verb = "INSERT OR REPLACE" if replace else "INSERT"
+                conflict = "" if replace else " ON CONFLICT(run_id) DO NOTHING"
+                cur = con.execute(f"{verb} INTO runs ({names}) VALUES ({marks}){conflict}", list(values.values()))
                 added += cur.rowcount
         return added
 

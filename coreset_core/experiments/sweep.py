@@ -17,9 +17,9 @@
 Reweighting methods (``cw-erm``) keep every sample and train with per-sample weights; they
 are planned at prune rate 0 like the full-data baseline.
 
-Training budget (`RunConfig.budget`): ``"epochs"`` trains every subset for `epochs` epochs
+Training budget (`RunConfig.train_budget`): ``"epochs"`` trains every subset for `epochs` epochs
 (fewer optimiser steps on a smaller subset); ``"steps"`` gives the subset as many optimiser
-steps as the full training set gets in `epochs` epochs (`budget_epochs`). Which of the two
+steps as the full training set gets in `epochs` epochs (`train_budget_epochs`). Which of the two
 is the fair comparison is debated in the coreset literature, so both are offered and the
 choice is recorded with every result.
 """
@@ -37,8 +37,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from coreset_core.spec import DataSpec
-from coreset_core.experiments.run_config import DATA_FIELDS, REWEIGHTING_METHODS, RUN_FIELDS, RunConfig, budget_epochs
+from coreset_core.request import MULTI_BACKBONE_METHODS
+from coreset_core.spec import EMBEDDINGS_PREFIX, FILE_SCORE, DataSpec
+from coreset_core.experiments.run_config import DATA_FIELDS, RUN_FIELDS, RunConfig, is_reweighting, train_budget_epochs
 from coreset_core.experiments.store import FULL_DATA, ResultRow, build_row
 
 # -- one run -----------------------------------------------------------------------------
@@ -68,16 +69,12 @@ def _choose(config: RunConfig, session) -> tuple[np.ndarray | None, np.ndarray |
     """(kept positions or None for all, per-sample weights or None, selection extras)."""
     if config.method == FULL_DATA:
         return None, None, {}
-    if config.method in REWEIGHTING_METHODS:
-        from coreset_core.methods.cw_erm import reweight
-
-        rw = reweight(config.method, labels=session.labels, features=session.train.features, seed=config.seed,
-                      **config.call_params())
-        weights = np.asarray(rw.weights, dtype=np.float64)
-        per_class = np.bincount(session.labels, weights=weights, minlength=session.num_classes)
-        return None, weights, {"coreset_size": int(np.asarray(rw.coreset).size), "config": rw.config,
-                               "weight_sum_per_class": per_class}
-    selection = session.select(config.method, config.prune_rate, seed=config.seed, **config.call_params())
+    if is_reweighting(config.method):
+        rw = session.reweight(config.request)
+        per_class = np.bincount(session.labels, weights=rw.weights, minlength=session.num_classes)
+        return None, rw.weights, {"coreset_size": int(rw.coreset.size), "config": rw.config,
+                                  "weight_sum_per_class": per_class}
+    selection = session.select(config.request)
     return np.asarray(selection.indices, dtype=np.int64), None, {**selection.info,
                                                                  "selection_config": selection.config}
 
@@ -90,7 +87,7 @@ def train_epochs(config: RunConfig, n_full: int, n_kept: int) -> int:
         from coreset_core.training.linear import DEFAULT_BATCH_SIZE as batch
     else:
         from coreset_core.training.finetune import DEFAULT_BATCH_SIZE as batch
-    return budget_epochs(config.epochs, n_full, n_kept, batch, config.budget)
+    return train_budget_epochs(config.epochs, n_full, n_kept, batch, config.train_budget)
 
 
 def _train(config: RunConfig, session, indices: np.ndarray | None, weights: np.ndarray | None, progress: bool):
@@ -163,13 +160,15 @@ def _split_fields(spec: DataSpec | str, fields: dict[str, Any]) -> tuple[DataSpe
 
 def plan_sweep(spec: DataSpec | str, methods: Sequence[str] | str, prune_rates: Sequence[float] | str,
                seeds: Sequence[int] | str = (0,), *, include_full: bool = True,
-               method_params: Mapping[str, Mapping[str, Any]] | None = None, **fields: Any) -> list[RunConfig]:
+               method_params: Mapping[str, Mapping[str, Any]] | None = None,
+               backbones: Sequence[str] | str | None = None, **fields: Any) -> list[RunConfig]:
     """The grid: every method at every pruning rate and seed, plus the full-data baseline per seed.
 
     `spec` is the data setting (a dataset name is a shortcut: the `DataSpec` fields then
     come in `fields`, e.g. ``limit=500``). `methods`, `prune_rates` and `seeds` accept lists
     or comma-separated strings; `method_params` maps a method name to its parameters;
-    `fields` holds the run fields (mode, epochs, lr, batch_size, device, budget). Reweighting
+    `backbones` are those of the multi-backbone methods in the sweep (RAM-APL); `fields` holds
+    the run fields (mode, epochs, lr, batch_size, device, train_budget). Reweighting
     methods (cw-erm) and "full" are planned once per seed at prune rate 0. Order: per
     seed, full data first, then methods x rates, so early rows already fill a table.
     """
@@ -183,18 +182,35 @@ def plan_sweep(spec: DataSpec | str, methods: Sequence[str] | str, prune_rates: 
     stray = set(method_params) - set(method_list)
     if stray:
         raise ValueError(f"method_params names method(s) not in the sweep: {sorted(stray)}")
-    if not rates and any(m != FULL_DATA and m not in REWEIGHTING_METHODS for m in method_list):
+    if not rates and any(m != FULL_DATA and not is_reweighting(m) for m in method_list):
         raise ValueError("give at least one pruning rate")
+    if backbones is not None and not MULTI_BACKBONE_METHODS & set(method_list):
+        raise ValueError(f"backbones apply to {', '.join(sorted(MULTI_BACKBONE_METHODS))}, which is not in the sweep")
     configs: list[RunConfig] = []
     for seed in seed_list:
         if include_full and FULL_DATA not in method_list:
             configs.append(RunConfig(spec, FULL_DATA, 0.0, seed, **run_fields))
         for method in method_list:
             params = method_params.get(method, {})
-            at_zero = method == FULL_DATA or method in REWEIGHTING_METHODS
-            configs += [RunConfig(spec, method, rate, seed, params, **run_fields) for rate in ([0.0] if at_zero
-                                                                                             else rates)]
-    return _dedupe(configs)
+            at_zero = method == FULL_DATA or is_reweighting(method)
+            chosen = backbones if method in MULTI_BACKBONE_METHODS else None
+            configs += [RunConfig(spec, method, rate, seed, params, backbones=chosen, **run_fields)
+                        for rate in ([0.0] if at_zero else rates)]
+    configs = _dedupe(configs)
+    check_runs(configs)
+    return configs
+
+
+def check_runs(configs: Sequence[RunConfig]) -> None:
+    """Refuse runs whose data cannot load (an unknown dataset, score 'file' without an embeddings file)
+    before the first run; each `RunConfig` has already checked its method, parameters and rate."""
+    from coreset_core.datasets import check_dataset_name
+
+    for spec in dict.fromkeys(c.spec for c in configs):
+        check_dataset_name(spec.dataset)
+        if spec.score == FILE_SCORE and not spec.dataset.startswith(EMBEDDINGS_PREFIX):
+            raise ValueError(f"score {FILE_SCORE!r} is the scores column of an embeddings file; {spec.dataset} has "
+                             "none: choose el2n, aum, forgetting, grand or moderate")
 
 
 def _dedupe(configs: Iterable[RunConfig]) -> list[RunConfig]:
@@ -250,6 +266,7 @@ def run_sweep(configs: Iterable[RunConfig], store: Any, *, engine: Any = "local"
     for c in configs:
         if not isinstance(c, RunConfig):
             raise ValueError(f"run_sweep takes RunConfig objects (see plan_sweep), got {type(c).__name__}")
+    check_runs(configs)
     eng = make_engine(engine, workers=workers, address=address, threads_per_worker=threads_per_worker)
     stored = store.run_ids()
     pending = [c for c in configs if c.run_id not in stored]

@@ -1,6 +1,7 @@
 """Reweighting methods: CW-ERM (Jafari et al., "The power of few", ICASSP 2024).
 
-A reweighting method returns one weight per training sample for a weighted loss
+A reweighting method (registered with `registry.register_reweighting`; run it with
+`coreset_core.methods.reweight` or `Session.reweight`) returns one weight per training sample for a weighted loss
 (`sum_i w_i L_i`), not a subset. CW-ERM has three stages (paper, Algorithm 1):
 
 1. **Coreset** - class-wise Moderate (`coreset_core.methods.moderate`): in every class the
@@ -37,26 +38,14 @@ The cost is the coreset's: seconds for 50,000 x 1280 features on a CPU. Weights 
 """
 from __future__ import annotations
 
-import inspect
 import math
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from ..validation import check_features, check_labels
-from .moderate import moderate_per_class
 from .common import distance_ready, uniform_class_counts
-
-
-@dataclass
-class Reweighting:
-    """Per-sample weights with everything needed to reproduce and explain them."""
-
-    weights: np.ndarray  #: one float weight per training sample
-    coreset: np.ndarray  #: sorted indices of the coreset the weights were learnt on
-    config: dict[str, Any]
-    info: dict[str, Any] = field(default_factory=dict)
+from .moderate import moderate_per_class
+from .registry import register_reweighting
 
 
 def coreset_counts(labels: np.ndarray, coreset_fraction: float, min_per_class: int) -> np.ndarray:
@@ -188,6 +177,8 @@ def _train_mw_net(torch, F, x_tr, y_tr, x_meta, y_meta, x_all, y_all, *, num_cla
     return out, history
 
 
+@register_reweighting("cw-erm", description="CW-ERM: Meta-Weight-Net on a 1 % class-wise Moderate coreset, "
+                      "weights broadcast to every sample from its nearest coreset sample.")
 def cw_erm(labels: np.ndarray, features: np.ndarray, *, seed: int = 0, coreset_fraction: float = 0.01,
            min_per_class: int = 5, meta_fraction: float = 0.2, steps: int = 200, lr: float = 1.0,
            meta_lr: float = 1e-3, hidden: int = 100) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -225,64 +216,3 @@ def cw_erm(labels: np.ndarray, features: np.ndarray, *, seed: int = 0, coreset_f
         "meta_loss_last": history[-1],
     }
     return weights, coreset, info
-
-
-_METHODS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray, dict[str, Any]]]] = {"cw-erm": cw_erm}
-_DESCRIPTIONS = {
-    "cw-erm": "CW-ERM: Meta-Weight-Net on a 1 % class-wise Moderate coreset, weights broadcast to every "
-              "sample from its nearest coreset sample.",
-}
-
-
-def list_reweighting_methods() -> list[str]:
-    """Names of the reweighting methods, sorted."""
-    return sorted(_METHODS)
-
-
-def reweighting_description(method: str) -> str:
-    """One-line description of a reweighting method."""
-    _get(method)
-    return _DESCRIPTIONS[method]
-
-
-def _get(method: str):
-    try:
-        return _METHODS[method]
-    except KeyError:
-        raise ValueError(
-            f"unknown reweighting method {method!r}; known reweighting methods: {', '.join(list_reweighting_methods())}"
-        ) from None
-
-
-def reweighting_params(method: str) -> dict[str, Any]:
-    """Parameter name -> default of a reweighting method."""
-    fn = _get(method)
-    return {p.name: p.default for p in inspect.signature(fn).parameters.values()
-            if p.kind == p.KEYWORD_ONLY and p.name != "seed"}
-
-
-def reweight(method: str, *, labels: Any, features: Any, seed: int = 0, **params: Any) -> Reweighting:
-    """Run a reweighting method: one weight per training sample, plus its coreset and config."""
-    fn = _get(method)
-    defaults = reweighting_params(method)
-    unknown = set(params) - set(defaults)
-    if unknown:
-        raise ValueError(
-            f"reweighting method {method!r} has no parameter(s) {sorted(unknown)}; "
-            f"its parameters are {sorted(defaults)}"
-        )
-    labels = check_labels(labels)
-    n = labels.shape[0]
-    if features is None:
-        raise ValueError(f"reweighting method {method!r} needs features (features=...); "
-                         "extract them with `coreset features`")
-    features = check_features(features, n)
-    weights, coreset, info = fn(labels, features, seed=int(seed), **params)
-    config = {
-        "method": method,
-        "seed": int(seed),
-        "num_samples": n,
-        "coreset_size": int(coreset.size),
-        "params": {**defaults, **params},
-    }
-    return Reweighting(np.asarray(weights, dtype=np.float64), np.asarray(coreset, dtype=np.int64), config, info)

@@ -17,13 +17,13 @@ both results carry `metrics`, `train_seconds` and `config`.
 torch is imported inside the functions, so importing this package stays cheap.
 """
 from .evaluate import classification_metrics, per_class_accuracy
-from .finetune import FinetuneEpoch, FinetuneResult, finetune, load_checkpoint, load_finetuned
+from .finetune import FinetuneEpoch, FinetuneOptions, FinetuneResult, finetune, load_checkpoint, load_finetuned
 from .linear import DEFAULT_BATCH_SIZE, DEFAULT_LR, EpochEnd, LinearHead, fit_linear_head
 from .probe import ProbeResult, train_linear_probe
 
 #: Keyword arguments that `train_linear_probe` and `finetune` both accept, with the same meaning.
 TRAINER_ARGS = ("indices", "sample_weights", "epochs", "lr", "batch_size", "seed", "device", "progress", "test_limit")
 
-__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_LR", "EpochEnd", "FinetuneEpoch", "FinetuneResult", "LinearHead",
+__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_LR", "EpochEnd", "FinetuneEpoch", "FinetuneOptions", "FinetuneResult", "LinearHead",
            "ProbeResult", "TRAINER_ARGS", "classification_metrics", "finetune",
            "fit_linear_head", "load_checkpoint", "load_finetuned", "per_class_accuracy", "train_linear_probe"]

@@ -22,6 +22,7 @@ images, which the difficulty scores use.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import math
@@ -45,6 +46,38 @@ CHECKPOINT_NAME = "last.pt"
 #: The NUCS paper's fine-tuning protocol (SPEC 8): used when `lr` / `batch_size` are None.
 DEFAULT_LR = 5e-3
 DEFAULT_BATCH_SIZE = 64
+
+
+@dataclass(frozen=True)
+class FinetuneOptions:
+    """The knobs of one fine-tuning run (the paper's protocol by default; see `finetune`)."""
+
+    epochs: int = 30
+    lr: float | None = None  #: None: `DEFAULT_LR`
+    batch_size: int | None = None  #: None: `DEFAULT_BATCH_SIZE`
+    seed: int = 0
+    device: str | None = None  #: None: CUDA when available
+    progress: bool = True
+    test_limit: int | None = None  #: evaluate on the first N test images (None: all)
+    backbone: str = DEFAULT_BACKBONE
+    resolution: int | None = None  #: None: the dataset's default
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    min_lr: float = 1e-4
+    checkpoint_dir: str | os.PathLike | None = None
+    resume: bool = True
+    augment: bool = True
+    evaluate: bool = True
+    num_workers: int | None = None  #: None: 0 on the CPU, min(8, cpus) on a GPU
+    amp: bool = True
+
+    def replace(self, **changes: Any) -> "FinetuneOptions":
+        """A copy with `changes`; an unknown name is a ValueError listing the options."""
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ValueError(f"finetune has no option(s) {unknown}; its options are "
+                             f"{', '.join(f.name for f in dataclasses.fields(self))}")
+        return dataclasses.replace(self, **changes)
 
 
 @dataclass
@@ -254,38 +287,35 @@ class _Run:
     start_epoch: int = 0
 
 
-def _setup(dataset: Dataset, indices: Any, sample_weights: Any, *, backbone: str, resolution: int | None,
-           epochs: Any, lr: Any, batch_size: Any, weight_decay: float, momentum: float, min_lr: float, seed: int,
-           device: str | None, checkpoint_dir: Any, augment: bool, num_workers: int | None, amp: bool,
-           test_limit: int | None) -> _Run:
+def _setup(dataset: Dataset, indices: Any, sample_weights: Any, options: FinetuneOptions) -> _Run:
     """Validate the arguments, build the model and optimiser, and record the run's config."""
     import torch
 
-    check_test_limit(test_limit, 1)
-    epochs, lr, batch_size = check_schedule(epochs, DEFAULT_LR if lr is None else lr,
-                                            DEFAULT_BATCH_SIZE if batch_size is None else batch_size)
-    device = resolve_device(device)
+    o = options
+    check_test_limit(o.test_limit, 1)
+    epochs, lr, batch_size = check_schedule(o.epochs, DEFAULT_LR if o.lr is None else o.lr,
+                                            DEFAULT_BATCH_SIZE if o.batch_size is None else o.batch_size)
+    device = resolve_device(o.device)
     n_total = len(dataset.train)
     idx = np.arange(n_total, dtype=np.int64) if indices is None else check_indices(indices, n_total)
     weights = weights_for_subset(sample_weights, n_total, None if indices is None else idx)
-    use_amp = bool(amp) and device.startswith("cuda")
+    use_amp = bool(o.amp) and device.startswith("cuda")
     c = dataset.num_classes
-    resolution = int(resolution or dataset.default_resolution)
-    config = {"protocol": "finetune", "dataset": dataset.identity, "backbone": backbone, "resolution": resolution,
+    resolution = int(o.resolution or dataset.default_resolution)
+    config = {"protocol": "finetune", "dataset": dataset.identity, "backbone": o.backbone, "resolution": resolution,
               "num_train": int(idx.shape[0]), "indices_sha1": _digest(idx), "weights_sha1": _digest(weights),
               "num_classes": c, "epochs": epochs, "lr": lr, "batch_size": batch_size,
-              "weight_decay": float(weight_decay), "momentum": float(momentum), "min_lr": float(min_lr),
-              "seed": int(seed), "augment": bool(augment), "amp": use_amp, "schedule": "cosine per step"}
-    bb = build_model(backbone, c, seed)
+              "weight_decay": float(o.weight_decay), "momentum": float(o.momentum), "min_lr": float(o.min_lr),
+              "seed": int(o.seed), "augment": bool(o.augment), "amp": use_amp, "schedule": "cosine per step"}
+    bb = build_model(o.backbone, c, o.seed)
     model = bb.model.to(device).to(memory_format=torch.channels_last)
     if device.startswith("cuda"):
         torch.backends.cudnn.benchmark = True
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=float(momentum), weight_decay=float(weight_decay))
-    if num_workers is None:
-        num_workers = 0 if device == "cpu" else min(8, os.cpu_count() or 1)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=float(o.momentum), weight_decay=float(o.weight_decay))
+    num_workers = (0 if device == "cpu" else min(8, os.cpu_count() or 1)) if o.num_workers is None else o.num_workers
     return _Run(bb, model, opt, torch.amp.GradScaler("cuda", enabled=use_amp), idx,
                 None if weights is None else torch.from_numpy(weights).to(device), config, device, use_amp,
-                int(num_workers), Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None)
+                int(num_workers), Path(o.checkpoint_dir) / CHECKPOINT_NAME if o.checkpoint_dir is not None else None)
 
 
 def _restore(run: _Run) -> None:
@@ -366,31 +396,26 @@ def _evaluate(run: _Run, dataset: Dataset, test_limit: int | None, progress: boo
     return classification_metrics(test.labels[:count], logits.argmax(axis=1), num_classes=run.config["num_classes"])
 
 
-def finetune(dataset: Dataset, indices: Any = None, *, sample_weights: Any = None, epochs: int = 30,
-             lr: float | None = None, batch_size: int | None = None, seed: int = 0, device: str | None = None,
-             progress: bool = True, test_limit: int | None = None, backbone: str = DEFAULT_BACKBONE,
-             resolution: int | None = None, weight_decay: float = 5e-4, momentum: float = 0.9, min_lr: float = 1e-4,
-             checkpoint_dir: str | os.PathLike | None = None, resume: bool = True,
-             epoch_callback: Callable[[FinetuneEpoch], None] | None = None, augment: bool = True,
-             evaluate: bool = True, num_workers: int | None = None, amp: bool = True) -> FinetuneResult:
-    """Fine-tune `backbone` + a new linear head on `dataset.train[indices]` and test it.
+def finetune(dataset: Dataset, indices: Any = None, *, sample_weights: Any = None,
+             options: FinetuneOptions | None = None, epoch_callback: Callable[[FinetuneEpoch], None] | None = None,
+             **option_values: Any) -> FinetuneResult:
+    """Fine-tune `options.backbone` + a new linear head on `dataset.train[indices]` and test it.
 
-    The first keyword arguments are the trainers' common ones (`TRAINER_ARGS` in
-    `coreset_core.training`, as `train_linear_probe`). `indices` are positions in the
-    training split (all by default). `sample_weights` (CW-ERM) holds one loss weight per
-    training sample (or per selected index); the batch loss is `mean(w_i * ce_i)`. `lr` /
-    `batch_size` None mean the paper's 5e-3 / 64; `device` None means CUDA when available.
-    `num_workers` (image decoding processes) defaults to 0 on the CPU and `min(8, cpus)` on
-    a GPU. `test_limit` evaluates on the first N test images only (quick runs).
+    `options` (a `FinetuneOptions`, the paper's protocol by default) holds the run's knobs;
+    keyword arguments set single options on top (`finetune(ds, idx, epochs=5, lr=1e-3)`),
+    so the trainers' common keywords (`TRAINER_ARGS` in `coreset_core.training`, as for
+    `train_linear_probe`) work the same. `indices` are positions in the training split (all
+    by default). `sample_weights` (CW-ERM) holds one loss weight per training sample (or per
+    selected index); the batch loss is `mean(w_i * ce_i)`. `epoch_callback(FinetuneEpoch)` is
+    called after every epoch run now.
     """
-    run = _setup(dataset, indices, sample_weights, backbone=backbone, resolution=resolution, epochs=epochs, lr=lr,
-                 batch_size=batch_size, weight_decay=weight_decay, momentum=momentum, min_lr=min_lr, seed=seed,
-                 device=device, checkpoint_dir=checkpoint_dir, augment=augment, num_workers=num_workers, amp=amp,
-                 test_limit=test_limit)
-    if resume:
+    o = (options or FinetuneOptions()).replace(**option_values)
+    run = _setup(dataset, indices, sample_weights, o)
+    seed, progress, test_limit = o.seed, o.progress, o.test_limit
+    if o.resume:
         _restore(run)
     cfg = run.config
-    data = _Images(dataset.train, run.idx, cfg["resolution"], run.bb, augment=augment, seed=seed)
+    data = _Images(dataset.train, run.idx, cfg["resolution"], run.bb, augment=o.augment, seed=seed)
     sampler = _Batches(len(data), cfg["batch_size"], True, seed)
     loader = _loader(data, sampler, run.device, run.num_workers)
     total = cfg["epochs"] * len(sampler)
@@ -414,7 +439,7 @@ def finetune(dataset: Dataset, indices: Any = None, *, sample_weights: Any = Non
                                          outputs))
     train_seconds = time.perf_counter() - start
     metrics = None
-    if evaluate:
+    if o.evaluate:
         metrics = _evaluate(run, dataset, test_limit, progress)
         _save(run, cfg["epochs"], metrics)
     run.model.eval()

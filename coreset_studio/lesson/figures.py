@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 
 from coreset_core.experiments.longtail import metric_label
-from coreset_studio.views.colors import class_color
 from coreset_studio.views.figures import Spec
 
 #: Colours of the plain and the winsorized mean in step c.
@@ -24,16 +23,6 @@ def layout(title: str, xtitle: str, ytitle: str, **extra: Any) -> dict:
     """The lesson's common layout: title, axis titles, height."""
     return {"title": {"text": title}, "height": 380, "margin": {"t": 50, "b": 40},
             "xaxis": {"title": {"text": xtitle}}, "yaxis": {"title": {"text": ytitle}}, **extra}
-
-
-def starvation_lines(frame: pd.DataFrame, names: Sequence[str], sizes: Sequence[int], method: str) -> Spec:
-    """Step a with few classes: one line per class (kept fraction against the pruning rate)."""
-    data = [{"type": "scatter", "mode": "lines+markers", "x": (100 * g["prune_rate"]).tolist(),
-             "y": g["kept_fraction"].tolist(), "name": f"{names[c]} ({sizes[c]:,})", "line": {"color": class_color(c)}}
-            for c, g in frame.groupby("class")]
-    return {"data": data, "layout": layout(f"Kept fraction per class under {method}", "pruning rate (%)",
-                                           "kept fraction", yaxis={"title": {"text": "kept fraction"},
-                                                                   "tickformat": ".0%"})}
 
 
 def noise_curve(curve: pd.DataFrame, class_name: str) -> Spec:
@@ -97,4 +86,4 @@ def toy_chart(a: Any) -> Spec:
                                            margin={"t": 80, "b": 40})}
 
 
-__all__ = ["difference_bars", "layout", "marker_annotations", "noise_curve", "starvation_lines", "toy_chart"]
+__all__ = ["difference_bars", "layout", "marker_annotations", "noise_curve", "toy_chart"]

@@ -195,11 +195,11 @@ def windows_view(session, prune_rate: float, *, winsor: Iterable[float] = (0.0, 
     """
     from coreset_core.windows import window_starts
 
-    search = session.window_search(prune_rate, score=score, winsor=winsor, mode=mode)
-    curve = pd.DataFrame({"endpoint": search.endpoints, "accuracy": search.accuracies})
-    k = float(search.best_endpoint if endpoint is None else endpoint)
+    search = session.window_search(prune_rate, score=score, winsor=winsor, mode=mode).info
+    curve = pd.DataFrame({"endpoint": search["endpoints"], "accuracy": search["accuracies"]})
+    k = float(search["best_endpoint"] if endpoint is None else endpoint)
     sizes = session.class_sizes
-    budgets = session.budgets(prune_rate, score=score, winsor=winsor, mode=mode)
+    budgets = np.asarray(search["budgets"], dtype=np.int64)
     starts = window_starts(sizes, budgets, np.array([k]))[0]
     windows = pd.DataFrame({"class": np.arange(session.num_classes), "class_name": session.class_names,
                             "class_size": sizes, "kept": budgets, "start": starts, "end": starts + budgets,

@@ -8,7 +8,8 @@ from coreset_studio.views import many_classes as M
 from coreset_studio.choices import SCORE_LABELS
 from coreset_studio.views import class_stats as V
 from coreset_studio.views import figures as F
-from coreset_studio.widgets import bound, command_line, plotly, winsor_sliders
+from coreset_studio.text import literal, sample_name
+from coreset_studio.widgets import class_select, command_line, plotly, winsor_sliders
 from coreset_studio.sidebar import page_session
 
 s, session = page_session()
@@ -19,6 +20,8 @@ st.title("Class difficulty")
 st.caption(f"Score: **{SCORE_LABELS.get(score, score)}**, higher = harder. A class's difficulty is the mean of its "
            "samples' scores, each clipped to the class's own [q(lower), q(1 - upper)] quantiles (winsorized mean). "
            "Both limits 0 give the plain mean of the NUCS paper.")
+for warning in session.scores.warnings(session.labels, C, class_names=names):
+    st.warning(literal(f"Scores: {warning}."))
 lo, hi = winsor = winsor_sliders()
 frame = V.difficulty_frame(session, score, winsor)
 many = C > F.MANY_CLASSES
@@ -67,11 +70,14 @@ st.dataframe(frame.rename(columns={"mean": "mean difficulty", "winsorized": "win
 st.subheader("Hardest and easiest examples")
 c1, c2 = st.columns([2, 1])
 with c1:
-    cls = bound(st.selectbox, "Class", "class_index", key="diff_class", options=list(range(C)),
-                format_func=lambda k: names[k], to_widget=lambda k: min(k, C - 1))
+    cls = class_select("Class", "diff_class", names)
 k = c2.slider("Examples", 4, 16, 8, key="diff_examples")
-hard, easy = V.extreme_examples(d, session.labels, min(cls, C - 1), k)
+hard, easy = V.extreme_examples(d, session.labels, cls, k)
 for title, idx in (("Hardest (highest score)", hard), ("Easiest (lowest score)", easy)):
     st.markdown(f"**{title}**")
-    st.image(V.thumbnails(session, idx, 72), caption=[f"#{i}: {d[i]:.3f}" for i in idx], width=72)
+    if session.dataset.train.has_images:
+        st.image(V.thumbnails(session, idx, 72), width=72,
+                 caption=[literal(f"{sample_name(session.ids[i])}: {d[i]:.3f}") for i in idx])
+    else:  # an embeddings file without paths: the samples by id and score
+        st.dataframe({"id": [str(session.ids[i]) for i in idx], score: d[idx]}, hide_index=True)
 command_line(s.spec.command("score"), s.command("nucs", params={"winsor": winsor}))

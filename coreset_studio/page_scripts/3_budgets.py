@@ -8,6 +8,7 @@ from coreset_studio.views import many_classes as M
 from coreset_studio import choices as C
 from coreset_studio.views import budgets as V
 from coreset_studio.views import figures as F
+from coreset_studio.text import literal
 from coreset_studio.widgets import bound, command_line, downloads, plotly, prune_slider, winsor_sliders
 from coreset_studio.sidebar import page_session
 
@@ -69,8 +70,8 @@ st.dataframe(table, hide_index=True, height=min(36 * (len(table) + 1) + 3, 600))
 starved = [names[k] for k in range(K) if at_rate[gm][k] == 0]
 if starved:
     more = f" and {len(starved) - 20:,} more" if len(starved) > 20 else ""
-    st.warning(f"At {100 * rate:g} % pruning, {gm} keeps no sample at all of {len(starved):,} classes: "
-               f"{', '.join(starved[:20])}{more}.")
+    st.warning(literal(f"At {100 * rate:g} % pruning, {gm} keeps no sample at all of {len(starved):,} classes: "
+                       f"{', '.join(starved[:20])}{more}."))
 command = s.command(gm)
 with st.expander(f"Download the {gm} selection at {100 * rate:g} % pruning"):
     downloads(session, sel, command, key="budget_global")

@@ -36,8 +36,7 @@ with top[2]:
 
 wanted = (s.spec.prepare_key, mode, rate, score, winsor)
 requested = st.session_state.setdefault("_krr_requested", set())
-# the search's prediction work is 21 x 2 N d C flop: it runs by itself only when that is small
-work = 42.0 * N * session.train.features.shape[1] * C
+work = V.search_cost(session, rate, mode)  # it runs by itself only when that is small
 cheap = N <= AUTO_MAX_SAMPLES and work <= AUTO_MAX_FLOP
 if not cheap and wanted not in requested:
     if st.button(f"Run the KRR endpoint search ({N:,} samples x {C:,} classes, ~{work:.0e} flop: this takes a while)",

@@ -11,6 +11,7 @@ from coreset_studio.views import embedding_map as E
 from coreset_studio.views import selections as V
 from coreset_studio.views.class_stats import thumbnails
 from coreset_studio.views import figures as F
+from coreset_studio.text import literal, sample_name
 from coreset_studio.widgets import bound, command_line, downloads, plotly, prune_slider
 from coreset_studio.sidebar import page_session
 
@@ -23,7 +24,7 @@ N, d = int(labels.shape[0]), session.difficulty(s.spec.score)
 
 st.title("Embedding")
 st.caption("Every training sample placed by its frozen features (UMAP, or PCA's first two components). Hover a point "
-           "for its image index and class; select points (box or lasso) to list them and see their images.")
+           "for its original id and class; select points (box or lasso) to list them and see their images.")
 c1, c2, c3, c4 = st.columns(4)
 projection = c1.radio("Projection", ["UMAP", "PCA"], horizontal=True, key="emb_projection")
 color_by = c2.radio("Colour by", ["class", "difficulty", "kept / pruned"], key="emb_color")
@@ -42,7 +43,7 @@ if projection == "UMAP":
     coords = E.umap_coords(session)
     job = E.umap_job(session)
     if coords is None and job is not None and job.state == "failed":
-        st.error(f"UMAP failed: {job.error}. Showing PCA.")
+        st.error(literal(f"UMAP failed: {job.error}. Showing PCA."))
     elif coords is None:
         if job is None and (AUTO_UMAP or st.button("Compute UMAP in the background", key="emb_start_umap")):
             job = E.start_umap(session)
@@ -51,9 +52,10 @@ if projection == "UMAP":
         else:
             @st.fragment(run_every=3)
             def _poll() -> None:
-                if job.state != "running":
+                now = E.umap_job(session)
+                if now is None or now.state != "running":
                     st.rerun(scope="app")
-                st.info(f"Computing UMAP of {N:,} samples in the background ({job.seconds:.0f} s so far; the first "
+                st.info(f"Computing UMAP of {N:,} samples in the background ({now.elapsed:.0f} s so far; the first "
                         "UMAP of a process also compiles for about a minute). Showing PCA until it is ready.")
             _poll()
     used = "UMAP" if coords is not None else "PCA"
@@ -65,14 +67,11 @@ kept_mask = np.zeros(N, dtype=bool)
 kept_mask[sel.indices] = True
 shown = V.stratified_subsample(labels, int(max_points), seed=0)
 traces = F.embedding_traces(coords[shown], shown, labels[shown], kept_mask[shown], d[shown], names,
-                            color_by=color_by, grey_pruned=show_pruned, score=score)
-event = plotly({"data": traces, "layout": {
-    "title": {"text": f"{used} of {N:,} samples ({shown.size:,} drawn); {method} keeps {sel.indices.size:,} at "
-                      f"{100 * rate:g} % pruning"},
-    "height": 620, "margin": {"t": 50, "b": 30}, "dragmode": "lasso", "legend": {"itemsizing": "constant"},
-    "xaxis": {"showticklabels": False, "title": {"text": f"{used} 1"}},
-    "yaxis": {"showticklabels": False, "title": {"text": f"{used} 2"}}}},
-    key="embedding_map", on_select="rerun", selection_mode=("points", "box", "lasso"))
+                            color_by=color_by, grey_pruned=show_pruned, score=score, ids=session.ids[shown])
+title = (f"{used} of {N:,} samples ({shown.size:,} drawn); {method} keeps {sel.indices.size:,} at "
+         f"{100 * rate:g} % pruning")
+event = plotly(F.embedding_map(traces, projection=used, title=title), key="embedding_map", on_select="rerun",
+               selection_mode=("points", "box", "lasso"))
 
 picked = V.picked_indices(getattr(getattr(event, "selection", None), "points", None) or [])
 if picked.size:
@@ -81,9 +80,13 @@ if picked.size:
     st.markdown(f"**{picked.size:,} selected points: {n_kept:,} kept, {picked.size - n_kept:,} pruned**")
     st.dataframe(table, hide_index=True, height=min(36 * (picked.size + 1) + 3, 320), key="emb_picked")
     first = table.head(MAX_IMAGES)
-    st.image(thumbnails(session, first["index"], 72),
-             caption=[f"#{i} {c} ({t})" for i, c, t in zip(first["index"], first["class"], first["status"])], width=72)
-    if picked.size > MAX_IMAGES:
+    if session.dataset.train.has_images:
+        st.image(thumbnails(session, first["index"], 72), width=72, caption=[
+            literal(f"{sample_name(session.ids[i])} {c} ({t})") for i, c, t in zip(first["index"], first["class"],
+                                                                                   first["status"])])
+    else:
+        st.caption("This data has no images (an embeddings file without paths): the table names the samples.")
+    if session.dataset.train.has_images and picked.size > MAX_IMAGES:
         st.caption(f"Images of the first {MAX_IMAGES} of the {picked.size:,} selected points (the table lists all).")
 command = s.command(method, params=params)
 with st.expander(f"Download the {method} selection"):

@@ -1,16 +1,13 @@
 """Page 6: test accuracy vs pruning rate from the results database, and a small sweep launcher."""
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 
 from coreset_studio import choices as C
 from coreset_studio.allowed_paths import check_allowed
 from coreset_core.experiments.longtail import COUNT_METRICS, DEFAULT_SHOTS, METRIC_LABELS, metric_label, with_metrics
-from coreset_core.experiments.store import (FULL_DATA, ResultsStore, accuracy_table, default_db_path, settings_of,
-                                            summary_frame)
-from coreset_studio.sweep_job import BUDGET_LABELS, DEFAULT_SEEDS, start_sweep, sweep_slot
+from coreset_core.experiments.store import FULL_DATA, ResultsStore, accuracy_table, settings_of, summary_frame
+from coreset_studio.sweep_job import BUDGET_LABELS, DEFAULT_SEEDS, results_db_path, start_sweep, sweep_slot
 from coreset_studio.views import accuracy as V
 from coreset_studio.views import class_accuracy as CA
 from coreset_studio.views import figures as F
@@ -24,7 +21,7 @@ names, sizes = session.class_names, session.class_sizes
 st.title("Accuracy")
 st.caption("Linear-probe (or fine-tuning) test accuracy of every stored run, one line per method, mean ± std over "
            "seeds, for the data settings chosen in the sidebar. Runs come from `coreset sweep` or the button below.")
-default_db = os.environ.get("CORESET_STUDIO_RESULTS_DB") or str(default_db_path())
+default_db = results_db_path(session)
 db_path = st.text_input("Results database", key="acc_db", value=default_db)
 try:
     db_path = db_path if db_path == default_db else str(check_allowed(db_path))  # a typed path: allowed folders only
@@ -40,11 +37,11 @@ if rows.empty:
     st.info("No stored runs for these data settings yet: launch a small sweep below, or run the `coreset sweep` "
             "command shown at the bottom in a terminal.")
 else:
-    rows = rows.assign(budget=rows["budget"].fillna("epochs") if "budget" in rows else "epochs")
-    have = [b for b in BUDGET_LABELS if (rows["budget"] == b).any()]
+    rows = rows.assign(train_budget=rows["train_budget"].fillna("epochs") if "train_budget" in rows else "epochs")
+    have = [b for b in BUDGET_LABELS if (rows["train_budget"] == b).any()]
     budget = st.radio("Training budget of the runs", have, format_func=BUDGET_LABELS.get, horizontal=True,
                       key="acc_budget", help=BUDGET_HELP)
-    rows = rows[rows["budget"] == budget]
+    rows = rows[rows["train_budget"] == budget]
     settings = settings_of(rows)
     shown_keys = ("mode", "epochs", "lr", "batch_size", "test_limit", "score_epochs", "resolution")
     labels_of = [", ".join(f"{k}={v}" for k, v in x.items() if k in shown_keys) for x in settings]
@@ -126,7 +123,7 @@ with st.form("sweep_form", enter_to_submit=False):  # Enter in a field must not 
     sweep_budget = st.radio("Training budget", list(BUDGET_LABELS), format_func=BUDGET_LABELS.get, horizontal=True,
                             key="sweep_budget", help=BUDGET_HELP)
     submitted = st.form_submit_button("Run sweep", type="primary")
-extra = ("--budget", sweep_budget) if sweep_budget != "epochs" else ()
+extra = ("--train-budget", sweep_budget) if sweep_budget != "epochs" else ()
 command = s.spec.command("sweep", "--methods", ",".join(methods), "--prune-rates", rates_text.replace(" ", ""),
                          "--seeds", seeds_text.replace(" ", ""), "--epochs", str(epochs), *extra, "--db", db_path)
 if submitted:
@@ -135,7 +132,7 @@ if submitted:
 
     try:
         configs = plan_sweep(s.spec, methods, rates_text, seeds_text, mode="linear", epochs=epochs,
-                             budget=sweep_budget)
+                             train_budget=sweep_budget)
         start_sweep(configs, db_path, name=f"sweep of {len(configs)} runs", slot=slot)
     except JobBusy as exc:
         st.warning(f"Not started: {exc}.")

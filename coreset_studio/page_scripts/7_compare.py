@@ -1,4 +1,5 @@
-"""Page 7: two selections side by side: overlap, per-class counts, difficulty, linear-probe accuracy."""
+"""Page 7: two selections side by side (overlap, per-class counts, difficulty, linear-probe accuracy), then
+any number of selections together (the N-way what-if)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,17 +7,20 @@ import streamlit as st
 
 from coreset_studio import method_params as P
 from coreset_studio import choices as C
+from coreset_studio.text import literal
 from coreset_studio.views import figures as F
+from coreset_studio.views import reweighting as R
 from coreset_studio.views import selections as V
-from coreset_studio.views.colors import GREY, SIDE_COLORS
-from coreset_studio.widgets import backbone_choice, bound, command_line, downloads, plotly, prune_slider, with_backbones
+from coreset_studio.views import whatif as W
+from coreset_studio.views.colors import GREY, SIDE_COLORS, class_color
+from coreset_studio.widgets import backbone_choice, bound, command_line, downloads, plotly, prune_slider
 from coreset_studio.sidebar import page_session
 
 s, session = page_session()
 score, names, labels = s.spec.score, session.class_names, session.labels
 d = session.difficulty(score)
 
-st.title("Compare two selections")
+st.title("Compare selections")
 st.caption("Pick a method and its parameters on each side, at the shared pruning rate. Every selection is cached, "
            "downloadable, and can be evaluated with a linear probe on the frozen features (trained on the coreset, "
            "tested on the test split). " + C.reweighting_note())
@@ -41,7 +45,7 @@ def param_inputs(method: str, key: str) -> dict:
             try:
                 values[name] = P.coerce_param(text, default)
             except ValueError as exc:
-                st.warning(f"{name}: {exc}; using the default")
+                st.warning(literal(f"{name}: {exc}; using the default"))
                 values[name] = default
     return P.changed(values, defaults)
 
@@ -57,12 +61,13 @@ for side, col in zip("AB", cols):
             params = param_inputs(method, f"cmp_{side}")
         extra = backbone_choice(method, f"cmp_backbones_{side}")
         try:
-            sel = session.select(method, rate, score=score, seed=seed, **params, **extra)
+            request = s.request(method, seed=seed, params=params, **extra)
+            sel = session.select(request)
         except ValueError as exc:  # invalid parameters: explain, keep the page
-            st.error(f"Selection {side} ({method}) failed: {exc}")
+            st.error(literal(f"Selection {side} ({method}) failed: {exc}"))
             st.stop()
         sides[side] = dict(method=method, seed=seed, params=params, sel=sel, label=f"{side}: {method} {100 * rate:g} %",
-                           command=with_backbones(s.command(method, seed=seed, params=params), extra))
+                           command=request.command(s.spec))
 
 a, b = sides["A"]["sel"].indices, sides["B"]["sel"].indices
 m1, m2, m3, m4 = st.columns(4)
@@ -105,13 +110,9 @@ cw_key = (s.spec.prepare_key, cw_seed, epochs)
 if st.button("Train the CW-ERM weighted probe", key="cmp_cwerm"):
     trained.add(("cw-erm", *cw_key))
 if ("cw-erm", *cw_key) in trained:
-    from coreset_core.methods.cw_erm import reweight
-
     with st.spinner("Learning CW-ERM's weights and training both probes..."):
-        weights = session.memoised(("cw-erm weights", cw_seed), lambda: np.asarray(reweight(
-            "cw-erm", labels=labels, features=session.train.features, seed=cw_seed).weights, dtype=np.float64))
-        cw = session.probe(None, seed=cw_seed, epochs=epochs, sample_weights=weights).metrics
-        plain = session.probe(None, seed=cw_seed, epochs=epochs).metrics
+        probes = R.weighted_probes(session, seed=cw_seed, epochs=epochs)
+    cw, plain, weights = probes.weighted, probes.plain, probes.weights
     k1, k2, k3 = st.columns(3)
     k1.metric("CW-ERM (weighted): test accuracy", f"{100 * cw['accuracy']:.2f} %",
               help=f"balanced accuracy {100 * cw['balanced_accuracy']:.2f} %")
@@ -123,7 +124,7 @@ if ("cw-erm", *cw_key) in trained:
                                                    ("all data, unweighted", plain, SIDE_COLORS[1]))},
                        height=340, ytitle="accuracy (%)", title="Per-class test accuracy" +
                        (f" ({subset})" if subset else "")), key="compare_cwerm")
-    command_line(s.spec.command("train", "--method", "cw-erm", "--seed", str(cw_seed), "--epochs", str(epochs)))
+    command_line(probes.command)
 
 counts = V.compare_counts_frame(a, b, labels, names, names=("A", "B"))
 diff = counts["B - A"].to_numpy()
@@ -140,6 +141,25 @@ plotly(F.histogram_overlay(hist, {"all": ("all samples", GREY), "A": (sides["A"]
                            title=f"Difficulty ({score}) of the kept samples (share of each set per bin)"),
        key="compare_hist")
 st.dataframe(counts, hide_index=True)
+
+st.header("More than two selections")
+st.caption("Overlap, per-class counts and difficulty of several selections at the shared pruning rate (each with "
+           "the shared winsorization where it applies, seed 0).")
+picked = st.multiselect("Methods", C.selection_methods(), default=list(dict.fromkeys(
+    [sides["A"]["method"], sides["B"]["method"], "random"])), key="cmp_nway")
+if len(picked) >= 2:
+    chosen = [(m, rate, {**s.method_params(m), **backbone_choice(m, f"nway_backbones_{m}")}) for m in picked]
+    sels = W.compare_selections(session, chosen)
+    w1, w2 = st.columns(2)
+    with w1:
+        plotly(W.jaccard_heatmap(W.jaccard_matrix(sels)), key="whatif_jaccard")
+    with w2:
+        nway = W.class_counts(sels, labels, session.num_classes)
+        plotly(F.bar_chart(names, {n: (nway[n], class_color(j)) for j, n in enumerate(nway)},
+                           title="Kept samples per class", ytitle="kept samples"), key="whatif_counts")
+    plotly(W.histogram_lines(W.difficulty_histograms(sels, d, bins=30), score), key="whatif_hist")
+else:
+    st.caption("Pick at least two methods.")
 
 st.subheader("Download")
 for col, (side, x) in zip(st.columns(2), sides.items()):

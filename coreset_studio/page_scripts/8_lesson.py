@@ -1,38 +1,26 @@
 """Page 8: the Lesson: the NUCS argument in six steps on the loaded data (issue 14)."""
 from __future__ import annotations
 
-import os
-import re
-
 import streamlit as st
 
 from coreset_studio.lesson import figures as LF
 from coreset_studio.lesson import steps as L
 from coreset_studio.jobs import JobBusy
 from coreset_core.experiments.longtail import metric_label
-from coreset_core.experiments.store import ResultsStore, default_db_path
-from coreset_studio.sweep_job import DEFAULT_SEEDS, start_sweep, sweep_slot
+from coreset_studio.sweep_job import DEFAULT_SEEDS, read_results, results_db_path, start_sweep, sweep_slot
+from coreset_studio.text import literal
 from coreset_studio.views import figures as F
 from coreset_studio.views import many_classes as M
+from coreset_studio.views.colors import class_color
 from coreset_studio.widgets import plotly, prune_slider, sweep_status
 from coreset_studio.sidebar import page_session
 
 s, session = page_session()
 names, sizes, score = session.class_names, session.class_sizes, s.spec.score
 many = session.num_classes > F.MANY_CLASSES
-db_path = os.environ.get("CORESET_STUDIO_RESULTS_DB") or str(default_db_path())
-results = ResultsStore(db_path).to_frame() if os.path.exists(db_path) else None
+db_path = results_db_path(session)
+results = read_results(db_path)
 slot = sweep_slot()
-
-
-def literal(text: str) -> str:
-    """`text` (e.g. a class name from a file) with Markdown's special characters escaped: shown, never rendered."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$&])", r"\\\1", str(text))
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def toy(sigma0: float) -> L.ToyAnalysis:
-    return L.toy_analysis(L.ToyModel(sigma0=sigma0, sigma1=1.0))
 
 
 def run_button(missing: list[str], configs, key: str, what: str) -> None:
@@ -64,7 +52,11 @@ if many:
     st.caption(f"{session.num_classes:,} classes: bands over classes (min-max, 10-90 %, median) plus the largest "
                "and smallest classes and those you search for.")
 else:
-    fig = LF.starvation_lines(L.starvation(session, method=method, score=score), names, sizes, method)
+    frame = L.starvation(session, method=method, score=score)
+    fig = F.line_chart([(100 * g["prune_rate"], g["kept_fraction"], f"{names[c]} ({sizes[c]:,})", class_color(c))
+                        for c, g in frame.groupby("class")], title=f"Kept fraction per class under {method}",
+                       xtitle="pruning rate (%)", ytitle="kept fraction of the class",
+                       yaxis={"title": {"text": "kept fraction"}, "tickformat": ".0%"})
 plotly(fig, key="lesson_starvation")
 st.markdown("A global ranking never looks at classes: it keeps the samples that score best over the whole set. "
             "Rare classes are usually the hard ones (fewer examples to learn from), so pruning the hardest first "
@@ -140,12 +132,7 @@ curve, windows, chosen = L.windows_view(session, rate, winsor=s.winsor, score=sc
 k = st.slider("Try this: move the window endpoint k", 0.0, 1.0, float(chosen), 0.05, key="lesson_d_k")
 _, windows, _ = L.windows_view(session, rate, winsor=s.winsor, score=score, endpoint=k)
 plotly(F.krr_curve(curve["endpoint"], curve["accuracy"], chosen, k), key="lesson_krr")
-plotly({"data": [{"type": "bar", "orientation": "h", "y": names, "x": list(windows["end_q"] - windows["start_q"]),
-                  "base": list(windows["start_q"]), "marker": {"color": "#08519c"}, "name": "kept window"}],
-        "layout": LF.layout(f"Kept window of every class at k = {k:.2f} (0 = easiest, 1 = hardest)",
-                         "position in the class, sorted by difficulty", "class",
-                         xaxis={"range": [0, 1], "tickformat": ".0%"}, yaxis={"type": "category"})},
-       key="lesson_windows")
+plotly(F.class_windows(names, windows["start_q"], windows["end_q"], k), key="lesson_windows")
 st.markdown("Inside each class NUCS keeps a contiguous window of the difficulty ranking ending at the same relative "
             "position k. Which k? A ridge regression fitted on each candidate coreset's frozen features and "
             "measured on the whole training set picks it in seconds (the curve above). Small k keeps easy, "
@@ -153,7 +140,7 @@ st.markdown("Inside each class NUCS keeps a contiguous window of the difficulty 
 
 st.header("e. The paper's toy model (Section 3.2) and its eq. 6, checked numerically")
 sigma0 = st.slider("Try this: spread of class 0 (class 1 has spread 1)", 0.2, 2.0, 0.5, 0.1, key="lesson_e_sigma")
-a = toy(sigma0)
+a = session.memoised(("lesson toy model", sigma0), lambda: L.toy_analysis(L.ToyModel(sigma0=sigma0, sigma1=1.0)))
 plotly(LF.toy_chart(a), key="lesson_toy")
 st.markdown(f"1. {a.verdict['claims']}\n2. {a.verdict['shows']}\n3. {a.verdict['optimises']}")
 with st.expander("The computation in detail"):

@@ -1,16 +1,15 @@
-"""Page 9: what a method keeps and drops in one class; N-way what-if; CW-ERM's weights (issue 14)."""
+"""Page 9: what a method keeps and drops in one class, and where CW-ERM's weights come from (issue 14).
+(The N-way comparison of several selections is on the Compare page.)"""
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from coreset_studio.views import gallery as G
 from coreset_studio import choices as C
-from coreset_studio.views import whatif as W
 from coreset_studio.views.reweighting import reweighting_view
 from coreset_studio.views import figures as F
-from coreset_studio.views.colors import class_color
-from coreset_studio.widgets import backbone_choice, bound, command_line, plotly, prune_slider, with_backbones
+from coreset_studio.text import literal
+from coreset_studio.widgets import backbone_choice, bound, class_select, command_line, plotly, prune_slider
 from coreset_studio.sidebar import page_session
 
 s, session = page_session()
@@ -18,24 +17,12 @@ names, K, score = session.class_names, session.num_classes, s.spec.score
 has_images = session.dataset.train.has_images
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
-def thumbnails(key: str, positions: tuple[int, ...], _session) -> list:
-    return G.images(_session, positions, size=72)
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def cw_erm_view(key: str, seed: int, _session):
-    return reweighting_view(_session, seed=seed)
-
-
 st.title("Gallery: what a method keeps and drops")
 st.caption("Every sample of one class under one selection, ordered by difficulty (easiest first), with its original "
            "id or file name and score. The kept and the dropped lists together are the whole class.")
 c1, c2, c3 = st.columns([2, 2, 3])
 with c1:
-    cls = bound(st.selectbox, "Class", "class_index", key="gal_class", options=list(range(K)),
-                to_widget=lambda v: min(v, K - 1), format_func=names.__getitem__)
-    cls = min(cls, K - 1)
+    cls = class_select("Class", "gal_class", names)
 with c2:
     method = bound(st.selectbox, "Method", "method_a", key="gal_method", options=C.selection_methods())
 with c3:
@@ -47,16 +34,17 @@ with_probe = o3.toggle("Predictions (linear probe on the kept samples)", key="ga
 params = s.method_params(method)
 extra = backbone_choice(method, "gal_backbones")
 try:
-    selection = session.select(method, rate, score=score, **params, **extra)
+    request = s.request(method, params=params, **extra)
+    selection = session.select(request)
 except ValueError as exc:
-    st.error(f"{method} cannot select here: {exc}")
+    st.error(literal(f"{method} cannot select here: {exc}"))
     st.stop()
 probe = None
 if with_probe:
     with st.spinner("Training a linear probe on the kept samples..."):
         probe = session.probe(selection.indices)
 g = G.class_gallery(session, cls, method, rate, score=score, probe=probe, **params, **extra)
-st.markdown(f"**{names[cls]}**: {method} keeps **{len(g.kept):,}** of {g.size:,} samples "
+st.markdown(f"**{literal(names[cls])}**: {method} keeps **{len(g.kept):,}** of {g.size:,} samples "
             f"({len(g.kept) / max(g.size, 1):.0%}) at {100 * rate:g} % pruning.")
 
 for col, (title, part) in zip(st.columns(2), (("Kept", g.kept), ("Dropped", g.dropped))):
@@ -66,39 +54,11 @@ for col, (title, part) in zip(st.columns(2), (("Kept", g.kept), ("Dropped", g.dr
         if shown.empty:
             st.caption("none")
         elif has_images:
-            st.image(thumbnails(s.spec.prepare_key, tuple(int(p) for p in shown["position"]), session),
-                     caption=[G.caption(row) for _, row in shown.iterrows()], width=72)
-        st.dataframe(shown.drop(columns=["kept", "label", "class_name"]), hide_index=True, height=240,
+            st.image(G.images(session, shown["position"], size=72),
+                     caption=[literal(G.caption(row)) for _, row in shown.iterrows()], width=72)
+        st.dataframe(shown.drop(columns=["kept", "label", "class_name", "prediction"]), hide_index=True, height=240,
                      key=f"gal_table_{title}")
-command_line(with_backbones(s.command(method, params=params), extra))
-
-st.header("What-if: three or more selections")
-st.caption("Overlap, per-class counts and difficulty of several selections at the shared pruning rate.")
-picked = st.multiselect("Methods", C.selection_methods(), default=["random", "el2n", "nucs"], key="gal_whatif")
-if len(picked) >= 2:
-    chosen = [(m, rate, {**s.method_params(m), **backbone_choice(m, f"whatif_backbones_{m}")}) for m in picked]
-    sels = W.compare_selections(session, chosen)
-    jac = W.jaccard_matrix(sels)
-    w1, w2 = st.columns(2)
-    with w1:
-        plotly({"data": [{"type": "heatmap", "z": jac.to_numpy().tolist(), "x": list(jac.columns),
-                          "y": list(jac.index), "zmin": 0, "zmax": 1, "colorscale": "Blues",
-                          "text": np.round(jac.to_numpy(), 2).tolist(), "texttemplate": "%{text}"}],
-                "layout": {"title": {"text": "Jaccard overlap"}, "height": 380, "margin": {"t": 50, "b": 40}}},
-               key="whatif_jaccard")
-    with w2:
-        counts = W.class_counts(sels, session.labels, K)
-        plotly(F.bar_chart(names, {n: (counts[n], class_color(j)) for j, n in enumerate(counts)},
-                           title="Kept samples per class", ytitle="kept samples"), key="whatif_counts")
-    hist = W.difficulty_histograms(sels, session.difficulty(score), bins=30)
-    plotly({"data": [{"type": "scatter", "mode": "lines", "line": {"shape": "hvh", "color": class_color(j)},
-                      "x": list((h["left"] + h["right"]) / 2), "y": list(h["count"]), "name": n}
-                     for j, (n, h) in enumerate(hist.groupby("selection", sort=False))],
-            "layout": {"title": {"text": f"Difficulty ({score}) of the kept samples (shared bins)"}, "height": 340,
-                       "xaxis": {"title": {"text": score}}, "yaxis": {"title": {"text": "samples"}},
-                       "margin": {"t": 50, "b": 40}}}, key="whatif_hist")
-else:
-    st.caption("Pick at least two methods.")
+command_line(request.command(s.spec))
 
 st.header("CW-ERM: where every sample's weight comes from")
 st.caption("CW-ERM does not drop samples: it learns loss weights on a small class-wise coreset (Meta-Weight-Net) "
@@ -106,24 +66,11 @@ st.caption("CW-ERM does not drop samples: it learns loss weights on a small clas
 if st.button("Compute CW-ERM weights (seconds)", key="gal_cwerm") or st.session_state.get("gal_cwerm_done"):
     st.session_state["gal_cwerm_done"] = True
     with st.spinner("Learning the weights on the coreset..."):
-        view = cw_erm_view(s.spec.prepare_key, 0, session)
-    pc = view.per_class
-    plotly({"data": [{"type": "box", "x": [names[c] for c in pc["class"]], "q1": list(pc["q25"]),
-                      "median": list(pc["median"]), "q3": list(pc["q75"]), "lowerfence": list(pc["min"]),
-                      "upperfence": list(pc["max"]), "mean": list(pc["mean"]), "name": "weights",
-                      "marker": {"color": "#6baed6"}}],
-            "layout": {"title": {"text": "Per-sample weights by class"}, "height": 360, "margin": {"t": 50, "b": 40},
-                       "xaxis": {"type": "category"}, "yaxis": {"title": {"text": "weight"}}}}, key="cwerm_weights")
+        view = reweighting_view(session, seed=0)
+    plotly(F.weight_boxes(view.per_class, names), key="cwerm_weights")
     core = view.coreset
-    plotly({"data": [{"type": "bar", "x": [str(i) for i in core["id"]], "y": list(core["copies"]),
-                      "marker": {"color": [class_color(int(c)) for c in core["class"]]},
-                      "customdata": list(core["weight"]), "hovertemplate": "id %{x}: weight %{customdata:.3f}, "
-                                                                          "%{y} samples"}],
-            "layout": {"title": {"text": f"The coreset ({len(core)} samples): how many samples took each one's "
-                                         "weight (colour = class)"}, "height": 340, "margin": {"t": 50, "b": 40},
-                       "xaxis": {"title": {"text": "coreset sample (original id)"}, "type": "category"},
-                       "yaxis": {"title": {"text": "samples"}}}}, key="cwerm_broadcast")
+    plotly(F.coreset_copies(core), key="cwerm_broadcast")
     st.dataframe(core, hide_index=True, height=240, key="cwerm_coreset")
     mine = view.samples[view.samples["class"] == cls]
-    st.caption(f"{names[cls]}: each sample and the coreset sample it took its weight from (`source_id`).")
+    st.caption(f"{literal(names[cls])}: each sample and the coreset sample it took its weight from (`source_id`).")
     st.dataframe(mine, hide_index=True, height=240, key="cwerm_samples")

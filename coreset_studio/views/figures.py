@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from coreset_studio.text import plot_text, sample_name
 from coreset_studio.views.colors import MAGMA, class_color
 
 Spec = dict[str, Any]
@@ -73,7 +74,8 @@ def budget_curves(tables: Mapping[str, Any], titles: Sequence[str], class_names:
         if view == "lines":
             data += [{"type": "scatter", "x": x, "y": values[k].tolist(), "mode": "lines", "name": name, **axes,
                       "legendgroup": name, "showlegend": j == 1, "line": {"color": class_color(k)},
-                      "hovertemplate": f"{name}<br>prune %{{x:.0f}} %<br>kept %{{y:.1%}}<extra>{label}</extra>"}
+                      "hovertemplate": f"{plot_text(name)}<br>prune %{{x:.0f}} %<br>kept %{{y:.1%}}"
+                                       f"<extra>{label}</extra>"}
                      for k, name in enumerate(class_names)]
             layout["shapes"].append({"type": "line", "x0": 100 * rate, "x1": 100 * rate, "xref": f"x{ax}", "y0": 0,
                                      "y1": 1, "yref": f"y{ax} domain", "line": {"dash": "dash", "color": "#444"}})
@@ -126,17 +128,23 @@ def krr_curve(endpoints: Any, accuracies: Any, chosen: float, shown: float) -> S
                                    "line": {"dash": "dash", "color": "#444"}}], "height": 340, "margin": _MARGIN}}
 
 
+#: The difficulty colour bar of the embedding map: the lower 70 % of the right edge, its title beside it,
+#: so the kept / pruned legend above it (top right) never covers the title.
+EMBEDDING_COLORBAR = {"len": 0.7, "y": 0.0, "yanchor": "bottom"}
+
+
 def embedding_traces(xy: np.ndarray, indices: np.ndarray, labels: np.ndarray, kept: np.ndarray,
                      difficulty: np.ndarray, class_names: Sequence[str], *, color_by: str, grey_pruned: bool,
-                     score: str) -> list[dict]:
+                     score: str, ids: Sequence[Any] | None = None) -> list[dict]:
     """Scattergl traces of drawn points (`indices` into the training set, `xy` their coordinates,
     `kept` a mask): coloured by class, difficulty or kept/pruned; each point's `customdata` is
-    `[sample index, difficulty]` (what a chart selection reports back)."""
+    `[sample index, difficulty]` (what a chart selection reports back); its hover names the sample
+    by its original id (`ids`, one per drawn point; the index when not given) and its class."""
     size = 8 if indices.size <= 2000 else (5 if indices.size <= 10000 else 3)
     custom = np.column_stack([indices, np.round(difficulty, 4)])
-    text = np.asarray(class_names, dtype=object)[labels]
-    hover = ("image #%{customdata[0]:.0f}<br>class %{text}<br>difficulty %{customdata[1]:.4f}"
-             "<extra>%{fullData.name}</extra>")
+    names = [sample_name(i) for i in (indices if ids is None else ids)]
+    text = np.asarray([f"{n}, {c}" for n, c in zip(names, np.asarray(class_names, dtype=object)[labels])], dtype=object)
+    hover = "image %{text}<br>difficulty %{customdata[1]:.4f}<extra>%{fullData.name}</extra>"
 
     def points(mask: np.ndarray, name: str, marker: dict) -> dict:
         return {"type": "scattergl", "mode": "markers", "name": name, "x": xy[mask, 0].tolist(),
@@ -155,7 +163,7 @@ def embedding_traces(xy: np.ndarray, indices: np.ndarray, labels: np.ndarray, ke
     if color_by == "difficulty":
         return traces + [points(base, "kept" if grey else "samples", {
             "size": size, "color": difficulty[base].tolist(), "colorscale": MAGMA, "opacity": 0.85,
-            "colorbar": {"title": {"text": score}}})]
+            "colorbar": EMBEDDING_COLORBAR | {"title": {"text": score, "side": "right"}}})]
     return [points(m, name, {"size": size, "color": col, "opacity": 0.8})
             for name, m, col in (("pruned", ~kept, "#cccccc"), ("kept", kept, "#d62728"))]
 
@@ -273,7 +281,8 @@ def budget_bands(tables: Mapping[str, Any], titles: Sequence[str], class_names: 
         data += _band_traces(x, quantile_bands(values), axes, "#08519c", j == 1)
         data += [{"type": "scatter", "x": x, "y": values[k].tolist(), "mode": "lines", "name": class_names[k],
                   "legendgroup": f"c{k}", "showlegend": j == 1, "line": {"color": class_color(i), "width": 1.5},
-                  "hovertemplate": f"{class_names[k]}<br>prune %{{x:.0f}} %<br>kept %{{y:.1%}}<extra>{label}</extra>",
+                  "hovertemplate": f"{plot_text(class_names[k])}<br>prune %{{x:.0f}} %<br>kept %{{y:.1%}}"
+                                   f"<extra>{label}</extra>",
                   **axes} for i, k in enumerate(picked)]
     spec["data"] = data
     spec["layout"]["legend"] = {"title": {"text": f"{len(class_names):,} classes"}}
@@ -295,3 +304,90 @@ def aggregated_heatmaps(tables: Mapping[str, Any], titles: Sequence[str], order:
         trace["hovertemplate"] = "classes %{y} (by difficulty)<br>prune %{x:.0f} %<br>kept %{z:.1%}<extra></extra>"
     spec["layout"]["yaxis"]["title"] = {"text": "classes by difficulty rank (hardest first)"}
     return spec
+
+
+def _layout(title: str, xtitle: str, ytitle: str, height: int = 380, **extra: Any) -> dict[str, Any]:
+    return {"title": {"text": title}, "height": height, "margin": _MARGIN, "xaxis": {"title": {"text": xtitle}},
+            "yaxis": {"title": {"text": ytitle}}, **extra}
+
+
+def line_chart(series: Sequence[tuple[Any, Any, str, str]], *, title: str, xtitle: str, ytitle: str,
+               mode: str = "lines+markers", marks: Sequence[tuple[float, str, str]] = (), **layout: Any) -> Spec:
+    """Lines from `(x, y, name, colour)` tuples; `marks` are dashed vertical lines `(x, label, colour)`."""
+    data = [{"type": "scatter", "mode": mode, "x": _list(x), "y": _list(y), "name": name, "line": {"color": color}}
+            for x, y, name, color in series]
+    if marks:
+        layout["shapes"] = [{"type": "line", "x0": x, "x1": x, "y0": 0, "y1": 1, "yref": "paper",
+                             "line": {"dash": "dash", "color": c}} for x, _, c in marks]
+        layout["annotations"] = [{"x": x, "y": 1.02, "yref": "paper", "text": t, "showarrow": False}
+                                 for x, t, _ in marks]
+    return {"data": data, "layout": _layout(title, xtitle, ytitle, **layout)}
+
+
+def mean_std_bars(labels: Sequence[str], means: Any, stds: Any, *, title: str, xtitle: str, ytitle: str,
+                  color: str = SERIES_COLORS[0]) -> Spec:
+    """One bar per label with its standard deviation as an error bar (a missing std draws none)."""
+    spread = np.nan_to_num(np.asarray(stds, dtype=np.float64), nan=0.0)
+    return {"data": [{"type": "bar", "x": list(labels), "y": _list(means), "marker": {"color": color},
+                      "error_y": {"type": "data", "array": spread.tolist(), "visible": True}}],
+            "layout": _layout(title, xtitle, ytitle)}
+
+
+def class_windows(class_names: Sequence[str], start: Any, end: Any, endpoint: float) -> Spec:
+    """Each class's kept window `[start, end)` as a horizontal bar over its difficulty ranking (fractions)."""
+    start, end = np.asarray(start, dtype=np.float64), np.asarray(end, dtype=np.float64)
+    return {"data": [{"type": "bar", "orientation": "h", "y": list(class_names), "x": (end - start).tolist(),
+                      "base": start.tolist(), "marker": {"color": SERIES_COLORS[0]}, "name": "kept window"}],
+            "layout": _layout(f"Kept window of every class at k = {endpoint:.2f} (0 = easiest, 1 = hardest)",
+                              "position in the class, sorted by difficulty", "class",
+                              xaxis={"title": {"text": "position in the class, sorted by difficulty"},
+                                     "range": [0, 1], "tickformat": ".0%"},
+                              yaxis={"title": {"text": "class"}, "type": "category"})}
+
+
+def overlap_heatmap(matrix: Any, *, title: str = "Jaccard overlap", height: int = 380) -> Spec:
+    """A square selections x selections table (a DataFrame, values in [0, 1]) as an annotated heatmap."""
+    z = np.asarray(matrix, dtype=np.float64)
+    return {"data": [{"type": "heatmap", "z": z.tolist(), "x": list(matrix.columns), "y": list(matrix.index),
+                      "zmin": 0, "zmax": 1, "colorscale": "Blues", "text": np.round(z, 2).tolist(),
+                      "texttemplate": "%{text}"}],
+            "layout": {"title": {"text": title}, "height": height, "margin": _MARGIN}}
+
+
+def step_histograms(hist: Any, *, score: str, title: str, height: int = 340) -> Spec:
+    """Step lines of binned counts per selection: `hist` has columns selection, left, right, count."""
+    data = [{"type": "scatter", "mode": "lines", "line": {"shape": "hvh", "color": class_color(j)},
+             "x": ((h["left"] + h["right"]) / 2).tolist(), "y": _list(h["count"]), "name": name}
+            for j, (name, h) in enumerate(hist.groupby("selection", sort=False))]
+    return {"data": data, "layout": _layout(title, score, "samples", height=height)}
+
+
+def weight_boxes(per_class: Any, class_names: Sequence[str]) -> Spec:
+    """Per-class boxes of per-sample weights from precomputed quartiles (`ReweightingView.per_class`)."""
+    pc = per_class
+    return {"data": [{"type": "box", "x": [class_names[c] for c in pc["class"]], "q1": _list(pc["q25"]),
+                      "median": _list(pc["median"]), "q3": _list(pc["q75"]), "lowerfence": _list(pc["min"]),
+                      "upperfence": _list(pc["max"]), "mean": _list(pc["mean"]), "name": "weights",
+                      "marker": {"color": "#6baed6"}}],
+            "layout": _layout("Per-sample weights by class", "class", "weight", height=360,
+                              xaxis={"title": {"text": "class"}, "type": "category"})}
+
+
+def coreset_copies(coreset: Any) -> Spec:
+    """How many samples took each coreset sample's weight (`ReweightingView.coreset`), coloured by class."""
+    return {"data": [{"type": "bar", "x": [str(i) for i in coreset["id"]], "y": _list(coreset["copies"]),
+                      "marker": {"color": [class_color(int(c)) for c in coreset["class"]]},
+                      "customdata": _list(coreset["weight"]),
+                      "hovertemplate": "id %{x}: weight %{customdata:.3f}, %{y} samples"}],
+            "layout": _layout(f"The coreset ({len(coreset)} samples): how many samples took each one's weight "
+                              "(colour = class)", "coreset sample (original id)", "samples", height=340,
+                              xaxis={"title": {"text": "coreset sample (original id)"}, "type": "category"})}
+
+
+def embedding_map(traces: list[dict], *, projection: str, title: str) -> Spec:
+    """The Embedding page's map: `embedding_traces` in a lasso-ready layout without tick labels."""
+    return {"data": traces, "layout": {
+        "title": {"text": title}, "height": 620, "margin": {"t": 50, "b": 30}, "dragmode": "lasso",
+        "legend": {"itemsizing": "constant"},
+        "xaxis": {"showticklabels": False, "title": {"text": f"{projection} 1"}},
+        "yaxis": {"showticklabels": False, "title": {"text": f"{projection} 2"}}}}

@@ -15,7 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-COLUMNS = ("position", "id", "file", "path", "label", "class_name", "rank", "score", "kept", "prediction", "correct")
+from coreset_studio.text import sample_name
+
+COLUMNS = ("position", "id", "file", "path", "label", "class_name", "rank", "score", "kept", "prediction",
+           "predicted_class", "correct")
 
 
 @dataclass
@@ -73,10 +76,10 @@ def class_table(session, cls: int, indices: Any, *, score: str | None = None, pr
         if head is None or not hasattr(head, "predict"):
             raise ValueError("probe must be a ProbeResult with a trained head (or a head with .predict)")
         table["prediction"] = head.predict(session.train.features[members])
+        table["predicted_class"] = [session.class_names[int(p)] for p in table["prediction"]]
         table["correct"] = table["prediction"].to_numpy() == table["label"].to_numpy()
     else:
-        table["prediction"] = None
-        table["correct"] = None
+        table["prediction"] = table["predicted_class"] = table["correct"] = None
     return table[list(COLUMNS)]
 
 
@@ -92,26 +95,26 @@ def class_gallery(session, cls: int, method: str, prune_rate: float, *, score: s
 
 
 def caption(row: Any) -> str:
-    """A short caption for one gallery image: file name or id, score and (if any) prediction."""
-    name = row["file"] if row.get("file") else f"#{row['id']}"
+    """A short caption for one gallery image (plain text): file name or original id, score and (if any)
+    the predicted class by name, with a cross when it is wrong."""
+    name = row["file"] if row.get("file") else sample_name(row["id"])
     text = f"{name} · {row['score']:.3f}"
     if row.get("prediction") is not None and not pd.isna(row.get("prediction")):
-        text += f" · pred {int(row['prediction'])}" + ("" if row.get("correct") else " ✗")
+        text += f" · pred {row['predicted_class']}" + ("" if row.get("correct") else " ✗")
     return text
 
 
 def images(session, positions: Any, size: int | None = 96) -> list:
-    """The training images at `positions` (PIL, RGB), thumbnailed to `size` px; [] without images."""
+    """The training images at `positions` (PIL, RGB), thumbnailed to `size` px; [] without images.
+    Memoised in the Session (a page rerun does not decode them again)."""
     split = session.dataset.train
     if not split.has_images:
         return []
-    out = []
-    for p in np.asarray(positions, dtype=np.int64):
-        img = split.image(int(p))
-        if size:
-            img = img.resize((int(size), int(size)))
-        out.append(img)
-    return out
+    wanted = tuple(int(p) for p in np.asarray(positions, dtype=np.int64))
+
+    def decode() -> list:
+        return [split.image(p).resize((int(size), int(size))) if size else split.image(p) for p in wanted]
+    return session.memoised(("gallery images", wanted, size), decode)
 
 
 __all__ = ["COLUMNS", "Gallery", "caption", "class_gallery", "class_table", "images"]

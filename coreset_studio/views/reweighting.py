@@ -1,6 +1,6 @@
 """CW-ERM in the studio: where every sample's weight comes from.
 
-`coreset_core.methods.cw_erm.reweight("cw-erm", ...)` learns weights on a small class-wise
+`Session.reweight("cw-erm", ...)` learns weights on a small class-wise
 coreset (Meta-Weight-Net) and broadcasts them: each training sample takes the weight of its
 nearest coreset sample. `reweighting_view` lays that out as tables: the weight of every
 sample with the coreset sample it took it from, the coreset itself (its weights, its
@@ -46,11 +46,17 @@ def _per_class(weights: np.ndarray, labels: np.ndarray, names: list[str]) -> pd.
 
 
 def reweighting_view(session, *, seed: int = 0, **params: Any) -> ReweightingView:
-    """Run CW-ERM on the session's training features and explain its weights (seconds on a CPU)."""
-    from coreset_core.methods.cw_erm import reweight
+    """Run CW-ERM on the session's training features (`Session.reweight`) and explain its weights
+    (memoised in the Session, like the weights)."""
+    from coreset_core.jsonable import freeze
 
+    return session.memoised(("reweighting view", seed, freeze(params)),
+                            lambda: _reweighting_view(session, seed, params))
+
+
+def _reweighting_view(session, seed: int, params: dict[str, Any]) -> ReweightingView:
     labels, features = session.labels, session.train.features
-    result = reweight("cw-erm", labels=labels, features=features, seed=seed, **params)
+    result = session.reweight("cw-erm", seed=seed, **params)
     source = weight_sources(features, result.coreset)
     ids = session.ids
     samples = pd.DataFrame({"position": np.arange(labels.shape[0]), "id": ids, "class": labels,
@@ -66,4 +72,24 @@ def reweighting_view(session, *, seed: int = 0, **params: Any) -> ReweightingVie
                            dict(result.config))
 
 
-__all__ = ["ReweightingView", "reweighting_view", "weight_sources"]
+@dataclass
+class WeightedProbes:
+    """A linear probe trained on every sample with a reweighting method's weights, beside the unweighted one."""
+
+    weighted: dict[str, Any]  #: test metrics of the weighted probe
+    plain: dict[str, Any]  #: test metrics of the unweighted probe on all data (same seed and epochs)
+    weights: np.ndarray  #: the per-sample weights
+    command: str  #: the `coreset train` line of the weighted run
+
+
+def weighted_probes(session, *, seed: int, epochs: int, method: str = "cw-erm") -> WeightedProbes:
+    """Both probes of the Compare page's reweighting panel (`Session.reweight` and `Session.probe`, memoised)."""
+    from coreset_core.experiments.run_config import RunConfig
+
+    weights = session.reweight(method, seed=seed).weights
+    weighted = session.probe(None, seed=seed, epochs=epochs, sample_weights=weights).metrics
+    plain = session.probe(None, seed=seed, epochs=epochs).metrics
+    return WeightedProbes(weighted, plain, weights, RunConfig(session.spec, method, 0.0, seed, epochs=epochs).command())
+
+
+__all__ = ["ReweightingView", "WeightedProbes", "reweighting_view", "weight_sources", "weighted_probes"]

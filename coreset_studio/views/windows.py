@@ -13,11 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from coreset_studio.settings import winsor_params
+from coreset_core.session import SEARCH_METHODS as METHOD_OF_MODE
 from coreset_core.windows import window_starts
-
-#: The selection method behind each budget mode of the page.
-METHOD_OF_MODE = {"nucs": "nucs", "uniform": "nucs-uniform"}
+from coreset_studio.settings import winsor_params
 
 
 @dataclass
@@ -63,6 +61,20 @@ def window_view(session: Any, prune_rate: float, *, score: str, winsor: tuple[fl
     params = {**base, "endpoints": [k]}
     shown = session.select(method, prune_rate, score=score, **params)
     return WindowView(method, params, shown, krr, k, np.asarray(shown.info["budgets"]))
+
+
+def search_cost(session: Any, prune_rate: float, mode: str = "nucs") -> float:
+    """The estimated work (flop) of the KRR endpoint search of `mode` at `prune_rate`: the same estimate
+    (`coreset_core.methods.cost.estimate`) that refuses a search too large to run."""
+    from coreset_core.methods import get_method
+    from coreset_core.methods.cost import estimate
+    from coreset_core.validation import budget_for
+
+    spec = get_method(METHOD_OF_MODE[mode])
+    labels = session.labels
+    cost = estimate(spec.alias_of or spec.name, labels, budget_for(prune_rate, labels.shape[0]),
+                    int(session.train.features.shape[1]), spec.params)
+    return float(cost.flop)
 
 
 def window_bounds(class_sizes: np.ndarray, budgets: np.ndarray, endpoint: float) -> pd.DataFrame:

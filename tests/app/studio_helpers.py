@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -22,6 +24,24 @@ def goto(at, page: str, timeout: float = 300):
     at.run(timeout=timeout)
     assert_clean(at)
     return at
+
+
+@contextmanager
+def started_studio(env: dict[str, str]) -> Iterator[Any]:
+    """The studio's AppTest, run once with `env` set (and unset again afterwards)."""
+    import pytest
+    from streamlit.testing.v1 import AppTest
+
+    mp = pytest.MonkeyPatch()
+    for k, v in env.items():
+        mp.setenv(k, v)
+    try:
+        at = AppTest.from_file(str(ENTRY), default_timeout=600)
+        at.run()
+        assert_clean(at)
+        yield at
+    finally:
+        mp.undo()
 
 
 def assert_clean(at) -> None:
@@ -86,3 +106,11 @@ def open_page(page, url, tmp_path, monkeypatch, cache_dir, db=None):
     at.run()
     assert_clean(at)
     return at
+
+
+def shown(markdown: str) -> str:
+    """What a reader sees of escaped Markdown (`coreset_studio.text.literal`): backslash escapes and the
+    invisible word joiners that break autolinks removed."""
+    import re
+
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown).replace("\u2060", "")

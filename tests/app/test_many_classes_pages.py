@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from studio_helpers import ENTRY, assert_clean, chart, chart_keys, goto
+from studio_helpers import chart, chart_keys, goto, started_studio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 pytestmark = pytest.mark.timeout(1800)
@@ -35,7 +35,6 @@ def _points(trace: dict) -> int:
                 ids=["1000-classes", "10000-classes"])
 def many_app(request, tmp_path_factory, session_cache_dir):
     from make_embeddings import make_embeddings
-    from streamlit.testing.v1 import AppTest
 
     c = request.param
     path = tmp_path_factory.mktemp("emb") / f"emb_{c}.npz"
@@ -43,14 +42,8 @@ def many_app(request, tmp_path_factory, session_cache_dir):
     env = {"CORESET_STUDIO_DATASET": f"embeddings:{path}", "CORESET_STUDIO_SCORE": "file",
            "CORESET_STUDIO_AUTO_UMAP": "0", "CORESET_STUDIO_LIMIT": "all",
            "CORESET_STUDIO_TEST_LIMIT": "all", "CORESET_CACHE_DIR": str(session_cache_dir)}
-    mp = pytest.MonkeyPatch()
-    for k, v in env.items():
-        mp.setenv(k, v)
-    at = AppTest.from_file(str(ENTRY), default_timeout=600)
-    at.run()
-    assert_clean(at)
-    yield c, at
-    mp.undo()
+    with started_studio(env) as at:
+        yield c, at
 
 
 @pytest.mark.parametrize("page", PAGES)

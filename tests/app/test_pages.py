@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from studio_helpers import assert_clean, chart, chart_keys, goto, values
+from studio_helpers import assert_clean, chart, chart_keys, goto, shown, values
+from references import winsorized_class_means
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -17,13 +18,6 @@ def _truth(session, score="el2n"):
     """Labels and difficulty from the test's own Session (the same data and disk cache as the app's)."""
     return np.asarray(session.labels), np.asarray(session.difficulty(score), dtype=np.float64)
 
-
-def _winsorized_means(d, labels, lo, hi):
-    out = []
-    for c in range(int(labels.max()) + 1):
-        s = d[labels == c]
-        out.append(np.mean(np.clip(s, np.quantile(s, lo), np.quantile(s, 1 - hi))))
-    return np.array(out)
 
 
 def test_every_page_renders_and_is_timed(app):
@@ -54,8 +48,8 @@ def test_data_page_class_sizes_and_images(app, prepared_small):
     np.testing.assert_array_equal(values(test, "y"), np.bincount(prepared_small.test.labels, minlength=10))
     rows = app.get("image")
     assert len(rows) == 10 and all(len(r.value) == 8 for r in rows)  # one row of 8 images per class
-    first = int(rows[0].captions[0].lstrip("#"))
-    assert labels[first] == 0
+    first = int(shown(rows[0].captions[0]).lstrip("#"))  # an original id (escaped Markdown)
+    assert labels[list(prepared_small.ids).index(first)] == 0
     app.slider(key="data_per_class").set_value(4).run()
     assert_clean(app)
     assert all(len(r.value) == 4 for r in app.get("image"))
@@ -77,7 +71,7 @@ def test_difficulty_winsorization_sliders_change_the_bars(app, prepared_small):
     spec = chart(app, "difficulty_bars")
     np.testing.assert_allclose(values(spec["data"][0], "y"), expected_mean, rtol=1e-9)
     got = values(spec["data"][1], "y")
-    np.testing.assert_allclose(got, _winsorized_means(d, labels, 0.05, 0.10), rtol=1e-9)
+    np.testing.assert_allclose(got, winsorized_class_means(d, labels, 0.05, 0.10), rtol=1e-9)
     assert not np.allclose(got, expected_mean)
     # the clip limits are drawn on the distribution chart
     dist = chart(app, "difficulty_dist")
@@ -89,9 +83,9 @@ def test_difficulty_winsorization_sliders_change_the_bars(app, prepared_small):
     app.selectbox(key="diff_class").set_value(3)
     app.run()
     assert_clean(app)
-    captions = [c for img in app.get("image") for c in img.captions]
+    captions = [shown(c) for img in app.get("image") for c in img.captions]
     hardest = np.flatnonzero(labels == 3)[np.argsort(-d[labels == 3], kind="stable")][:8]
-    assert f"#{hardest[0]}: {d[hardest[0]]:.3f}" in captions
+    assert f"#{prepared_small.ids[hardest[0]]}: {d[hardest[0]]:.3f}" in captions
 
 
 def test_budgets_follow_the_pruning_and_winsor_sliders(app, prepared_small):
@@ -126,7 +120,7 @@ def test_budgets_follow_the_pruning_and_winsor_sliders(app, prepared_small):
     app.slider(key="winsor_hi").set_value(20.0).run()
     assert_clean(app)
     by_name2 = {t["name"]: values(t, "y") for t in chart(app, "budget_at_rate")["data"]}
-    sw = _winsorized_means(d, labels, 0.0, 0.2)
+    sw = winsorized_class_means(d, labels, 0.0, 0.2)
     ideal_w = budget * sw * sizes / np.sum(sw * sizes)
     nucs_w = np.rint(by_name2["NUCS"] * sizes)
     assert nucs_w.sum() == budget
@@ -183,9 +177,9 @@ def test_embedding_hover_and_kept_pruned(app, prepared_small):
     kept = traces["kept"]["customdata"]
     assert len(kept) == round(0.3 * labels.size)
     names = [str(c) for c in range(10)]
-    for trace in (traces["kept"], traces["pruned"]):  # hover: index and class agree with the data
-        for row, cls in zip(trace["customdata"][:50], trace["text"][:50]):
-            assert cls == names[labels[int(row[0])]]
+    for trace in (traces["kept"], traces["pruned"]):  # hover: original id and class agree with the data
+        for row, text in zip(trace["customdata"][:50], trace["text"][:50]):
+            assert text == f"#{prepared_small.ids[int(row[0])]}, {names[labels[int(row[0])]]}"
     assert "PCA" in chart(app, "embedding_map")["layout"]["title"]["text"]  # UMAP not computed yet (auto off)
 
 

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from references import window_positions, winsorized_class_means
 
 from coreset_studio import method_params as P
 from coreset_studio import choices as C
@@ -20,21 +21,6 @@ from coreset_studio.views import selections as V
 from coreset_studio.views import windows as W
 
 
-def _winsorized_means(d, labels, lo, hi):
-    return np.array([np.mean(np.clip(s, np.quantile(s, lo), np.quantile(s, 1 - hi)))
-                     for s in (d[labels == c] for c in range(int(labels.max()) + 1))])
-
-
-def _window(d, labels, budgets, k):
-    """SPEC 3 by hand: each class sorted easy -> hard (ties: lower index first), keep [end - n_c, end)
-    with end = clamp(round(k N_c), n_c, N_c)."""
-    kept = []
-    for c, n in enumerate(budgets):
-        idx = np.flatnonzero(labels == c)
-        order = idx[np.lexsort((idx, d[idx]))]
-        end = int(min(max(np.rint(k * idx.size), n), idx.size))
-        kept += order[end - n:end].tolist()
-    return np.sort(kept)
 
 
 def _water_filled(s, sizes, budget):
@@ -55,7 +41,7 @@ def test_class_statistics_match_numpy(prepared_small):
     d, labels = session.difficulty("el2n"), session.labels
     frame = S.difficulty_frame(session, "el2n", (0.1, 0.05))
     np.testing.assert_allclose(frame["mean"], [d[labels == c].mean() for c in range(10)], rtol=1e-12)
-    np.testing.assert_allclose(frame["winsorized"], _winsorized_means(d, labels, 0.1, 0.05), rtol=1e-12)
+    np.testing.assert_allclose(frame["winsorized"], winsorized_class_means(d, labels, 0.1, 0.05), rtol=1e-12)
     assert sorted(frame["rank"]) == list(range(1, 11))
     assert frame["rank"][int(np.argmax(frame["winsorized"]))] == 1
     low, high = S.winsor_limits(session, "el2n", (0.1, 0.05))
@@ -96,7 +82,7 @@ def test_budget_tables_follow_the_nucs_definition(prepared_small):
     rates = [0.0, 0.5, 0.8]
     nucs = B.allocation_counts(session, rates, mode="nucs", score="el2n", winsor=(0.0, 0.2))
     uniform = B.allocation_counts(session, rates, mode="uniform")
-    s = _winsorized_means(d, labels, 0.0, 0.2)
+    s = winsorized_class_means(d, labels, 0.0, 0.2)
     for r in rates:
         budget = round((1 - r) * n)
         assert nucs[r].sum() == budget and uniform[r].sum() == budget
@@ -118,11 +104,11 @@ def test_windows_view_override_is_honest_and_reproducible(prepared_small):
     acc = np.asarray(krr.selection.info["accuracies"])
     ks = np.asarray(krr.selection.info["endpoints"])
     assert not krr.overridden and krr.endpoint == ks[np.flatnonzero(acc == acc.max())[-1]]  # ties: larger k
-    np.testing.assert_array_equal(krr.selection.indices, _window(d, labels, krr.budgets, krr.endpoint))
+    np.testing.assert_array_equal(krr.selection.indices, window_positions(d, labels, krr.budgets, krr.endpoint))
     view = W.window_view(session, 0.7, score="el2n", winsor=(0.0, 0.1), endpoint=0.3)
     assert view.overridden and view.endpoint == 0.3 and view.krr_endpoint == krr.endpoint
     np.testing.assert_array_equal(view.budgets, krr.budgets)
-    np.testing.assert_array_equal(view.selection.indices, _window(d, labels, view.budgets, 0.3))
+    np.testing.assert_array_equal(view.selection.indices, window_positions(d, labels, view.budgets, 0.3))
     config = view.selection.config
     assert config["method"] == "nucs" and config["params"]["endpoints"] == [0.3]
     assert config["params"]["winsor"] == [0.0, 0.1]
@@ -222,7 +208,7 @@ def test_choices_and_labels():
     from coreset_core.datasets import list_datasets
 
     registry = [i.name for i in list_datasets() if ":" not in i.name]
-    assert C.dataset_choices() == registry + ["imagefolder", "embeddings"]
+    assert C.dataset_choices() == registry + ["imagefolder", "embeddings", "hf"]
     assert "cw-erm" in C.sweep_methods() and "cw-erm" not in C.selection_methods()
     assert "cw-erm" in C.reweighting_note() and "reweighting" in C.reweighting_note()
     assert set(C.global_methods()) >= {"el2n", "random", "ccs"} and "nucs" not in C.global_methods()
@@ -277,19 +263,27 @@ def test_embedding_cached_on_disk(tmp_path):
 
 
 @pytest.mark.slow
-def test_umap_in_background_then_cached(tmp_path):
+def test_umap_in_background_then_cached(session_cache_dir):
     from coreset_core import embedding as E
+    from coreset_core.session import Session
+    from coreset_core.spec import DataSpec
+    from coreset_studio.views import embedding_map as M
 
-    rng = np.random.default_rng(0)
-    x = np.concatenate([rng.normal(0, 1, (60, 8)), rng.normal(6, 1, (60, 8))]).astype(np.float32)
-    job = E.start_background(x, "umap", cache_dir=tmp_path, n_neighbors=10, nice=0)
-    assert E.start_background(x, "umap", cache_dir=tmp_path, n_neighbors=10) is job  # one job per key
-    job.thread.join(timeout=600)
-    assert job.state == "done", job.error
-    assert job.result.shape == (120, 2)
-    np.testing.assert_array_equal(E.load_cached(x, "umap", cache_dir=tmp_path, n_neighbors=10), job.result)
-    a, b = job.result[:60].mean(0), job.result[60:].mean(0)  # the two blobs stay apart in the map
-    assert np.linalg.norm(a - b) > 2 * job.result[:60].std(0).max()
+    session = Session(DataSpec("digits", resolution=32, limit=120, test_limit=50), cache_dir=session_cache_dir)
+    assert M.umap_job(session) is None and M.umap_coords(session) is None
+    M.start_umap(session, nice=0)
+    assert M.start_umap(session) is not None and M._umap_slot(session) is M._umap_slot(session)  # one job per key
+    status = M._umap_slot(session).wait(timeout=600)
+    assert status.state == "done", status.error
+    coords = M.umap_coords(session)
+    assert coords.shape == (120, 2)
+    np.testing.assert_array_equal(E.load_cached(session.train.features, "umap", feature_key=dict(session.train.key),
+                                                cache_dir=session.cache_root), coords)
+    labels = session.labels  # the map keeps class structure: far more points sit nearest their own class's
+    # centroid than the 10 % of chance (0.44 with 120 digits at 32 px)
+    centres = np.stack([coords[labels == c].mean(0) for c in range(10)])
+    nearest = np.argmin(((coords[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
+    assert (nearest == labels).mean() > 0.25
 
 
 def test_per_class_accuracy_frame_has_the_spread_over_runs():
@@ -303,3 +297,29 @@ def test_per_class_accuracy_frame_has_the_spread_over_runs():
     # by hand: class x: 80, 60, 70 -> mean 70, std 10; class y: 60, 90 -> mean 75, std sqrt(450) = 21.21
     assert pc["accuracy"].tolist() == pytest.approx([70.0, 75.0])
     assert pc["std"].tolist() == pytest.approx([10.0, 450 ** 0.5]) and pc["n"].tolist() == [3, 2]
+
+
+def test_the_windows_page_search_cost_is_the_refusal_estimate(prepared_small):
+    session = prepared_small
+    n, d = session.train.features.shape
+    c = session.num_classes
+    # SPEC 4 by hand: 21 endpoints x 2 N d C ridge predictions on every row, plus one X^T X (2 N d^2)
+    assert W.search_cost(session, 0.8) == 2.0 * 21 * n * d * c + 2.0 * n * d * d
+    assert W.search_cost(session, 0.8, "uniform") == W.search_cost(session, 0.5)
+
+
+def test_layout_only_figures_carry_the_numbers_they_are_given():
+    from coreset_studio.views import figures as F
+
+    spec = F.class_windows(["a", "b"], [0.1, 0.5], [0.3, 1.0], 0.7)
+    (bar,) = spec["data"]
+    assert bar["base"] == [0.1, 0.5] and np.allclose(bar["x"], [0.2, 0.5])
+    assert "k = 0.70" in spec["layout"]["title"]["text"]
+    jac = pd.DataFrame([[1.0, 0.25], [0.25, 1.0]], index=["x", "y"], columns=["x", "y"])
+    heat = F.overlap_heatmap(jac)["data"][0]
+    assert heat["z"] == [[1.0, 0.25], [0.25, 1.0]] and heat["x"] == ["x", "y"] and heat["text"][0][1] == 0.25
+    bars = F.mean_std_bars(["m"], [80.0], [np.nan], title="t", xtitle="x", ytitle="y")["data"][0]
+    assert bars["y"] == [80.0] and bars["error_y"]["array"] == [0.0]
+    marks = F.line_chart([([0, 1], [2, 3], "l", "#000")], title="t", xtitle="x", ytitle="y",
+                         marks=[(0.5, "half", "#444")])["layout"]
+    assert marks["shapes"][0]["x0"] == 0.5 and marks["annotations"][0]["text"] == "half"

@@ -97,22 +97,27 @@ class Engine:
         """Release workers (also after an interrupt); safe to call twice."""
 
 
+def check_engine_options(engine: Any, *, workers: int | None = None, address: str | None = None) -> None:
+    """The one check of an engine name and its options (`coreset sweep`, `coreset features`, `make_engine`)."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if engine != "ray" and address:
+        raise ValueError("--address names a Ray cluster: add --engine ray")
+    if engine == "ray" and workers not in (None, 1):
+        raise ValueError("--workers is the local engine's; Ray uses the cluster's CPUs (start it with "
+                         "`ray start --head --num-cpus N`, or leave --workers out)")
+
+
 def make_engine(engine: Any = "local", *, workers: int = 1, address: str | None = None,
                 threads_per_worker: int | None = None) -> Engine:
     """An engine by name ("local" or "ray") with its options, or `engine` itself if it is one."""
     if isinstance(engine, Engine):
         return engine
+    check_engine_options(engine, workers=workers, address=address)
     if engine == "local":
-        if address:
-            raise ValueError("--address names a Ray cluster: use it with --engine ray")
         from coreset_core.experiments.engines.local import LocalEngine
 
         return LocalEngine(workers=workers, threads_per_worker=threads_per_worker)
-    if engine == "ray":
-        from coreset_core.experiments.engines.ray import RayEngine
+    from coreset_core.experiments.engines.ray import RayEngine
 
-        if workers not in (None, 1):
-            raise ValueError("--workers sets the local engine's processes; Ray schedules by the cluster's CPUs "
-                             "(start it with `ray start --head --num-cpus N`, or leave --workers out)")
-        return RayEngine(address=address)
-    raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    return RayEngine(address=address)

@@ -149,7 +149,7 @@ class LocalEngine(Engine):
         self._pool: list[_Worker] = []
 
     def start(self, configs: Sequence[Any], *, cache_dir: Any = None, data_dir: Any = None) -> None:
-        from coreset_core.session import check_device
+        from coreset_core.validation import check_device
 
         for device in sorted({c.device for c in configs}):
             check_device(device)  # once, here: not every run failing one by one

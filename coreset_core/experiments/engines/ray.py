@@ -8,17 +8,25 @@ whose workers stop the driver's tasks when the driver dies. Each run is a task d
 its resources (one CPU; one GPU for runs on `cuda`). The driver keeps at most a few tasks
 per CPU in flight, so Ctrl-C cancels little, and writes every row itself.
 
+Joining a cluster: an address where nothing listens is refused at once, one that does not
+let the driver in within `CONNECT_TIMEOUT_S` (a wrong port, a missing auth token) after that,
+both naming the address; the connection is made in a helper thread so that SIGTERM and
+Ctrl-C stop the driver at once even then. Tasks are spread over the nodes, each stored row
+records the node that ran it, and a task whose node dies is run again elsewhere.
+
 A cluster needs one cache every node can read and write: before the first run, a probe
 task on every node looks for a file the driver just wrote into the cache folder, and the
 sweep stops with a message naming the node and the fix when one cannot see it.
 """
 from __future__ import annotations
 
+import logging
 import os
+import time
 import uuid
 from collections import deque
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from coreset_core.experiments.engines import Engine, RunOutcome, RunTask, preparation_phases
 from coreset_core.experiments.engines.reaper import start_reaper, stop_reaper
@@ -39,13 +47,104 @@ def import_ray():
 
 
 _REAPER: Any = None
+#: How long a driver waits for a cluster that accepted the TCP connection to answer as Ray
+#: (Ray itself retries for minutes); a port where nothing listens is refused at once.
+CONNECT_TIMEOUT_S = 15.0
+#: Seconds the TCP check of `--address` waits for the head node to accept.
+TCP_TIMEOUT_S = 5.0
+#: Retries of a task whose worker or node died (the run goes to another node); errors inside
+#: a run never raise (`RunTask` returns them), so they are never retried.
+SYSTEM_RETRIES = 2
+AUTH_HINT = ("if the cluster uses Ray's token authentication (`ray start` turns it on when a token exists), the "
+             "driver needs the same token: export RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH=<the token file> "
+             "(default ~/.ray/auth_token; see docs/cluster.md)")
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of a `--address`, or None for the names Ray resolves itself ("auto")."""
+    text = address.strip()
+    if text == "auto":
+        return None
+    default_port = 10001 if text.startswith("ray://") else None
+    text = text.removeprefix("ray://")
+    host, sep, port = text.rpartition(":")
+    if not sep and default_port is not None:
+        host, port = text, str(default_port)
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--address {address!r} must read HOST:PORT (e.g. 127.0.0.1:6379, what `ray start --head` "
+                         "prints) or ray://HOST:10001")
+    return host.strip("[]"), int(port)
+
+
+def check_reachable(address: str, timeout: float = TCP_TIMEOUT_S) -> None:
+    """Raise ValueError naming `address` unless something accepts a TCP connection there."""
+    import socket
+
+    target = _host_port(address)
+    if target is None:
+        return
+    try:
+        socket.create_connection(target, timeout=timeout).close()
+    except OSError as exc:
+        why = "connection refused: nothing listens there" if isinstance(exc, ConnectionRefusedError) else \
+            f"{type(exc).__name__}: {exc.strerror or exc}"
+        raise ValueError(f"no Ray cluster at {address} ({why}); start the head node with `ray start --head "
+                         f"--port {target[1]}` and pass the address it prints, or fix --address") from None
+
+
+def _init_in_thread(init: Callable[[], Any], address: str, timeout: float) -> None:
+    """Run `init` (a `ray.init` call) in a helper thread while this thread waits.
+
+    Ray's connection loop runs in C++ and holds the driver for minutes; waiting here keeps
+    the main thread responsive, so SIGTERM (default action) and Ctrl-C stop the driver at
+    once while it connects, and a cluster that never answers is given up after `timeout`.
+    Only for joining a cluster: a local instance must be started in the thread that lives on.
+    """
+    import threading
+
+    outcome: dict[str, BaseException] = {}
+
+    def attempt() -> None:
+        try:
+            init()
+        except BaseException as exc:  # handed to the waiting thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=attempt, name="ray-connect", daemon=True)
+    worker_log = logging.getLogger("ray._private.worker")
+    worker_log.addFilter(_not_main_thread_note)
+    try:
+        thread.start()
+        _wait(thread, address, timeout)
+    finally:
+        worker_log.removeFilter(_not_main_thread_note)
+    if "error" in outcome:
+        raise outcome["error"]
+
+
+def _not_main_thread_note(record: logging.LogRecord) -> bool:
+    """Drop Ray's note that it sets no SIGTERM handler off the main thread (intended: see `_init_in_thread`)."""
+    return "SIGTERM handler is not set" not in record.getMessage()
+
+
+def _wait(thread: Any, address: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while thread.is_alive():
+        thread.join(0.1)
+        if time.monotonic() > deadline:
+            raise ValueError(f"the Ray cluster at {address} did not let this driver in within {timeout:.0f} s: "
+                             f"{AUTH_HINT}; otherwise check that {address} is the head node's port (the address "
+                             "`ray start --head` prints)")
 
 
 def connect(address: str | None = None, *, num_cpus: int | None = None) -> bool:
     """Connect to Ray (an existing connection is reused); True when this call started it.
 
     No `address`: a new private local instance (never a stray cluster found in /tmp/ray),
-    watched by `reaper` so that none of its processes outlives this one. Pair with `disconnect`.
+    watched by `reaper` so that none of its processes outlives this one. With `address`: a
+    port where nothing listens is refused at once, a cluster that does not answer within
+    `CONNECT_TIMEOUT_S`, or refuses the driver (a missing token), with the address named.
+    Pair with `disconnect`.
     """
     global _REAPER
     ray = import_ray()
@@ -54,13 +153,20 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> bool:
     options: dict[str, Any] = dict(log_to_driver=False, configure_logging=False)
     try:
         if address:
-            ray.init(address=address, **options)
+            check_reachable(address)
+            _init_in_thread(lambda: ray.init(address=address, **options), address, CONNECT_TIMEOUT_S)
         else:
             _REAPER = start_reaper()
+            # In this thread: Ray ties the processes it starts to the starting thread's life (PR_SET_PDEATHSIG).
             ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **options)
     except ConnectionError as exc:
-        raise ValueError(f"could not reach the Ray cluster at {address!r} ({exc}); start it with "
-                         "`ray start --head` and pass the address it prints, e.g. --address HEAD_IP:6379") from None
+        raise ValueError(f"could not connect to the Ray cluster at {address!r} ({exc}); {AUTH_HINT}. Is the head "
+                         "node running (`ray status --address ...`)?") from None
+    except Exception as exc:
+        if type(exc).__name__ == "AuthenticationError":
+            raise ValueError(f"the Ray cluster at {address!r} refused the driver's authentication ({exc}); "
+                             f"{AUTH_HINT}") from None
+        raise
     return True
 
 
@@ -120,8 +226,20 @@ def check_shared_folders(cache_dir: str, data_dir: str | None = None) -> None:
 
 
 def _run_task(task: RunTask, config: Any) -> RunOutcome:
-    """The Ray task body (module level: Ray ships it by reference)."""
-    return task(config)
+    """The Ray task body (module level: Ray ships it by reference): the row says which node ran it."""
+    outcome = task(config)
+    node = this_node()
+    outcome.worker = f"{node}:{outcome.worker}"
+    if isinstance(outcome.row, dict):
+        outcome.row["node"] = node
+    elif outcome.row is not None and hasattr(outcome.row, "node"):
+        outcome.row.node = node
+    return outcome
+
+
+def this_node() -> str:
+    """The Ray node id (hex) of the worker this runs in."""
+    return import_ray().get_runtime_context().get_node_id()
 
 
 def resources_of(config: Any) -> dict[str, float]:
@@ -170,7 +288,8 @@ class RayEngine(Engine):
                 while queue or in_flight:
                     while queue and len(in_flight) < self.max_in_flight:
                         config = queue.popleft()
-                        ref = remote.options(max_retries=0, name=f"coreset run {config.run_id}",
+                        ref = remote.options(max_retries=SYSTEM_RETRIES, scheduling_strategy="SPREAD",
+                                             name=f"coreset run {config.run_id}",
                                              **resources_of(config)).remote(task, config)
                         in_flight[ref] = config
                     done, _ = ray.wait(list(in_flight), num_returns=1)

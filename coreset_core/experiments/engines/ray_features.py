@@ -13,11 +13,12 @@ base split (in full for the training split). A dataset that carries its own feat
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coreset_core.experiments.engines.ray import check_shared_folders, connect, disconnect, import_ray
+from coreset_core.experiments.engines.ray import (SYSTEM_RETRIES, check_shared_folders, connect, disconnect,
+                                                  import_ray, this_node)
 
 _MODELS: dict[tuple, Any] = {}
 _DATASETS: dict[tuple, Any] = {}
@@ -32,6 +33,8 @@ class ShardReport:
     extracted: int
     reused: int
     seconds: float
+    #: Ray node id -> shards it extracted now.
+    nodes: dict[str, int] = field(default_factory=dict)
 
 
 def _target(dataset: Any, split: str, limit: int | None) -> tuple[Any, int | None]:
@@ -46,8 +49,9 @@ def _normal_limit(dataset: Any, split: str, limit: int | None) -> int | None:
 
 
 def _extract_one(spec_json: str, data_dir: str | None, cache_dir: str, split: str, start: int, stop: int,
-                 opts: dict[str, Any]) -> tuple[int, int, float]:
-    """A Ray task: extract positions start..stop-1 into the cache (dataset and model loaded once per worker)."""
+                 opts: dict[str, Any]) -> tuple[int, int, float, str]:
+    """A Ray task: extract positions start..stop-1 into the cache (dataset and model loaded once per worker);
+    returns (start, stop, seconds, the node that ran it)."""
     from coreset_core.datasets import load_dataset
     from coreset_core.features import extract_shard
     from coreset_core.spec import DataSpec
@@ -67,7 +71,7 @@ def _extract_one(spec_json: str, data_dir: str | None, cache_dir: str, split: st
         _MODELS.clear()
         _MODELS[mkey] = load_backbone(opts["backbone"], checkpoint=opts["checkpoint"], device=opts["device"])
     extract_shard(dataset, split, start, stop, cache_dir=cache_dir, model=_MODELS[mkey], **opts)
-    return start, stop, time.perf_counter() - t0
+    return start, stop, time.perf_counter() - t0, this_node()
 
 
 def _shard_paths(dataset: Any, split: str, ranges: list, opts: dict[str, Any], cache_dir: str) -> list[Path]:
@@ -126,13 +130,13 @@ def extract_features_ray(session: Any, split: str = "train", *, batch_size: int 
         ranges, missing = [], []
     else:
         missing = [r for r, p in zip(ranges, paths) if not p.is_file()]
-    if missing:
-        _run_shards(spec, session.data_dir, cache_dir, split, missing, opts, address, progress)
+    nodes = _run_shards(spec, session.data_dir, cache_dir, split, missing, opts, address, progress) if missing else {}
     final.update(cache_dir=cache_dir, checkpoint=checkpoint)
     features = get_features(target, split, limit=target_limit, **final)
     if target is not dataset:
         features = get_features(dataset, split, limit=limit, **final)
-    return features, ShardReport(len(ranges), len(missing), len(ranges) - len(missing), time.perf_counter() - t0)
+    return features, ShardReport(len(ranges), len(missing), len(ranges) - len(missing), time.perf_counter() - t0,
+                                 nodes)
 
 
 def _assembled(dataset: Any, split: str, limit: int | None, opts: dict[str, Any], cache_dir: str) -> bool:
@@ -148,18 +152,20 @@ def _assembled(dataset: Any, split: str, limit: int | None, opts: dict[str, Any]
 
 
 def _run_shards(spec: Any, data_dir: Any, cache_dir: str, split: str, ranges: list, opts: dict[str, Any],
-                address: str | None, progress: bool) -> None:
-    """Submit one Ray task per shard and wait for all (tqdm over images); stops a Ray it started."""
+                address: str | None, progress: bool) -> dict[str, int]:
+    """Submit one Ray task per shard and wait for all (tqdm over images); stops a Ray it started.
+    Returns how many shards each node extracted."""
     from tqdm.auto import tqdm
 
     ray = import_ray()
     data = None if data_dir is None else str(Path(data_dir).expanduser().resolve())
     owned = connect(address)
     pending: dict[Any, tuple[int, int]] = {}
+    nodes: dict[str, int] = {}
     try:
         check_shared_folders(cache_dir, data)
         task = ray.remote(_extract_one).options(num_cpus=1, num_gpus=1 if opts["device"] == "cuda" else 0,
-                                                max_retries=1)
+                                                max_retries=SYSTEM_RETRIES, scheduling_strategy="SPREAD")
         pending = {task.remote(spec.to_json(), data, cache_dir, split, a, b, opts): (a, b) for a, b in ranges}
         total = sum(b - a for a, b in ranges)
         with tqdm(total=total, unit="img", desc=f"features {opts['backbone']} (ray)", disable=not progress) as bar:
@@ -167,13 +173,15 @@ def _run_shards(spec: Any, data_dir: Any, cache_dir: str, split: str, ranges: li
                 done, _ = ray.wait(list(pending), num_returns=1)
                 for ref in done:
                     a, b = pending.pop(ref)
-                    ray.get(ref)
+                    node = ray.get(ref)[3]
+                    nodes[node] = nodes.get(node, 0) + 1
                     bar.update(b - a)
     finally:
         for ref in pending:  # only after an error or Ctrl-C
             ray.cancel(ref, force=True)
         if owned:
             disconnect()
+    return nodes
 
 
 __all__ = ["ShardReport", "extract_features_ray"]

@@ -1,6 +1,7 @@
-"""Issue 14/16 in the studio under AppTest on the small digits set (see conftest.py): the one-sweep rule
-(start, a second start refused, cancel), error bars over three seeds, the budget filter, CW-ERM's
-weighted probe and RAM-APL's backbones on the Compare page.
+"""Studio pages under AppTest on the small digits set (see conftest.py): the one-sweep rule (start, a
+second start refused, cancel), error bars over three seeds, the budget filter, the lesson's sweep in the
+same slot, CW-ERM's weighted probe and RAM-APL's backbones on the Compare page, and the allowed folders
+of an embeddings file typed in the sidebar.
 
 Expected values come from the results store and the library called directly, never from the page.
 """
@@ -11,7 +12,7 @@ import threading
 
 import numpy as np
 import pytest
-from studio_helpers import assert_clean, chart, goto, values
+from studio_helpers import assert_clean, chart, goto, shown, values
 
 from coreset_studio.jobs import shared_slot
 from coreset_core.experiments.store import ResultsStore
@@ -82,7 +83,7 @@ def test_one_sweep_at_a_time_cancel_and_error_bars(app, tmp_path, monkeypatch, s
     assert values(trace, "x").tolist() == [50.0]
     assert values(trace, "y")[0] == pytest.approx(rnd.mean())
     assert trace["error_y"]["visible"] and values(trace["error_y"], "array")[0] == pytest.approx(rnd.std(ddof=1))
-    assert any("Last sweep: sweep of 6 runs done" in s.value for s in app.success)
+    assert any("Last sweep: sweep of 6 runs done" in shown(s.value) for s in app.success)
     bars = next(t for t in chart(app, "accuracy_per_class")["data"] if t["name"].startswith("random"))
     per_class = 100 * np.array([json.loads(x) for x in frame[frame["method"] == "random"]["per_class_accuracy_json"]],
                                dtype=float)
@@ -98,7 +99,7 @@ def test_one_sweep_at_a_time_cancel_and_error_bars(app, tmp_path, monkeypatch, s
     app.radio(key="acc_budget").set_value("steps").run()
     assert_clean(app)
     frame = ResultsStore(db).to_frame()
-    steps = frame[(frame["budget"] == "steps") & (frame["method"] == "random")]
+    steps = frame[(frame["train_budget"] == "steps") & (frame["method"] == "random")]
     # by hand: 300 training digits are 2 batches of 256, the 150 kept 1 batch: 5 epochs x 2 steps = 10 epochs x 1
     assert len(steps) == 3 and (steps["num_train"] == 300).all() and (steps["num_kept"] == 150).all()
     assert (steps["train_epochs"] == 10).all() and (steps["epochs"] == 5).all()
@@ -133,7 +134,7 @@ def test_lesson_step_b_runs_three_seeds_in_the_sweep_slot(app, tmp_path, monkeyp
 
 def test_compare_page_cw_erm_weighted_probe_and_ram_apl_backbones(app, prepared_small):
     from coreset_core.methods import run_method
-    from coreset_core.methods.cw_erm import reweight
+    from coreset_core.methods import reweight
     from coreset_core.training import train_linear_probe
 
     goto(app, "compare")
@@ -180,7 +181,7 @@ def test_an_embeddings_file_typed_in_the_sidebar_must_lie_in_an_allowed_folder(a
     for typed in (real, root / "link.npz", root / ".." / "outside" / "digits.npz"):
         app.sidebar.text_input(key="cfg_path").input(str(typed)).run()
         assert not app.exception
-        errors = " ".join(e.value for e in app.sidebar.error)
+        errors = " ".join(shown(e.value) for e in app.sidebar.error)
         assert "CORESET_STUDIO_ROOTS" in errors and "outside the folders" in errors, typed
         assert app.session_state["_studio_settings"].spec.dataset == "digits"  # nothing was opened
     inside = write_digits_embeddings(root / "digits.npz")
