@@ -92,8 +92,7 @@ def store_summary(frame: pd.DataFrame | None, session, methods: Sequence[str], *
     and the full-data run, when they span several training settings (mode, epochs, test limit,
     ...), the linear-probe one with the most rows is used and returned beside the table.
     """
-    from coreset_core.experiments.store import FULL_DATA, settings_of, summary_frame
-    from coreset_studio.views.accuracy import matching_runs, rows_of_setting  # the Accuracy page's matching rule
+    from coreset_core.experiments.store import summary_frame
 
     rows, best = setting_rows(frame, session, methods)
     if rows.empty:
