@@ -192,6 +192,64 @@ def kept_table(frame, rate: float, seed: int = 0) -> str:
     return "\n".join(lines)
 
 
+LONGTAIL_BEGIN = "<!-- long-tail tables: begin -->"
+LONGTAIL_END = "<!-- long-tail tables: end -->"
+
+
+def longtail_section(frame, dataset: str, rerun_command: str | None = None, planned: int | None = None) -> list[str]:
+    """Markdown: worst-class and tail accuracy tables (SPEC 9) of one dataset's runs, between markers.
+
+    Runs on a subset (a training or test limit) also get their own accuracy table, so every
+    comparison stays within one setting. `rerun_command` (the `--longtail-only` mode) says the
+    runs were re-made for these tables and how.
+    """
+    import json
+
+    from coreset_core.experiments.longtail import DEFAULT_SHOTS, shot_groups, tail_classes
+
+    sizes = json.loads(frame.iloc[0]["class_sizes_json"])
+    tail = tail_classes(sizes)
+    limit, test_limit = (frame[c].dropna().iloc[0] if frame[c].notna().any() else None
+                         for c in ("limit_n", "test_limit"))
+    md = [LONGTAIL_BEGIN, "", "### Worst-class and tail accuracy", ""]
+    if rerun_command:
+        md += [f"These tables come from {len(frame)}{f' of {planned} planned' if planned else ''} runs re-made "
+               "for them (the results database of the runs "
+               f"above was not kept) with `{rerun_command}`.", ""]
+    if limit is not None or test_limit is not None:
+        subset = [f"the first {int(limit):,} training images" if limit is not None else "",
+                  f"the first {int(test_limit):,} test images" if test_limit is not None else ""]
+        md += [f"They use {' and '.join(x for x in subset if x)} (a subset, to fit the CPU time at hand; "
+               f"otherwise the protocol above), so their own accuracy table is given to compare within one "
+               "setting:", "", "#### Accuracy (%) of these runs", "",
+               to_markdown(accuracy_table(frame, dataset=dataset)), ""]
+    md += ["#### Worst-class accuracy (%)", "",
+           "The lowest per-class test accuracy of each run, mean ± std over the seeds.", "",
+           to_markdown(accuracy_table(frame, dataset=dataset, metric="worst_class_accuracy")), "",
+           "#### Tail accuracy (%)", "",
+           f"Mean test accuracy of the {len(tail)} classes with the fewest training images "
+           f"({', '.join(f'c{c} ({sizes[c]:,})' for c in tail)}), mean ± std over the seeds.", "",
+           to_markdown(accuracy_table(frame, dataset=dataset, metric="tail_accuracy")), ""]
+    if set(shot_groups(sizes)) == {"many"}:
+        md += [f"Every class has more than {DEFAULT_SHOTS[0]} training images ({min(sizes):,} to {max(sizes):,}), "
+               "so the many-shot accuracy is the balanced accuracy and the medium- and few-shot groups are empty "
+               "here (`coreset results --metric few_shot_accuracy --shots MANY,FEW` regroups).", ""]
+    return md + [LONGTAIL_END]
+
+
+def splice_longtail(text: str, section: list[str]) -> str:
+    """`text` (a results.md) with its long-tail block replaced by `section`, or inserted before the
+    first per-class kept-count table when it has none."""
+    block = "\n".join(section)
+    if LONGTAIL_BEGIN in text and LONGTAIL_END in text:
+        head, rest = text.split(LONGTAIL_BEGIN, 1)
+        return head + block + rest.split(LONGTAIL_END, 1)[1]
+    anchor = text.find("### Samples kept per class")
+    if anchor < 0:
+        return text.rstrip("\n") + "\n\n" + block + "\n"
+    return text[:anchor] + block + "\n\n" + text[anchor:]
+
+
 def timing_table(frame) -> str:
     import pandas as pd
 
@@ -224,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="Markdown output (default docs/results.md; --quick: "
                                                "cache/results-quick.md)")
     p.add_argument("--report-only", action="store_true", help="do not run anything: rebuild the report from the db")
+    p.add_argument("--longtail-only", action="store_true",
+                   help="only (re)write the worst-class and tail accuracy tables of the long-tailed datasets into "
+                        "the existing report, leaving the rest of it as it is")
     args = p.parse_args(argv)
 
     limit = args.limit if args.limit is not None else (1000 if args.quick else None)
@@ -257,6 +318,14 @@ def main(argv: list[str] | None = None) -> int:
         frame = frame[frame["run_id"].isin(ids)]
         sections.append((ds, configs, frame))
 
+    if args.longtail_only:
+        text = out.read_text() if out.is_file() else ""
+        for ds, configs, frame in sections:
+            if ds.endswith("-lt") and not frame.empty:
+                text = splice_longtail(text, longtail_section(frame, ds, command, len(configs)))
+        out.write_text(text)
+        print(f"wrote the long-tail tables into {out}")
+        return 0
     res_values = sorted({int(r) for _, _, f in sections if not f.empty for r in f["resolution"].dropna()})
     resolutions = "/".join(map(str, res_values)) or "the dataset's default resolution"
     md = [f"# Coreset selection results: linear probe on EfficientNet-Lite0 features", "",
@@ -297,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
                        "equals accuracy here.", ""]
             else:
                 md += ["### Balanced accuracy (%)", "", to_markdown(bal), ""]
+            md += longtail_section(frame, ds) + [""]
             for r in (0.9, 0.95):
                 kept = kept_table(frame, r)
                 if kept:

@@ -151,8 +151,11 @@ def format_duration(seconds: float) -> str:
 def data_label(spec, num_train: int, resolution: int) -> str:
     """One line about the prepared data with the REAL numbers (a 240-image folder says 240, whatever
     the limit), e.g. 'cifar10-lt (I=10), efficientnet_lite0, 128 px, 5,000 train images, score el2n'."""
+    from coreset_core.features import FILE_BACKBONE
+
     name = spec.dataset + (f" (I={spec.imbalance:g})" if spec.imbalance is not None else "")
-    return f"{name}, {spec.backbone}, {resolution} px, {num_train:,} train images, score {spec.score}"
+    pixels = "" if spec.backbone == FILE_BACKBONE else f", {resolution} px"  # an embeddings file has no resolution
+    return f"{name}, {spec.backbone}{pixels}, {num_train:,} train images, score {spec.score}"
 
 
 def subset_note(used: int, available: int) -> str:

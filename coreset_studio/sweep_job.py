@@ -62,7 +62,10 @@ def start_sweep(configs: Sequence[Any], db_path: str | os.PathLike, *, name: str
         def on_progress(done: int, total: int, result: dict) -> None:
             config, acc = result.get("config"), result.get("accuracy")
             what = config.describe() if config is not None else ""
-            tail = f" -> {100 * acc:.1f} %" if isinstance(acc, float) else ("" if result.get("ok") else " failed")
+            extra = ", ".join(f"{name} {100 * result[k]:.1f} %" for k, name in (
+                ("worst_class_accuracy", "worst class"), ("tail_accuracy", "tail")) if isinstance(result.get(k), float))
+            tail = (f" -> {100 * acc:.1f} %" + (f" ({extra})" if extra else "") if isinstance(acc, float)
+                    else ("" if result.get("ok") else " failed"))
             ctx.progress(len(configs) - total + done, len(configs), what + tail)
 
         return run_sweep(configs, store, workers=1, progress=False, on_progress=on_progress,

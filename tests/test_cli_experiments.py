@@ -109,10 +109,53 @@ def test_real_sweep_reports_a_failing_run_and_stores_the_rest(digits, tmp_path, 
     assert main(argv) == 1
     captured = capsys.readouterr()
     assert "3 runs planned, 0 already stored, 2 completed, 1 failed" in captured.out
+    frame = ResultsStore(db).to_frame()  # the sweep's tables: accuracy, worst-class and tail accuracy
+    worst = 100 * frame.loc[frame["method"] == "random", "worst_class_accuracy"].iloc[0]
+    assert "test worst-class accuracy %" in captured.out and f"| random | - | {worst:.1f} |" in captured.out
+    assert "test tail accuracy (rarest third of the classes) %" in captured.out
     assert "ccs(beta=5) prune=0.5" in captured.err and "beta" in captured.err
     assert "coreset train --dataset embeddings:" in captured.err and "--param beta=5" in captured.err
     frame = ResultsStore(db).to_frame()
     assert sorted(frame["method"]) == ["full", "random"] and np.all(frame["accuracy"] > 0.1)
+
+
+def test_long_tail_metrics_printed_and_per_class_rows_round_trip(digits, tmp_path, session_cache_dir, capsys):
+    import re
+
+    import pandas as pd
+
+    db = tmp_path / "r.sqlite"
+    assert main(["train", *digits, "--method", "el2n", "--prune-rate", "0.9", "--seed", "1", "--epochs", "5",
+                 "--cache-dir", str(session_cache_dir), "--db", str(db), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    rows = _class_rows(out)  # class, N_c, kept, test n, test acc
+    sizes, kept, tests = ([int(r[i]) for r in rows] for i in (1, 2, 3))
+    acc = [float(r[4].rstrip("%")) for r in rows]
+    worst, tail = (float(x) for x in re.search(r"worst-class ([\d.]+)%\s+tail ([\d.]+)%", out).groups())
+    assert worst == pytest.approx(min(acc), abs=0.006)
+    rarest = sorted(range(10), key=lambda c: (sizes[c], c))[:3]  # floor(10 / 3) classes, stable by size
+    assert tail == pytest.approx(sum(acc[c] for c in rarest) / 3, abs=0.01)
+    for suffix in ("csv", "parquet"):
+        path = tmp_path / f"per_class.{suffix}"
+        assert main(["results", "--db", str(db), "--per-class", "--export", str(path)]) == 0
+        assert "exported 10 rows" in capsys.readouterr().out
+        table = pd.read_csv(path) if suffix == "csv" else pd.read_parquet(path)
+        assert table["class_name"].tolist() == [r[0] for r in rows]
+        assert table["n_train"].tolist() == sizes and table["n_kept"].tolist() == kept
+        assert table["n_test"].tolist() == tests
+        assert (100 * table["accuracy"]).tolist() == pytest.approx(acc, abs=0.006)
+        assert set(table["method"]) == {"el2n"} and set(table["seed"]) == {1} and set(table["prune_rate"]) == {0.9}
+        assert {"dataset", "backbone", "mode", "epochs", "class"} <= set(table.columns)
+    assert main(["results", "--db", str(db), "--metric", "worst_class_accuracy"]) == 0
+    out = capsys.readouterr().out
+    assert "worst-class accuracy %" in out and f"| el2n | - | {min(acc):.1f} |" in out
+    assert main(["results", "--db", str(db), "--metric", "few_shot_accuracy", "--shots", "200,150"]) == 0
+    few = [acc[c] for c in range(10) if sizes[c] < 150]
+    assert f"| {sum(few) / len(few):.1f} |" in capsys.readouterr().out if few else True
+    assert main(["results", "--db", str(db), "--per-class", "--export", str(tmp_path / "x.txt")]) == 2
+    assert "use a .csv or .parquet file name" in capsys.readouterr().err
+    assert main(["results", "--db", str(db), "--shots", "20,100"]) == 2
+    assert "MANY >= FEW" in capsys.readouterr().err
 
 
 def test_a_typo_in_the_sixth_method_stops_the_sweep_before_any_run(digits, tmp_path, capsys):

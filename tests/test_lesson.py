@@ -279,3 +279,132 @@ def test_run_allocation_runs_stores_exactly_the_missing_runs(session, tmp_path):
     assert lesson.missing_allocation_runs(rows, session, 0.7) == []
     again = lesson.run_allocation_runs(session, store, 0.7, epochs=3)
     assert again.completed == 0 and again.skipped == 2
+
+
+# ----------------------------------------------------------------------------- c: budgets under noise
+
+
+def _hand_winsorized_mean(values: np.ndarray, lo: float, hi: float) -> float:
+    a, b = np.quantile(values, lo), np.quantile(values, 1 - hi)
+    return float(np.clip(values, a, b).mean())
+
+
+def _hand_budget_error(d, labels, clean_budgets, total, winsor):
+    from coreset_core.allocation import allocate_budgets_for_total
+
+    c = 10
+    means = [(_hand_winsorized_mean(d[labels == k], *winsor) if winsor != (0.0, 0.0) else d[labels == k].mean())
+             for k in range(c)]
+    b = allocate_budgets_for_total(np.array(means), np.bincount(labels, minlength=c), total)
+    return 0.5 * np.abs(b - clean_budgets).sum() / total, b
+
+
+def test_noise_budget_curve_and_its_text_against_a_hand_computation(session):
+    from coreset_studio.lesson.label_noise import SAME_ERROR, budget_error_curve, noise_verdict, noisy_scores
+
+    labels, cls, rate, winsor = session.labels, int(session.class_sizes.argmax()), 0.7, (0.1, 0.1)
+    levels = (0.0, 0.1, 0.2, 0.3, 0.4)
+    curve = budget_error_curve(session, cls, rate, levels=levels, winsor=winsor)
+    total = round(0.3 * labels.size)
+    clean_d = session.difficulty("el2n")
+    hand = {}
+    for name, w in (("mean", (0.0, 0.0)), ("winsorized", winsor)):
+        _, clean = _hand_budget_error(clean_d, labels, np.zeros(10), total, w)
+        for f in levels:
+            noise = inject_label_noise(labels, cls, f, seed=0, num_classes=10)
+            d = clean_d if f == 0 else np.asarray(noisy_scores(session, noise).difficulty("el2n"))
+            hand[(f, name)], b = _hand_budget_error(d, noise.labels, clean, total, w)
+            row = curve[(curve["fraction"] == f) & (curve["estimator"] == name)].iloc[0]
+            assert row["budget_error"] == pytest.approx(hand[(f, name)])
+            assert row["class_budget"] == b[cls] and row["clean_class_budget"] == clean[cls]
+            assert row["largest_other_change"] == np.delete(np.abs(b - clean), cls).max()
+    assert hand[(0.0, "mean")] == 0 and hand[(0.0, "winsorized")] == 0
+    text = noise_verdict(curve, "the class")
+    top = max(levels)
+    assert f"mean move {100 * hand[(top, 'mean')]:.1f} %" in text[0]
+    assert f"winsorized mean move {100 * hand[(top, 'winsorized')]:.1f} %" in text[0]
+    helps = [f for f in levels[1:] if hand[(f, "winsorized")] < hand[(f, "mean")] - SAME_ERROR]
+    hurts = [f for f in levels[1:] if hand[(f, "winsorized")] > hand[(f, "mean")] + SAME_ERROR]
+    claim = text[1].lower()
+    if helps:
+        assert "moves less of the budget at " + ", ".join(f"{100 * f:g} %" for f in helps) + " flipped" in claim
+    else:
+        assert "moves less" not in claim
+    if hurts:
+        assert "moves more at " + ", ".join(f"{100 * f:g} %" for f in hurts) in claim
+    else:
+        assert "moves more" not in claim
+    assert ("does not help" in text[-1]) == bool(hurts or len(helps) < len(levels) - 1)
+
+
+def test_noise_verdict_says_where_winsorizing_does_not_help():
+    from coreset_studio.lesson.label_noise import noise_verdict
+
+    rows = [(0.0, 0, e, 0.0, 10, 10, 0) for e in ("mean", "winsorized")]
+    rows += [(0.1, 5, "mean", 0.05, 12, 10, 3), (0.1, 5, "winsorized", 0.01, 11, 10, 1),
+             (0.4, 20, "mean", 0.10, 20, 10, 2), (0.4, 20, "winsorized", 0.15, 25, 10, 4)]
+    curve = pd.DataFrame(rows, columns=["fraction", "flipped", "estimator", "budget_error", "class_budget",
+                                        "clean_class_budget", "largest_other_change"])
+    text = noise_verdict(curve, "cat")
+    assert "mean move 10.0 %" in text[0] and "winsorized mean move 15.0 %" in text[0]
+    assert "moves less of the budget at 10 % flipped" in text[1] and "moves more at 40 %" in text[1]
+    assert "from 10 to 20 samples under the mean and from 10 to 25 winsorized" in text[2]
+    assert "more than any other class (at most 4 samples)" in text[2]
+    assert "does not help" in text[3]
+
+
+# ----------------------------------------------------------------------------- b, e, f: differences, labels, runs
+
+
+def test_step_b_differences_are_paired_by_seed_with_worst_class_and_tail(session, tmp_path):
+    from coreset_core.experiments.store import ResultsStore
+
+    store = ResultsStore(tmp_path / "results.sqlite")
+    rng = np.random.default_rng(1)
+    sizes = session.class_sizes
+    per = {}
+    for method in ("nucs", "nucs-uniform"):
+        per[method] = rng.uniform(0.3, 1.0, (3, 10))
+        for seed in range(3):
+            store.add(_row(store, method=method, prune_rate=0.7, seed=seed, accuracy=float(per[method][seed].mean()),
+                           per_class_accuracy_json=per[method][seed].tolist(), class_sizes_json=sizes.tolist()))
+    diffs = lesson.allocation_differences(store.to_frame(), session, 0.7).set_index("metric")
+    rarest = sorted(range(10), key=lambda c: (sizes[c], c))[:3]
+    for metric, f in (("accuracy", lambda a: a.mean(axis=1)), ("worst_class_accuracy", lambda a: a.min(axis=1)),
+                      ("tail_accuracy", lambda a: a[:, rarest].mean(axis=1))):
+        d = 100 * (f(per["nucs"]) - f(per["nucs-uniform"]))
+        assert diffs.loc[metric, "mean"] == pytest.approx(d.mean())
+        assert diffs.loc[metric, "std"] == pytest.approx(d.std(ddof=1))
+        assert diffs.loc[metric, "n"] == 3
+    assert lesson.allocation_differences(store.to_frame(), session, 0.9).empty
+
+
+def test_step_e_markers_never_overlap_and_the_three_sentences():
+    from coreset_studio.lesson.figures import marker_annotations, toy_chart
+
+    a = analyse(ToyModel(sigma0=0.2, sigma1=1.0))  # eq. 6 and the worst-class optimum coincide (f0 = 0.1)
+    notes = toy_chart(a)["layout"]["annotations"]
+    assert [n["text"] for n in notes] == ["eq. 6 = worst-class optimum"]
+    apart = marker_annotations([(0.1, "eq. 6"), (0.12, "worst-class optimum"), (0.5, "x")], span=0.6)
+    assert [n["text"] for n in apart] == ["eq. 6", "worst-class optimum", "x"]
+    assert apart[0]["y"] != apart[1]["y"]  # neighbours alternate height
+    eq6 = 0.2 / 1.0
+    assert f"f0/f1 = sigma0/sigma1 (eq. 6; here {eq6:.3g}" in a.verdict["claims"]
+    assert a.verdict["paper_agrees"] == "False" and "saddle" in a.verdict["shows"]
+    assert a.verdict["fitted_worst_agrees"] == "True"
+    assert f"peaks at f0/f1 = {a.ratio(a.worst_optimum):.3g}, eq. 6's ratio" in a.verdict["optimises"]
+
+
+def test_step_f_plans_bws_and_names_the_missing_runs(session, tmp_path):
+    from coreset_core.experiments.store import ResultsStore
+
+    configs = lesson.outcome_configs(session, seeds=(0,))
+    assert {c.method for c in configs} == {"full", "random", "el2n", "bws", "nucs"}
+    assert {c.prune_rate for c in configs if c.method == "bws"} == set(lesson.OUTCOME_RATES)
+    store = ResultsStore(tmp_path / "results.sqlite")
+    assert lesson.missing_outcome_runs(store.to_frame(), session, seeds=(0,)) == ["full", "random", "el2n", "bws",
+                                                                                 "nucs"]
+    for c in configs:
+        if c.method != "bws":
+            store.add({"run_id": c.run_id, "config_json": "{}"})
+    assert lesson.missing_outcome_runs(store.to_frame(), session, seeds=(0,)) == ["bws"]

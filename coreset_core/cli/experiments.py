@@ -10,14 +10,14 @@ import argparse
 import sys
 from typing import Any
 
+from coreset_core.experiments.longtail import METRIC_LABELS
+
 from .common import add_data_args, method_params, parse_param, positive_int, print_table, spec_from_args
 
-_METRICS = ("accuracy", "balanced_accuracy")
 #: `coreset sweep`'s default grid: the paper's methods, pruning rates and seeds.
 SWEEP_METHODS = "random,el2n,moderate,ccs,d2,bws,nucs,nucs-o"
 SWEEP_RATES = "0.7,0.8,0.9,0.95"
 SWEEP_SEEDS = "0,1,2"
-
 
 def _add_training_args(p: argparse.ArgumentParser, *, sweep: bool) -> None:
     g = p.add_argument_group("training")
@@ -89,8 +89,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run-limit", default=None, metavar="N|none",
                    help="only runs made with --limit N ('none': full-size runs); a filter, unlike the data "
                         "option --limit of select/train")
-    p.add_argument("--metric", default="accuracy", choices=list(_METRICS))
-    p.add_argument("--export", default=None, metavar="FILE", help="also write the selected rows to .csv or .parquet")
+    p.add_argument("--metric", default="accuracy", choices=list(METRIC_LABELS),
+                   help="the table's metric (default accuracy); the long-tail ones group classes by their size "
+                        "in the full training set (see --shots)")
+    p.add_argument("--shots", default="100,20", metavar="MANY,FEW",
+                   help="many-shot: more than MANY training images, few-shot: fewer than FEW (default 100,20)")
+    p.add_argument("--per-class", action="store_true",
+                   help="one row per run and class (n_train, n_kept, n_test, accuracy) instead of the table")
+    p.add_argument("--export", default=None, metavar="FILE",
+                   help="also write the selected rows (with --per-class: the per-class rows) to .csv or .parquet")
     p.set_defaults(func=run_results)
 
 
@@ -137,15 +144,17 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"{config.describe()}  (run {config.run_id})")
     print(f"kept {row.num_kept} of {row.num_train} training samples; trained {row.train_epochs} epochs "
           f"({row.train_budget or 'epochs'} training budget)")
-    print(f"accuracy {_pct(row.accuracy)}   balanced accuracy {_pct(row.balanced_accuracy)}")
+    print(f"accuracy {_pct(row.accuracy)}   balanced accuracy {_pct(row.balanced_accuracy)}   "
+          f"worst-class {_pct(row.worst_class_accuracy)}   tail {_pct(row.tail_accuracy)}")
     print(f"times: prepare {row.prepare_seconds:.2f} s, selection {row.selection_seconds:.2f} s, "
           f"training {row.train_seconds:.2f} s")
     per_class = row.per_class_accuracy_json or []
     names = session.class_names
-    rows = [[names[c] if c < len(names) else str(c), str(n), str(k),
+    tests = row.class_test_sizes_json or []
+    rows = [[names[c] if c < len(names) else str(c), str(n), str(k), str(tests[c]) if c < len(tests) else "-",
              _pct(per_class[c] if c < len(per_class) else None)]
             for c, (k, n) in enumerate(zip(row.class_kept_json, row.class_sizes_json))]
-    print_table(["class", "N_c", "kept", "test acc"], rows)
+    print_table(["class", "N_c", "kept", "test n", "test acc"], rows)
     if store is not None:
         print(f"stored in {store.path}")
     return 0
@@ -181,11 +190,17 @@ def run_sweep_cmd(args: argparse.Namespace) -> int:
     print(report.summary())
     for run_id, what, error in report.failed:
         print(f"  failed {run_id} {what}: {error}", file=sys.stderr)
+    frame = store.to_frame()
+    frame = frame[frame["run_id"].isin({c.run_id for c in configs})]
+    if not frame.empty:
+        for metric in ("accuracy", "worst_class_accuracy", "tail_accuracy"):
+            print_tables(frame, metric=metric)
     return 0 if report.ok else 1
 
 
 def print_tables(frame, *, metric: str = "accuracy", dataset: str | None = None, out=None) -> int:
     """Print one methods x pruning-rates table per dataset and setting; returns how many."""
+    from coreset_core.experiments.longtail import COUNT_METRICS
     from coreset_core.experiments.store import SETTING_COLUMNS, accuracy_table, settings_of, to_markdown
 
     out = out or sys.stdout
@@ -199,7 +214,8 @@ def print_tables(frame, *, metric: str = "accuracy", dataset: str | None = None,
                 continue
             shown = {k: v for k, v in setting.items() if v is not None and k in SETTING_COLUMNS and k != "dataset"}
             desc = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
-            print(f"\n{ds} ({desc}): test {metric.replace('_', ' ')} %, mean ± std over seeds", file=out)
+            what = METRIC_LABELS[metric] if metric in COUNT_METRICS else f"test {METRIC_LABELS[metric]} %"
+            print(f"\n{ds} ({desc}): {what}, mean ± std over seeds", file=out)
             print(to_markdown(table), file=out)
             count += 1
     return count
@@ -224,13 +240,25 @@ def run_results(args: argparse.Namespace) -> int:
         where["mode"] = args.mode
     if args.run_limit is not None:
         where["limit_n"] = _run_limit(args.run_limit)
+    from coreset_core.experiments.longtail import DEFAULT_SHOTS, check_shots, with_metrics
+    from coreset_core.experiments.store import check_table_path, per_class_frame, write_table
+
+    shots = check_shots(args.shots)
+    if args.export:
+        check_table_path(args.export)
     frame = store.to_frame(**where)
     if frame.empty:
         print(f"no results in {store.path}" + (f" matching {where}" if where else "") +
               "; run `coreset train` or `coreset sweep` first")
         return 1
-    print_tables(frame, metric=args.metric, dataset=args.dataset)
+    if shots != DEFAULT_SHOTS:  # the stored columns use the default thresholds
+        frame = with_metrics(frame, shots)
+    table = per_class_frame(frame) if args.per_class else None
+    if table is None:
+        print_tables(frame, metric=args.metric, dataset=args.dataset)
+    elif not args.export:
+        print(table.drop(columns=["params_json", "run_id"]).to_string(index=False))
     if args.export:
-        path = store.export(args.export, **where)
-        print(f"\nexported {len(frame)} rows to {path}")
+        path = write_table(frame if table is None else table, args.export)
+        print(f"\nexported {len(frame if table is None else table)} rows to {path}")
     return 0

@@ -30,11 +30,12 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from coreset_core.config import CODE_VERSION, default_cache_dir
+from coreset_core.experiments.longtail import COUNT_METRICS, METRIC_LABELS, METRICS, row_metrics
 from coreset_core.jsonable import to_jsonable
 
 #: The full-data baseline's method name: train on every sample (prune rate 0).
@@ -92,6 +93,16 @@ class ResultRow:
     accuracy: float | None = _col("REAL")
     balanced_accuracy: float | None = _col("REAL")
     per_class_accuracy_json: Any = _col("TEXT")
+    #: test samples per class and the class names (rows stored before them read NULL)
+    class_test_sizes_json: Any = _col("TEXT")
+    class_names_json: Any = _col("TEXT")
+    # long-tail metrics (`longtail.py`, default shots 100,20), filled for older rows when the store opens
+    worst_class_accuracy: float | None = _col("REAL")
+    tail_accuracy: float | None = _col("REAL")
+    many_shot_accuracy: float | None = _col("REAL")
+    medium_shot_accuracy: float | None = _col("REAL")
+    few_shot_accuracy: float | None = _col("REAL")
+    classes_nothing_kept: int | None = _col("INTEGER")
     selection_info_json: Any = _col("TEXT")
     train_config_json: Any = _col("TEXT")
     data_config_json: Any = _col("TEXT")
@@ -153,19 +164,25 @@ def _finite_or_none(value: Any) -> float | None:
 
 
 def build_row(config: Any, *, data: Mapping[str, Any], labels: np.ndarray, indices: np.ndarray, result: Any,
-              selection_info: Mapping[str, Any], timings: Mapping[str, float]) -> ResultRow:
+              selection_info: Mapping[str, Any], timings: Mapping[str, float],
+              class_names: Sequence[str] | None = None) -> ResultRow:
     """The one place a `ResultRow` is made.
 
     `config` is a `coreset_core.experiments.run_config.RunConfig`; `data` the session's `data_record()`
     (resolution, number of classes, ...); `labels` the training labels and `indices` the
     kept positions; `result` the trainer's result (`metrics`, `config`); `timings` the
-    `prepare`, `selection`, `train` and `total` seconds.
+    `prepare`, `selection`, `train` and `total` seconds; `class_names` the names by class id.
     """
     spec = config.spec
     num_classes = int(data.get("num_classes") or int(labels.max()) + 1)
     metrics = dict(result.metrics or {})
     train_config = to_jsonable(dict(result.config or {}), max_items=MAX_JSON_ITEMS)
     identity = config.identity()
+    sizes = np.bincount(labels, minlength=num_classes)
+    kept = np.bincount(labels[indices], minlength=num_classes)
+    per_class = to_jsonable(metrics.get("per_class_accuracy"))
+    longtail = row_metrics({"per_class_accuracy_json": per_class, "class_sizes_json": sizes.tolist(),
+                            "class_kept_json": kept.tolist()})
     return ResultRow(
         run_id=config.run_id, config_json=config.canonical_json(), dataset=spec.dataset, imbalance=spec.imbalance,
         data_seed=spec.data_seed, backbone=spec.backbone, resolution=data.get("resolution", spec.resolution),
@@ -177,11 +194,12 @@ def build_row(config: Any, *, data: Mapping[str, Any], labels: np.ndarray, indic
         batch_size=config.batch_size if config.batch_size is not None else train_config.get("batch_size"),
         score=spec.score, score_epochs=spec.score_epochs, code_version=CODE_VERSION,
         num_train=int(labels.shape[0]), num_kept=int(indices.size),
-        class_sizes_json=np.bincount(labels, minlength=num_classes).tolist(),
-        class_kept_json=np.bincount(labels[indices], minlength=num_classes).tolist(),
+        class_sizes_json=sizes.tolist(), class_kept_json=kept.tolist(),
         accuracy=_finite_or_none(metrics.get("accuracy")),
         balanced_accuracy=_finite_or_none(metrics.get("balanced_accuracy")),
-        per_class_accuracy_json=to_jsonable(metrics.get("per_class_accuracy")),
+        per_class_accuracy_json=per_class, class_test_sizes_json=to_jsonable(metrics.get("per_class_count")),
+        class_names_json=None if class_names is None else [str(n) for n in class_names],
+        **longtail,
         selection_info_json=to_jsonable(dict(selection_info), max_items=MAX_JSON_ITEMS),
         train_config_json=train_config, data_config_json=to_jsonable(dict(data), max_items=MAX_JSON_ITEMS),
         prepare_seconds=float(timings["prepare"]), selection_seconds=float(timings["selection"]),
@@ -313,6 +331,7 @@ class ResultsStore:
                     con.execute(f'ALTER TABLE runs ADD COLUMN "{name}" {kind.replace(" PRIMARY KEY", "")}')
             for index, columns in _INDEXES.items():
                 con.execute(f"CREATE INDEX IF NOT EXISTS {index} ON runs ({', '.join(columns)})")
+            _upgrade_longtail(con)
 
     # -- writing -------------------------------------------------------------------
     def add(self, row: ResultRow | Mapping[str, Any], *, replace: bool = False) -> bool:
@@ -346,6 +365,8 @@ class ResultsStore:
         unknown = sorted(set(row) - set(COLUMNS))
         if unknown:
             raise ValueError(f"unknown results column(s) {unknown}; known columns: {', '.join(COLUMNS)}")
+        if all(row.get(m) is None for m in METRICS):  # a row made without build_row: derive them here
+            row = {**row, **{k: v for k, v in row_metrics(row).items() if v is not None}}
         values = {k: _to_sql(v) for k, v in row.items()}
         values.setdefault("created_at", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         return values
@@ -398,24 +419,30 @@ class ResultsStore:
 
     def export(self, path: str | os.PathLike, **where: Any) -> Path:
         """Write the rows to CSV (`.csv`) or Parquet (`.parquet`/`.pq`), chosen by extension."""
-        path = Path(path).expanduser()
-        suffix = path.suffix.lower()
-        if suffix not in (".csv", ".parquet", ".pq"):
-            raise ValueError(f"cannot export to {path.name!r}: use a .csv or .parquet file name")
-        frame = self.to_frame(**where)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        if suffix == ".csv":
-            frame.to_csv(tmp, index=False)
-        else:
-            frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-        return path
+        check_table_path(path)  # refused before reading the rows
+        return write_table(self.to_frame(**where), path)
 
     def integrity_check(self) -> str:
         """SQLite's `PRAGMA integrity_check` answer ("ok" when the file is sound)."""
         with self._connect() as con:
             return str(con.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _upgrade_longtail(con: sqlite3.Connection) -> int:
+    """Fill the long-tail metric columns of rows stored before they existed, from each row's stored
+    per-class accuracies and class sizes (no re-training); returns how many rows changed."""
+    pending = con.execute("SELECT run_id, per_class_accuracy_json, class_sizes_json, class_kept_json FROM runs "
+                          "WHERE worst_class_accuracy IS NULL AND tail_accuracy IS NULL "
+                          "AND per_class_accuracy_json IS NOT NULL AND class_sizes_json IS NOT NULL").fetchall()
+    names = ", ".join(f'"{m}" = ?' for m in METRICS)
+    changed = 0
+    for run_id, accuracies, sizes, kept in pending:
+        values = row_metrics({"per_class_accuracy_json": accuracies, "class_sizes_json": sizes,
+                              "class_kept_json": kept})
+        if any(v is not None for v in values.values()):
+            con.execute(f"UPDATE runs SET {names} WHERE run_id = ?", [values[m] for m in METRICS] + [run_id])
+            changed += 1
+    return changed
 
 
 def _retry(fn, timeout: float):
@@ -471,7 +498,9 @@ def settings_of(frame, dataset: str | None = None) -> list[dict[str, Any]]:
 def summary_frame(frame, *, dataset: str | None = None, metric: str = "accuracy", **filters: Any):
     """Long-form statistics per method and pruning rate: `method, prune_rate, mean, std, n`.
 
-    `mean`/`std` are in percent; `std` is the sample standard deviation over seeds
+    `metric` is any of `longtail.METRIC_LABELS` (a stored column; `longtail.with_metrics` recomputes the
+    long-tail ones at other shot thresholds). `mean`/`std` are in percent (counts, e.g.
+    `classes_nothing_kept`, as they are); `std` is the sample standard deviation over seeds
     (ddof=1; NaN for a single seed). `filters` select rows by column value (None matches
     NULL), e.g. ``limit_n=None, mode="linear"``. Raises ValueError if the remaining rows
     mix several settings (different backbones, limits, epochs, ...): a table only
@@ -479,8 +508,8 @@ def summary_frame(frame, *, dataset: str | None = None, metric: str = "accuracy"
     """
     import pandas as pd
 
-    if metric not in ("accuracy", "balanced_accuracy"):
-        raise ValueError(f"metric must be 'accuracy' or 'balanced_accuracy', got {metric!r}")
+    if metric not in METRIC_LABELS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRIC_LABELS)}")
     rows = frame
     if dataset is not None:
         rows = rows[rows["dataset"] == dataset]
@@ -501,11 +530,80 @@ def summary_frame(frame, *, dataset: str | None = None, metric: str = "accuracy"
     rows = rows.copy()
     multi = rows.groupby("method")["params_json"].nunique(dropna=False)
     rows["label"] = [_method_label(m, p, bool(multi.get(m, 1) > 1)) for m, p in zip(rows["method"], rows["params_json"])]
-    rows["_value"] = rows[metric].astype(float) * 100.0
+    rows["_value"] = rows[metric].astype(float) * (1.0 if metric in COUNT_METRICS else 100.0)
     stats = (rows.groupby(["method", "label", "prune_rate"])["_value"]
              .agg(mean="mean", std=lambda v: v.std(ddof=1) if len(v) > 1 else float("nan"), n="count")
              .reset_index())
     return stats
+
+
+#: Columns of `per_class_frame` after the setting columns.
+PER_CLASS_COLUMNS = ("run_id", "method", "params_json", "prune_rate", "seed", "class", "class_name", "n_train",
+                     "n_kept", "n_test", "accuracy")
+
+
+def _json_list(value: Any) -> list | None:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, list) else None
+
+
+def per_class_frame(frame, class_names: Sequence[str] | None = None):
+    """One row per run and class: the setting columns, then `PER_CLASS_COLUMNS`.
+
+    `n_train` is the class's size in the full training set, `n_kept` what the run kept,
+    `n_test` its test samples (empty for rows stored before they were recorded) and
+    `accuracy` its test accuracy (a fraction; empty when the class had no test sample).
+    Class names come from the row, else from `class_names`, else the class id.
+    """
+    import pandas as pd
+
+    setting = [c for c in SETTING_COLUMNS if c in frame.columns]
+    out: list[tuple] = []
+    for rec in frame.to_dict("records"):
+        sizes = _json_list(rec.get("class_sizes_json")) or []
+        columns = {k: _json_list(rec.get(f"{k}_json")) or [] for k in ("class_kept", "per_class_accuracy",
+                                                                       "class_test_sizes", "class_names")}
+        names = columns["class_names"] or list(class_names or [])
+        head = tuple(rec.get(c) for c in setting) + (rec["run_id"], rec.get("method"), rec.get("params_json"),
+                                                     rec.get("prune_rate"), rec.get("seed"))
+        for c, n in enumerate(sizes):
+            cell = lambda key: columns[key][c] if c < len(columns[key]) else None  # noqa: E731
+            out.append(head + (c, str(names[c]) if c < len(names) else str(c), n, cell("class_kept"),
+                               cell("class_test_sizes"), cell("per_class_accuracy")))
+    table = pd.DataFrame(out, columns=[*setting, *PER_CLASS_COLUMNS])
+    for col in ("n_train", "n_kept", "n_test"):
+        table[col] = table[col].astype("Int64")
+    table["accuracy"] = pd.to_numeric(table["accuracy"], errors="coerce")
+    return table
+
+
+def check_table_path(path: str | os.PathLike) -> Path:
+    """`path` as a Path, refused (ValueError) unless it names a .csv or .parquet/.pq file."""
+    path = Path(path).expanduser()
+    if path.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        raise ValueError(f"cannot export to {path.name!r}: use a .csv or .parquet file name")
+    return path
+
+
+def write_table(table, path: str | os.PathLike) -> Path:
+    """Write a DataFrame to CSV (`.csv`) or Parquet (`.parquet`/`.pq`), chosen by extension, atomically."""
+    path = check_table_path(path)
+    suffix = path.suffix.lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if suffix == ".csv":
+            table.to_csv(tmp, index=False)
+        else:
+            table.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def _method_rank(method: str) -> tuple[int, str]:

@@ -130,7 +130,7 @@ def run_one(config: RunConfig, *, cache_dir: str | os.PathLike | None = None,
     timings = {"prepare": t_selection - t_start, "selection": t_train - t_selection, "train": t_end - t_train,
                "total": t_end - t_start}
     return build_row(config, data=session.data_record(), labels=session.labels, indices=kept, result=result,
-                     selection_info=info, timings=timings)
+                     selection_info=info, timings=timings, class_names=session.class_names)
 
 
 # -- planning ------------------------------------------------------------------------------
@@ -305,8 +305,11 @@ def _record(config: RunConfig, outcome: Any, store: Any, report: SweepReport, ba
         report.completed += 1
         acc = outcome.accuracy
         result["accuracy"] = acc
-        bar.set_postfix_str(f"{config.method}@{config.prune_rate:g} s{config.seed}: "
-                            f"{'-' if acc is None else f'{100 * acc:.1f}%'}", refresh=False)
+        row = outcome.row if isinstance(outcome.row, dict) else getattr(outcome.row, "__dict__", {})
+        result.update({k: row.get(k) for k in ("worst_class_accuracy", "tail_accuracy")})
+        shown = "  ".join(f"{name} {'-' if v is None else f'{100 * v:.1f}%'}" for name, v in (
+            ("acc", acc), ("worst", row.get("worst_class_accuracy")), ("tail", row.get("tail_accuracy"))))
+        bar.set_postfix_str(f"{config.method}@{config.prune_rate:g} s{config.seed}: {shown}", refresh=False)
     else:
         report.failed.append((config.run_id, config.describe(), result["error"]))
         bar.write(f"FAILED {config.describe()} (run {config.run_id}): {result['error']}\n"

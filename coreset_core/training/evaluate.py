@@ -37,12 +37,14 @@ def per_class_accuracy(y_true: Any, y_pred: Any, num_classes: int | None = None)
 
 
 def classification_metrics(y_true: Any, y_pred: Any, num_classes: int | None = None) -> dict[str, Any]:
-    """`{"accuracy", "balanced_accuracy", "per_class_accuracy" (list, NaN -> None), "num_samples"}`."""
+    """`{"accuracy", "balanced_accuracy", "per_class_accuracy" (list, NaN -> None), "per_class_count"
+    (test samples per class), "num_samples"}`."""
     per_class = per_class_accuracy(y_true, y_pred, num_classes)
     t, p = _pair(y_true, y_pred)
     return {
         "accuracy": float(np.mean(t == p)),
         "balanced_accuracy": float(np.nanmean(per_class)),
         "per_class_accuracy": [None if np.isnan(v) else float(v) for v in per_class],
+        "per_class_count": np.bincount(t, minlength=per_class.size).tolist(),
         "num_samples": int(t.shape[0]),
     }

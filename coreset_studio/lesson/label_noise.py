@@ -7,6 +7,13 @@ classes (uniformly among them, or all to `target`). `noisy_class_difficulty` the
 the scores on the noisy labels with the same scoring run as the session's (the cache key
 includes the noise, so the clean scores are never reused) and puts the plain and the
 winsorized class difficulty side by side, before and after.
+
+What matters for NUCS is not the difficulty itself but the per-class budgets it produces:
+`budget_error_curve` measures, over a range of flipped shares, how much of the coreset the
+noisy budgets move away from the clean ones (half the L1 distance over the total budget),
+under the plain and the winsorized mean; `noise_verdict` writes the lesson's text from it.
+A session whose score is an embeddings file's own column is rescored with `RESCORE` (the
+file's column cannot be recomputed on other labels).
 """
 from __future__ import annotations
 
@@ -18,6 +25,13 @@ import numpy as np
 
 from coreset_core.spec import FILE_SCORE
 from coreset_core.validation import check_labels, check_winsor
+
+#: The flipped shares of `budget_error_curve` (0 to 40 %).
+NOISE_LEVELS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4)
+#: The score used for rescoring when the session's score cannot be recomputed (an embeddings file's column).
+RESCORE = "el2n"
+#: Budget errors closer than this (share of the coreset) count as equal in `noise_verdict`.
+SAME_ERROR = 0.002
 
 
 @dataclass(frozen=True)
@@ -110,10 +124,7 @@ def noisy_class_difficulty(session, cls: int, fraction: float, *, seed: int = 0,
     """Flip labels of `cls`, rescore, and compare plain vs winsorized class difficulty before and after
     (memoised in the session: a rerun of the page redoes none of it)."""
     winsor = check_winsor(winsor)
-    score = score or session.spec.score
-    if score == FILE_SCORE:
-        raise ValueError("the embeddings file's own scores cannot be recomputed on noisy labels; choose a score "
-                         "the studio computes (el2n, aum, forgetting, grand) to see this step")
+    score = rescore_name(score or session.spec.score)
     key = ("lesson", "label noise", int(cls), float(fraction), int(seed), target, winsor, score)
     return session.memoised(key, lambda: _noise_comparison(session, cls, fraction, seed, target, winsor, score))
 
@@ -140,4 +151,101 @@ def _noise_comparison(session, cls: int, fraction: float, seed: int, target: int
     return NoiseComparison(noise, winsor, score, d, table)
 
 
-__all__ = ["NoiseComparison", "NoisyLabels", "inject_label_noise", "noisy_class_difficulty", "noisy_scores"]
+def rescore_name(score: str) -> str:
+    """The score that can be recomputed on noisy labels: `score` itself, `RESCORE` for an embeddings file's."""
+    return RESCORE if score == FILE_SCORE else score
+
+
+def _budgets(difficulty: np.ndarray, labels: np.ndarray, c: int, total: int, winsor: tuple[float, float]):
+    from coreset_core.allocation import allocate_budgets_for_total
+    from coreset_core.difficulty import class_difficulty
+
+    sizes = np.bincount(labels, minlength=c)
+    return allocate_budgets_for_total(class_difficulty(difficulty, labels, winsor=winsor, num_classes=c), sizes,
+                                      total)
+
+
+def budget_error_curve(session, cls: int, prune_rate: float, *, levels: Iterable[float] = NOISE_LEVELS,
+                       winsor: Iterable[float] = (0.1, 0.1), score: str | None = None, seed: int = 0,
+                       on_progress: Any = None):
+    """Per flipped share and estimator ("mean", "winsorized"): how far the NUCS budgets on the noisy
+    labels are from the same estimator's budgets on the clean labels.
+
+    Columns: `fraction`, `flipped` (count), `estimator`, `budget_error` (share of the coreset
+    moved: half the L1 distance over the total budget), `class_budget` / `clean_class_budget`
+    (the flipped class's own budget, noisy and clean). Budgets use the noisy labels' class sizes,
+    as NUCS would on that data; the total is the clean `round((1 - rate) N)`. `on_progress(done, total)`
+    is called after each noise level (each one rescoring run, cached on disk).
+    """
+    import pandas as pd
+
+    from coreset_core.validation import budget_for, check_prune_rate
+
+    winsor, score = check_winsor(winsor), rescore_name(score or session.spec.score)
+    c, labels = session.num_classes, session.labels
+    total = budget_for(check_prune_rate(prune_rate), labels.shape[0])
+    clean_d = np.asarray(session.difficulty(score), dtype=np.float64)
+    estimators = {"mean": (0.0, 0.0), "winsorized": winsor}
+    clean = {k: _budgets(clean_d, labels, c, total, w) for k, w in estimators.items()}
+    out, levels = [], list(levels)
+    for done, fraction in enumerate(levels, 1):
+        noise = inject_label_noise(labels, cls, float(fraction), seed=seed, num_classes=c)
+        d = clean_d if not noise.flipped.size else np.asarray(noisy_scores(session, noise).difficulty(score), float)
+        for name, w in estimators.items():
+            b = _budgets(d, noise.labels, c, total, w)
+            moved = np.abs(b - clean[name])
+            out.append((float(fraction), int(noise.flipped.size), name, 0.5 * float(moved.sum()) / max(total, 1),
+                        int(b[cls]), int(clean[name][cls]), int(np.delete(moved, cls).max(initial=0))))
+        if on_progress is not None:
+            on_progress(done, len(levels))
+    return pd.DataFrame(out, columns=["fraction", "flipped", "estimator", "budget_error", "class_budget",
+                                      "clean_class_budget", "largest_other_change"])
+
+
+def _pct_list(values: Iterable[float]) -> str:
+    return ", ".join(f"{100 * v:g} %" for v in values)
+
+
+def noise_verdict(curve, class_name: str) -> list[str]:
+    """The lesson's sentences about `budget_error_curve`, every number read from `curve`.
+
+    Winsorizing "helps" at a level when its budget error is lower than the plain mean's by more
+    than `SAME_ERROR`, "hurts" when higher by more than that, and is "the same" otherwise.
+    """
+    wide = curve.pivot(index="fraction", columns="estimator", values="budget_error").sort_index()
+    wide = wide[wide.index > 0]
+    if wide.empty:
+        return ["No labels flipped: both estimators give the clean budgets."]
+    diff = wide["winsorized"] - wide["mean"]
+    helps, hurts = wide.index[diff < -SAME_ERROR], wide.index[diff > SAME_ERROR]
+    same = wide.index[diff.abs() <= SAME_ERROR]
+    top = wide.index.max()
+    own = curve[(curve["fraction"] == top)].set_index("estimator")
+    lines = [f"With {100 * top:g} % of {class_name}'s labels flipped, the NUCS budgets computed from the plain "
+             f"mean move {100 * wide.loc[top, 'mean']:.1f} % of the coreset between classes compared with the clean "
+             f"labels' budgets; those from the winsorized mean move {100 * wide.loc[top, 'winsorized']:.1f} %."]
+    parts = []
+    if len(helps):
+        parts.append(f"winsorizing moves less of the budget at {_pct_list(helps)} flipped")
+    if len(same):
+        parts.append(f"it makes no difference (within {100 * SAME_ERROR:g} % of the coreset) at {_pct_list(same)}")
+    if len(hurts):
+        parts.append(f"it moves more at {_pct_list(hurts)}")
+    lines.append(parts[0][0].upper() + parts[0][1:] + ("; " + "; ".join(parts[1:]) if parts[1:] else "") + ".")
+    m, w = ({k: int(v) for k, v in own.loc[e, ["class_budget", "clean_class_budget", "largest_other_change"]].items()}
+            for e in ("mean", "winsorized"))
+    own_change = max(abs(m["class_budget"] - m["clean_class_budget"]), abs(w["class_budget"] - w["clean_class_budget"]))
+    other = int(max(m["largest_other_change"], w["largest_other_change"]))
+    lines.append(f"At {100 * top:g} % flipped, {class_name}'s own budget goes from {m['clean_class_budget']:,} to "
+                 f"{m['class_budget']:,} samples under the mean and from {w['clean_class_budget']:,} to "
+                 f"{w['class_budget']:,} winsorized; " + ("it changes more than any other class (at most "
+                 f"{other:,} samples)." if own_change > other else f"another class changes as much or more "
+                 f"({other:,} samples)."))
+    if len(hurts) or len(same):
+        lines.append("Winsorizing clips each class's most extreme scores; where it does not help, the flipped "
+                     "samples are too many (or too ordinary) to be the extremes it clips.")
+    return lines
+
+
+__all__ = ["NOISE_LEVELS", "RESCORE", "NoiseComparison", "NoisyLabels", "budget_error_curve", "inject_label_noise",
+           "noise_verdict", "noisy_class_difficulty", "noisy_scores", "rescore_name"]

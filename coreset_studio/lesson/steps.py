@@ -1,14 +1,18 @@
 """The Lesson's data: the NUCS argument in six steps, each a table built from a `Session`.
 
 a. `starvation`: pruning the hardest samples globally (el2n-easy) starves minority classes
-   (per-class kept fraction against the pruning rate; the paper's Figure 2).
+   (per-class kept fraction against the pruning rate; the paper's Figure 2); `starvation_table`
+   and `size_extremes` give the many-class view (bands plus the largest and smallest classes).
 b. `budget_comparison`: class-wise uniform against difficulty-proportional budgets
-   (Observation 1), with `allocation_accuracy` from the results store (`run_allocation_runs`
-   trains and stores the missing runs).
-c. label noise: plain against winsorized class difficulty (`coreset_studio.lesson.label_noise`).
+   (Observation 1), with `allocation_differences` (NUCS minus uniform per seed: accuracy,
+   worst-class and tail accuracy) from the results store (`run_allocation_runs` trains and
+   stores the missing runs).
+c. label noise: plain against winsorized class difficulty and the budget error they cause
+   (`coreset_studio.lesson.label_noise`: `budget_error_curve`, `noise_verdict`).
 d. `windows_view`: the KRR accuracy over the window endpoint k and each class's chosen window.
 e. the toy model of Section 3.2 and eq. 6 (`coreset_studio.lesson.toy_model`).
-f. `outcome_curves`: accuracy against pruning rate for Random, EL2N, BWS and NUCS from the store.
+f. `outcome_curves`: accuracy against pruning rate for Random, EL2N, BWS and NUCS from the store
+   (`outcome_configs` / `missing_outcome_runs` for the button that trains the missing ones).
 
 Pure library code (no streamlit); every function returns plain pandas tables for a chart.
 """
@@ -19,7 +23,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from coreset_studio.lesson.label_noise import NoiseComparison, inject_label_noise, noisy_class_difficulty  # noqa: F401 (step c)
+from coreset_studio.lesson.label_noise import (NoiseComparison, budget_error_curve, inject_label_noise,  # noqa: F401
+                                               noise_verdict, noisy_class_difficulty, rescore_name)  # (step c)
 from coreset_studio.lesson.toy_model import ToyAnalysis, ToyModel, analyse as toy_analysis  # noqa: F401 (step e)
 
 #: The pruning rates of step a's chart (the paper's Figure 2 spans 0-90 %).
@@ -44,10 +49,23 @@ def is_long_tailed(session) -> bool:
     return session.spec.dataset.endswith("-lt") or bool(sizes.max() > 1.5 * sizes.min())
 
 
+def starvation_table(session, rates: Iterable[float] = STARVATION_RATES, *, method: str = "el2n-easy",
+                     score: str | None = None) -> pd.DataFrame:
+    """Step a, wide: classes x pruning rates of kept fractions (the Budgets page's bands take it as is)."""
+    return session.kept_fraction_table(method, _check_rates(rates), score=score)
+
+
+def size_extremes(session, k: int) -> list[int]:
+    """The `k` largest and the `k` smallest classes (largest first, then smallest first; ties: lower id)."""
+    order = np.argsort(-np.asarray(session.class_sizes), kind="stable")
+    k = min(int(k), order.size // 2)
+    return [int(c) for c in order[:k]] + [int(c) for c in order[::-1][:k]] if k else []
+
+
 def starvation(session, rates: Iterable[float] = STARVATION_RATES, *, method: str = "el2n-easy",
                score: str | None = None) -> pd.DataFrame:
     """Step a: one row per class and rate: class, class_name, class_size, prune_rate, kept_fraction."""
-    table = session.kept_fraction_table(method, _check_rates(rates), score=score)
+    table = starvation_table(session, rates, method=method, score=score)
     long = table.reset_index().melt(id_vars="class", var_name="prune_rate", value_name="kept_fraction")
     long["class_name"] = np.asarray(session.class_names, dtype=object)[long["class"].to_numpy()]
     long["class_size"] = session.class_sizes[long["class"].to_numpy()]
@@ -74,19 +92,56 @@ def store_summary(frame: pd.DataFrame | None, session, methods: Sequence[str], *
     and the full-data run, when they span several training settings (mode, epochs, test limit,
     ...), the linear-probe one with the most rows is used and returned beside the table.
     """
-    from coreset_core.experiments.store import FULL_DATA, settings_of, summary_frame
+    from coreset_core.experiments.store import summary_frame
+
+    rows, best = setting_rows(frame, session, methods)
+    if rows.empty:
+        return pd.DataFrame(columns=["method", "label", "prune_rate", "mean", "std", "n"]), {}
+    return summary_frame(rows, metric=metric), best
+
+
+def setting_rows(frame: pd.DataFrame | None, session, methods: Sequence[str]) -> tuple[pd.DataFrame, dict]:
+    """The stored rows of `methods` (and full data) on the session's data setting, in the one training
+    setting `store_summary` uses (the linear-probe one with the most rows), and that setting."""
+    from coreset_core.experiments.store import FULL_DATA, settings_of
     from coreset_studio.views.accuracy import matching_runs, rows_of_setting  # the Accuracy page's matching rule
 
-    empty = pd.DataFrame(columns=["method", "label", "prune_rate", "mean", "std", "n"])
     if frame is None or frame.empty:
-        return empty, {}
+        return pd.DataFrame(columns=["method", "prune_rate", "seed"]), {}
     rows = matching_runs(frame, session.spec, session.resolution)
     rows = rows[rows["method"].isin(list(methods) + [FULL_DATA])]
     settings = settings_of(rows)
     if not settings:
-        return empty, {}
+        return rows.iloc[:0], {}
     best = max(settings, key=lambda s: (s.get("mode") == "linear", len(rows_of_setting(rows, s))))
-    return summary_frame(rows_of_setting(rows, best), metric=metric), best
+    return rows_of_setting(rows, best), best
+
+
+#: The metrics step b compares (accuracy and the two the argument is about: the worst class and the tail).
+CLASS_METRICS = ("accuracy", "worst_class_accuracy", "tail_accuracy")
+
+
+def allocation_differences(frame: pd.DataFrame | None, session, prune_rate: float) -> pd.DataFrame:
+    """Step b: NUCS minus uniform budgets per metric (percentage points), paired by seed.
+
+    Columns: metric, mean (of the per-seed differences), std (sample std, NaN for one seed),
+    n (seeds both methods ran), nucs, uniform (their means over those seeds, percent).
+    """
+    rows, _ = setting_rows(frame, session, ALLOCATION_METHODS)
+    rows = rows[np.isclose(rows["prune_rate"].astype(float), _check_rates([prune_rate])[0])] if len(rows) else rows
+    out = []
+    for metric in CLASS_METRICS:
+        if metric not in rows:
+            continue
+        by = {m: rows[rows["method"] == m].groupby("seed")[metric].mean().dropna() for m in ALLOCATION_METHODS}
+        seeds = sorted(set(by["nucs"].index) & set(by["nucs-uniform"].index))
+        if not seeds:
+            continue
+        a, b = 100 * by["nucs"][seeds].to_numpy(), 100 * by["nucs-uniform"][seeds].to_numpy()
+        d = a - b
+        out.append((metric, float(d.mean()), float(d.std(ddof=1)) if d.size > 1 else float("nan"), len(seeds),
+                    float(a.mean()), float(b.mean())))
+    return pd.DataFrame(out, columns=["metric", "mean", "std", "n", "nucs", "uniform"])
 
 
 def allocation_accuracy(frame: pd.DataFrame | None, session, prune_rates: Iterable[float] | None = None
@@ -157,7 +212,30 @@ def outcome_curves(frame: pd.DataFrame | None, session, methods: Sequence[str] =
     return store_summary(frame, session, methods, metric=metric)
 
 
-__all__ = ["ALLOCATION_METHODS", "OUTCOME_METHODS", "STARVATION_RATES", "NoiseComparison", "ToyAnalysis", "ToyModel",
+#: The pruning rates step f's button trains.
+OUTCOME_RATES = (0.5, 0.7, 0.9)
+
+
+def outcome_configs(session, *, rates: Sequence[float] = OUTCOME_RATES, seeds: Sequence[int] = (0,),
+                    epochs: int = 30) -> list:
+    """Step f's runs (Random, EL2N, BWS, NUCS at `rates` plus full data, linear probe), one per seed."""
+    from coreset_core.experiments.sweep import plan_sweep
+
+    return plan_sweep(session.spec, list(OUTCOME_METHODS), _check_rates(rates), list(seeds), mode="linear",
+                      epochs=int(epochs))
+
+
+def missing_outcome_runs(frame: pd.DataFrame | None, session, *, rates: Sequence[float] = OUTCOME_RATES,
+                         seeds: Sequence[int] = (0,)) -> list[str]:
+    """The methods of step f with a run of `outcome_configs` not yet stored (for the "run them" button)."""
+    have = set() if frame is None or frame.empty else set(frame["run_id"])
+    return list(dict.fromkeys(c.method for c in outcome_configs(session, rates=rates, seeds=seeds)
+                              if c.run_id not in have))
+
+
+__all__ = ["ALLOCATION_METHODS", "CLASS_METRICS", "OUTCOME_METHODS", "OUTCOME_RATES", "STARVATION_RATES",
+           "allocation_differences", "budget_error_curve", "missing_outcome_runs", "noise_verdict", "outcome_configs",
+           "rescore_name", "setting_rows", "size_extremes", "starvation_table", "NoiseComparison", "ToyAnalysis", "ToyModel",
            "allocation_accuracy", "allocation_configs", "budget_comparison", "inject_label_noise", "is_long_tailed",
            "missing_allocation_runs", "noisy_class_difficulty", "outcome_curves", "run_allocation_runs", "starvation", "store_summary",
            "toy_analysis", "windows_view"]

@@ -224,7 +224,30 @@ def _verdict(a: ToyAnalysis) -> dict[str, str]:
             "smaller ratio; eq. 4 is also c(f - f0 Phi - f1 Phi), not the average of eq. 3 (a factor 2 on the error "
             "terms, which does not move the optimum).")
     return {"paper": paper, "paper_agrees": str(paper_agrees), "fitted": fitted,
-            "fitted_worst_agrees": str(worst_agrees), "note": note}
+            "fitted_worst_agrees": str(worst_agrees), "note": note,
+            **_plain_sentences(a, paper_agrees, worst_agrees, worst_ratio, mean_ratio)}
+
+
+def _plain_sentences(a: ToyAnalysis, paper_agrees: bool, worst_agrees: bool, worst_ratio: float,
+                     mean_ratio: float) -> dict[str, str]:
+    """Three sentences for a learner: what the paper claims, what the toy model shows, what eq. 6 optimises."""
+    m = a.model
+    eq6 = m.sigma0 / m.sigma1
+    claims = (f"The paper claims that keeping the classes in the ratio f0/f1 = sigma0/sigma1 (eq. 6; here "
+              f"{eq6:.3g}, so f0 = {m.eq6_f0:.3g}) maximises the average accuracy of its objective, eq. 4.")
+    ends = " or ".join(f"{x:.3g}" for x in a.paper_optima)
+    shows = ("The toy model shows " + (f"that eq. 4 is indeed largest there (f0 = {ends})." if paper_agrees else
+             f"that eq. 4 is largest at f0 = {ends}, the whole budget on one class: at eq. 6's allocation it reaches "
+             f"{a.eq6_paper_best:.3f} against {a.paper_max:.3f}, and the point eq. 5 solves is a saddle, not a "
+             "maximum."))
+    if worst_agrees:
+        optimises = (f"What eq. 6 does optimise is the worst-class accuracy when the threshold is fitted to the "
+                     f"kept data: it peaks at f0/f1 = {worst_ratio:.3g}, eq. 6's ratio, while the average accuracy "
+                     f"peaks at f0/f1 = {mean_ratio:.3g}.")
+    else:
+        optimises = (f"Eq. 6 ({eq6:.3g}) optimises neither objective computed here: with a fitted threshold the "
+                     f"worst-class accuracy peaks at f0/f1 = {worst_ratio:.3g} and the average at {mean_ratio:.3g}.")
+    return {"claims": claims, "shows": shows, "optimises": optimises}
 
 
 __all__ = ["ToyAnalysis", "ToyModel", "analyse"]

@@ -72,6 +72,42 @@ def values(trace: dict, axis: str) -> np.ndarray:
     return np.asarray(v)
 
 
+ROOT = ENTRY.parents[1]
+#: The same environment as conftest.STUDIO_ENV (the app starts on the prepared digits setting).
+PAGE_ENV = {"CORESET_STUDIO_DATASET": "digits", "CORESET_STUDIO_LIMIT": "300", "CORESET_STUDIO_TEST_LIMIT": "200",
+       "CORESET_STUDIO_RESOLUTION": "64", "CORESET_STUDIO_SCORE_EPOCHS": "2", "CORESET_STUDIO_AUTO_UMAP": "0"}
+PAGE_ENTRY = """
+from pathlib import Path
+import streamlit as st
+from coreset_studio.widgets import start_settings, sync_url
+from coreset_studio.sidebar import sidebar
+ROOT = Path({root!r})
+page = st.navigation([st.Page(ROOT / "coreset_studio/page_scripts/{page}.py", url_path="{url}", default=True)])
+start_settings()
+sidebar()
+try:
+    page.run()
+finally:
+    sync_url()
+"""
+
+
+def open_page(page, url, tmp_path, monkeypatch, cache_dir, db=None):
+    """One studio page (with the sidebar) under AppTest on the small digits setting, results from `db`."""
+    from streamlit.testing.v1 import AppTest
+
+    for k, v in PAGE_ENV.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("CORESET_CACHE_DIR", str(cache_dir))
+    monkeypatch.setenv("CORESET_STUDIO_RESULTS_DB", str(db or tmp_path / "none.sqlite"))
+    entry = tmp_path / f"entry_{url}.py"
+    entry.write_text(PAGE_ENTRY.format(root=str(ROOT), page=page, url=url))
+    at = AppTest.from_file(str(entry), default_timeout=600)
+    at.run()
+    assert_clean(at)
+    return at
+
+
 def shown(markdown: str) -> str:
     """What a reader sees of escaped Markdown (`coreset_studio.text.literal`): backslash escapes and the
     invisible word joiners that break autolinks removed."""

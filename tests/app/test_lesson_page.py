@@ -9,48 +9,12 @@ against Python sets.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
-from studio_helpers import assert_clean, chart, chart_keys, values
+from studio_helpers import assert_clean, chart, chart_keys, open_page, values
 
 pytestmark = pytest.mark.timeout(900)
-
-ROOT = Path(__file__).resolve().parents[2]
-#: The same environment as conftest.STUDIO_ENV (the app starts on the prepared digits setting).
-ENV = {"CORESET_STUDIO_DATASET": "digits", "CORESET_STUDIO_LIMIT": "300", "CORESET_STUDIO_TEST_LIMIT": "200",
-       "CORESET_STUDIO_RESOLUTION": "64", "CORESET_STUDIO_SCORE_EPOCHS": "2", "CORESET_STUDIO_AUTO_UMAP": "0"}
-ENTRY = """
-from pathlib import Path
-import streamlit as st
-from coreset_studio.widgets import start_settings, sync_url
-from coreset_studio.sidebar import sidebar
-ROOT = Path({root!r})
-page = st.navigation([st.Page(ROOT / "coreset_studio/page_scripts/{page}.py", url_path="{url}", default=True)])
-start_settings()
-sidebar()
-try:
-    page.run()
-finally:
-    sync_url()
-"""
-
-
-def _open(page, url, tmp_path, monkeypatch, cache_dir, db=None):
-    from streamlit.testing.v1 import AppTest
-
-    for k, v in ENV.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.setenv("CORESET_CACHE_DIR", str(cache_dir))
-    monkeypatch.setenv("CORESET_STUDIO_RESULTS_DB", str(db or tmp_path / "none.sqlite"))
-    entry = tmp_path / f"entry_{url}.py"
-    entry.write_text(ENTRY.format(root=str(ROOT), page=page, url=url))
-    at = AppTest.from_file(str(entry), default_timeout=600)
-    at.run()
-    assert_clean(at)
-    return at
-
 
 def _trace(spec, name):
     return next(t for t in spec["data"] if t.get("name") == name)
@@ -61,7 +25,7 @@ def _phi(z):
 
 
 def test_lesson_walks_every_step(tmp_path, monkeypatch, prepared_small, session_cache_dir):
-    at = _open("8_lesson", "lesson", tmp_path, monkeypatch, session_cache_dir)
+    at = open_page("8_lesson", "lesson", tmp_path, monkeypatch, session_cache_dir)
     assert {"lesson_starvation", "lesson_budgets", "lesson_noise", "lesson_krr", "lesson_windows",
             "lesson_toy"} <= set(chart_keys(at))
     session, labels = prepared_small, prepared_small.labels
@@ -120,14 +84,14 @@ def test_lesson_outcome_from_the_store(tmp_path, monkeypatch, prepared_small, se
                        "limit_n": 300, "test_limit": 200, "method": method, "params_json": "{}", "prune_rate": 0.7,
                        "seed": seed, "mode": "linear", "epochs": 30, "score": "el2n", "score_epochs": 2,
                        "accuracy": float(acc)})
-    at = _open("8_lesson", "lesson", tmp_path, monkeypatch, session_cache_dir, db=tmp_path / "results.sqlite")
+    at = open_page("8_lesson", "lesson", tmp_path, monkeypatch, session_cache_dir, db=tmp_path / "results.sqlite")
     spec = chart(at, "lesson_outcome")
     for method, acc in accs.items():
         assert values(_trace(spec, method), "y") == pytest.approx([100 * acc.mean()])
 
 
 def test_gallery_kept_and_dropped_make_the_class(tmp_path, monkeypatch, prepared_small, session_cache_dir):
-    at = _open("9_gallery", "gallery", tmp_path, monkeypatch, session_cache_dir)
+    at = open_page("9_gallery", "gallery", tmp_path, monkeypatch, session_cache_dir)
     at.slider(key="gal_per_side").set_value(96).run()
     assert_clean(at)
     session, labels = prepared_small, prepared_small.labels

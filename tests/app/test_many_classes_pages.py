@@ -18,11 +18,7 @@ pytestmark = pytest.mark.timeout(1800)
 
 MAX_TRACES = 40
 MAX_HEATMAP_ROWS = 200
-PAGES = ("data", "difficulty", "budgets", "windows", "embedding", "accuracy", "compare",
-         pytest.param("lesson", marks=pytest.mark.skip(reason="the lesson's label-noise step rescores with the "
-                                                             "session's score, which cannot be the file's own "
-                                                             "column (issue 12 report)")),
-         "gallery")
+PAGES = ("data", "difficulty", "budgets", "windows", "embedding", "accuracy", "compare", "lesson", "gallery")
 
 
 def _points(trace: dict) -> int:
@@ -63,6 +59,9 @@ def test_page_renders_with_bounded_charts(many_app, page):
                 assert n <= max(MAX_HEATMAP_ROWS, 60), (page, key, n)
             else:
                 assert n <= 20_000, (page, key, trace.get("name"), n)
+    if page == "lesson":  # step a draws bands and picked classes; step c its noise curve, no per-class bars
+        assert "median class" in [t.get("name") for t in chart(at, "lesson_starvation")["data"]]
+        assert "lesson_noise_curve" in chart_keys(at) and "lesson_noise" not in chart_keys(at)
 
 
 def test_budgets_bands_and_picked_lines(many_app):

@@ -120,12 +120,15 @@ def test_lesson_step_b_runs_three_seeds_in_the_sweep_slot(app, tmp_path, monkeyp
     frame = ResultsStore(db).to_frame()
     assert sorted(frame["seed"]) == [0, 0, 1, 1, 2, 2]
     rate = float(frame["prune_rate"].iloc[0])
-    trace = chart(app, "lesson_b_accuracy")["data"][0]
-    for method in ("nucs", "nucs-uniform"):
-        acc = 100 * frame[(frame["method"] == method) & (frame["prune_rate"] == rate)]["accuracy"].to_numpy()
-        at = [j for j, x in enumerate(trace["x"]) if x.startswith(method + " (")]
-        assert len(at) == 1 and values(trace, "y")[at[0]] == pytest.approx(acc.mean())
-        assert values(trace["error_y"], "array")[at[0]] == pytest.approx(acc.std(ddof=1))
+    trace = chart(app, "lesson_b_accuracy")["data"][0]  # NUCS minus uniform, paired by seed
+    by_seed = {m: frame[(frame["method"] == m) & (frame["prune_rate"] == rate)].set_index("seed").sort_index()
+               for m in ("nucs", "nucs-uniform")}
+    for metric, label in (("accuracy", "accuracy (3 seeds)"), ("worst_class_accuracy", "worst-class accuracy (3 seeds)"),
+                          ("tail_accuracy", "tail accuracy (3 seeds)")):
+        diff = 100 * (by_seed["nucs"][metric] - by_seed["nucs-uniform"][metric]).to_numpy()
+        at = list(trace["x"]).index(label)
+        assert values(trace, "y")[at] == pytest.approx(diff.mean())
+        assert values(trace["error_y"], "array")[at] == pytest.approx(diff.std(ddof=1))
     assert not any(b.key == "lesson_b_run" for b in app.button)  # nothing is missing any more
 
 

@@ -18,7 +18,7 @@ from studio_browser import ROOT, chart_state, click_sidebar_link, move, no_excep
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
 SHOTS = Path(os.environ.get("CORESET_E2E_SHOTS_DIR") or ROOT / "test-results" / "screenshots")
-LESSON_CHARTS = 6  # steps a, b, c, d (two), e; f needs stored runs
+LESSON_CHARTS = 7  # steps a, b, c (curve and bars), d (two), e; f needs stored runs
 
 
 def _shot(pg, name: str) -> None:
