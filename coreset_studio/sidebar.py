@@ -118,7 +118,7 @@ def _confirm_box(entry: _Entry, spec: DataSpec) -> None:
     minutes = cost.flop / gemm_flops() / 60.0
     st.warning(f"Preparing this data setting is estimated at {cost.flop:.1e} flop, at least "
                f"{C.format_duration(60 * minutes)} on this machine: {literal(cost.what)}. It starts only when you ask. "
-               f"Cheaper: {cost.alternative}.", icon=":material/hourglass_top:")
+               f"Cheaper: {literal(cost.alternative)}.", icon=":material/hourglass_top:")
     if st.button("Prepare this data setting", key="prepare_confirm", type="primary"):
         entry.approved = True
         _ensure_started(entry, spec)

@@ -14,6 +14,7 @@ from coreset_studio.views import figures as F
 from coreset_studio.views.colors import class_color
 from coreset_studio.widgets import BUDGET_HELP, command_line, plotly, sweep_status
 from coreset_studio.sidebar import page_session
+from coreset_studio.text import literal
 
 s, session = page_session(needs=("train features", "scores", "test features"))
 names, sizes = session.class_names, session.class_sizes
@@ -27,11 +28,11 @@ try:
     db_path = db_path if db_path == default_db else str(check_allowed(db_path))  # a typed path: allowed folders only
     frame = ResultsStore(db_path).to_frame()
 except Exception as exc:  # unreadable path: say so, keep the page alive
-    st.error(f"Cannot open the results database {db_path}: {exc}")
+    st.error(literal(f"Cannot open the results database {db_path}: {exc}"))
     st.stop()
 rows = V.matching_runs(frame, s.spec, session.resolution)
-st.caption(f"{len(frame):,} runs stored; {len(rows):,} match "
-           f"{C.data_label(s.spec, session.labels.size, session.resolution)}.")
+st.caption(literal(f"{len(frame):,} runs stored; {len(rows):,} match "
+                   f"{C.data_label(s.spec, session.labels.size, session.resolution)}."))
 
 if rows.empty:
     st.info("No stored runs for these data settings yet: launch a small sweep below, or run the `coreset sweep` "
@@ -71,7 +72,7 @@ else:
     try:
         st.dataframe(accuracy_table(rows, metric=metric, **setting))
     except ValueError as exc:
-        st.caption(str(exc))
+        st.caption(literal(str(exc)))
 
     st.subheader("Per-class accuracy" + (f" ({subset})" if subset else ""))
     pc = V.per_class_accuracy_frame(chosen, names, sizes)
@@ -135,8 +136,8 @@ if submitted:
                              train_budget=sweep_budget)
         start_sweep(configs, db_path, name=f"sweep of {len(configs)} runs", slot=slot)
     except JobBusy as exc:
-        st.warning(f"Not started: {exc}.")
+        st.warning(literal(f"Not started: {exc}."))
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(literal(str(exc)))
 sweep_status(slot)
 command_line(command)

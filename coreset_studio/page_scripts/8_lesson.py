@@ -30,7 +30,7 @@ def run_button(missing: list[str], configs, key: str, what: str) -> None:
         try:
             start_sweep(configs, db_path, name=what, slot=slot, cache_dir=session.cache_dir, data_dir=session.data_dir)
         except JobBusy as exc:
-            st.warning(f"Not started: {exc}.")
+            st.warning(literal(f"Not started: {exc}."))
 
 
 st.title("Lesson: why select non-uniformly, class by class")
@@ -162,7 +162,7 @@ if stats.empty:
 else:
     plotly(F.accuracy_curves(stats, title=f"Test {metric_label(metric)} (mean ± std over seeds)",
                              ytitle=f"{metric_label(metric).split(' (')[0]} (%)"), key="lesson_outcome")
-    st.caption("Training setting: " + ", ".join(f"{k}={v}" for k, v in setting.items() if v is not None))
+    st.caption(literal("Training setting: " + ", ".join(f"{k}={v}" for k, v in setting.items() if v is not None)))
     absent = [m for m in L.OUTCOME_METHODS if m not in set(stats["method"])]
     if absent:
         st.caption(f"No line yet for {', '.join(absent)}: train the missing runs below.")

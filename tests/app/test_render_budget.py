@@ -1,5 +1,5 @@
-"""Slider moves re-render from memory: no feature, score or embedding recomputation, and the
-Difficulty and Budgets pages stay under 300 ms of server compute per rerun.
+"""Slider moves re-render from memory: no feature, score or embedding recomputation (counted
+calls, not seconds: the 300 ms target is measured by `benchmarks/scale.py --stages pages`).
 
 The small-data test always runs. The CIFAR-10 measurement runs when CORESET_BENCH_CACHE_DIR
 points to a cache holding the features (e.g. `CORESET_BENCH_CACHE_DIR=cache pytest -s -k cifar`);
@@ -13,9 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from studio_helpers import ENTRY, PAGE_FILES, assert_clean, goto
-
-BUDGET_MS = 300.0
-
 
 class _Counter:
     """Wraps module attributes and counts their calls."""
@@ -74,14 +71,13 @@ def test_slider_moves_reuse_cached_data(app):
         _moves(app, "difficulty", "winsor_lo", [1.0, 2.5])
         _moves(app, "difficulty", "winsor_hi", [5.0, 10.0])
         goto(app, "budgets")
-        budgets_ms = _moves(app, "budgets", "prune_pct", [50, 60, 90])
+        _moves(app, "budgets", "prune_pct", [50, 60, 90])
         goto(app, "windows")
         app.toggle(key="win_override").set_value(True).run()
         _moves(app, "windows", "win_endpoint", [0.2, 0.8])
         goto(app, "embedding")
         _moves(app, "embedding", "prune_pct", [40, 85])
         assert all(n == 0 for n in counter.calls.values()), counter.calls
-        assert np.median(budgets_ms) < BUDGET_MS
     finally:
         mp.undo()
 
@@ -118,5 +114,3 @@ def test_cifar10_render_times(monkeypatch, capsys):
         for name, ms in results.items():
             print(f"  {name:28s} median {np.median(ms):7.1f} ms  max {np.max(ms):7.1f} ms  ({len(ms)} moves)")
     assert all(v == 0 for v in counter.calls.values()), counter.calls
-    for name, ms in results.items():
-        assert np.median(ms) < BUDGET_MS, (name, ms)

@@ -56,7 +56,6 @@ def test_walk_the_lesson_by_clicking(fresh_page, server):
     pg = fresh_page
     pg.goto(server)
     settle(pg, charts=1, timeout=300)  # the Data page; the first visit of a server prepares the data
-    start = time.monotonic()
     click_sidebar_link(pg, "Lesson")
     pg.wait_for_url("**/lesson**", timeout=60_000)
     settle(pg, charts=LESSON_CHARTS, timeout=180)
@@ -94,4 +93,3 @@ def test_walk_the_lesson_by_clicking(fresh_page, server):
     assert "Kept (" in text and "Dropped (" in text
     assert pg.locator('[data-testid="stImage"] img').count() > 0  # the class's images, kept and dropped
     _shot(pg, "gallery")
-    assert time.monotonic() - start < 60, "walking the lesson took over a minute"
