@@ -136,7 +136,7 @@ def test_sweep_and_features_spread_over_both_nodes_and_leave_the_cluster_running
     a, b = cluster.a, cluster.b
     sweep, db = cluster.sweep(tmp_path, "random,el2n", "0.5,0.8", "0,1", 20, "--quiet")
     features = cluster.coreset("features", "--engine", "ray", "--address", cluster.address, "--dataset", "digits",
-                               "--resolution", "32", "--limit", "256", "--shard-size", "64", "--batch-size", "64",
+                               "--resolution", "32", "--limit", "256", "--shard-size", "64", "--extract-batch-size", "64",
                                "--split", "train", "--quiet")
     _finish(sweep)
     out, _ = _finish(features)

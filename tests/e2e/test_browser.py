@@ -32,7 +32,7 @@ POINTS_IN_BOX = """([x0, y0, x1, y1, pad]) => {
     for (const t of el.data) {
         for (let i = 0; i < t.x.length; i++) {
             if (t.x[i] >= lo(...xs) && t.x[i] <= hi(...xs) && t.y[i] >= lo(...ys) && t.y[i] <= hi(...ys)) {
-                out.push([t.customdata[i][0], t.name]);
+                out.push([t.customdata[i][0], t.name, t.text[i].split(',')[0]]);
             }
         }
     }
@@ -147,15 +147,15 @@ def test_embedding_page_lists_every_box_selected_point(page, server):
     line = page.get_by_text(re.compile(r"\d+ selected points")).first.inner_text()
     total, kept, pruned = (int(v.replace(",", "")) for v in re.findall(r"\d[\d,]*", line)[:3])
     assert len(inner) <= total <= len(outer) and len(inner) > 30, (line, len(inner), len(outer))
-    kept_in = {int(i) for i, name in outer if name != "pruned"}
+    kept_in = {int(i) for i, name, _ in outer if name != "pruned"}
     assert kept + pruned == total
-    assert sum(1 for i, n in inner if n != "pruned") <= kept <= len(kept_in)
+    assert sum(1 for i, n, _ in inner if n != "pruned") <= kept <= len(kept_in)
     captions = page.locator('[data-testid="stImageCaption"]').all_inner_texts()
     assert len(captions) == min(total, 48)
-    status = {int(i): ("pruned" if n == "pruned" else "kept") for i, n in outer}
-    for text in captions:  # "#12 3 (kept)": the label agrees with the trace the point is drawn in
-        index, label = int(text.split()[0].lstrip("#")), text.rsplit("(", 1)[1].rstrip(")")
-        assert status[index] == label, text
+    status = {sample: ("pruned" if n == "pruned" else "kept") for _, n, sample in outer}  # by original id
+    for text in captions:  # "#1346 3 (kept)": the label agrees with the trace the point is drawn in
+        sample, label = text.split()[0], text.rsplit("(", 1)[1].rstrip(")")
+        assert status[sample] == label, text
     if E2E_UMAP and "UMAP of" not in before:
         page.get_by_role("button", name="Compute UMAP in the background").click()
         deadline = time.monotonic() + 600
@@ -169,7 +169,7 @@ def test_embedding_page_lists_every_box_selected_point(page, server):
 def test_accuracy_page(page, server):
     before = _visit(page, server, "accuracy", 2)
     assert "random" in before and "el2n" in before
-    page.locator('[data-testid="stRadio"]').filter(has_text="Metric").get_by_text("balanced_accuracy").click()
+    page.locator('[data-testid="stRadio"]').filter(has_text="Metric").get_by_text("balanced accuracy", exact=True).click()
     wait_changed(page, before)
     no_exception(page)
     _shot(page, "accuracy")
