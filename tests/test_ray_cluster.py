@@ -55,11 +55,13 @@ class Cluster:
     def nodes(self) -> dict[str, dict]:
         """node id -> {alive, resources}, asked of the cluster by a fresh driver (as a user would)."""
         code = ("import json, ray; ray.init(address=%r, log_to_driver=False); "
-                "print(json.dumps({n['NodeID']: {'alive': n['Alive'], 'resources': n['Resources']} "
+                "print('NODES ' + json.dumps({n['NodeID']: {'alive': n['Alive'], 'resources': n['Resources']} "
                 "for n in ray.nodes()}))" % self.address)
         out = subprocess.run([sys.executable, "-c", code], env=self.env, capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr[-2000:]
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        # Ray may print its own lines (e.g. about a dead node) around ours: take the marked one
+        (line,) = [ln for ln in out.stdout.splitlines() if ln.startswith("NODES ")]
+        return json.loads(line[len("NODES "):])
 
     def sweep(self, folder: Path, methods: str, rates: str, seeds: str, epochs: int, *extra: str,
               extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, Path]:
@@ -174,7 +176,9 @@ def test_a_killed_worker_nodes_runs_are_retried_on_the_other_node_without_duplic
     rows = ResultsStore(db).to_frame()
     assert len(rows) == 8 and rows["run_id"].is_unique and "FAILED" not in err
     assert set(rows["node"]) == {a, b} and len(rows[rows["node"] == a]) >= 1
-    alive = {nid for nid, n in cluster.nodes().items() if n["alive"]}
+    deadline = time.monotonic() + 90  # Ray marks a node dead after its missed health checks, not at once
+    while (alive := {nid for nid, n in cluster.nodes().items() if n["alive"]}) != {a} and time.monotonic() < deadline:
+        time.sleep(2)
     assert alive == {a}
 
 
