@@ -481,6 +481,9 @@ def launch(args) -> list[dict]:
                 urllib.request.urlopen(url + "/_stcore/health", timeout=2)
                 break
             except OSError:
+                if proc.poll() is not None:
+                    raise SystemExit(f"coreset-studio exited with status {proc.returncode} before answering: "
+                                     f"run `{' '.join(cmd)}` to see why")
                 time.sleep(0.2)
         marks["server answers"] = time.perf_counter() - t0
         with sync_playwright() as pw:
