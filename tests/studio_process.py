@@ -8,6 +8,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from coreset_core import processes
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -49,27 +51,8 @@ def socket_owners(inode: int) -> set[int]:
 
 
 def descendants(pid: int) -> set[int]:
-    """Every live process below `pid` (children, grandchildren, ...), from /proc/<pid>/stat."""
-    parent_of = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            parent_of[int(stat.parent.name)] = int(fields[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {p for p, pp in parent_of.items() if pp in frontier} - found
-        found |= frontier
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    """Every live process below `pid` (children, grandchildren, ...), read as the Ray watchdog reads them."""
+    return {child for child, _ in processes.descendants(pid)}
 
 
 def wait_health(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90):

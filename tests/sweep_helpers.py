@@ -53,24 +53,20 @@ def fake_runner(config, *, cache_dir=None, data_dir=None) -> dict:
 
 
 def tagged_processes(tag: str) -> list[tuple[int, str]]:
-    """(pid, command line) of every live process whose environment carries `TAG_VAR=tag` (Linux /proc)."""
-    needle = f"{TAG_VAR}={tag}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                if needle not in fh.read().split(b"\0"):
-                    continue
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                if fh.read().rsplit(b")", 1)[1].split()[0] == b"Z":
-                    continue  # a zombie holds no memory; its parent (the test) reaps it
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                found.append((int(entry), fh.read().replace(b"\0", b" ").decode(errors="replace")[:120]))
-        except OSError:
-            continue
-    return found
+    """(pid, command line) of every live process whose environment carries `TAG_VAR=tag` (Linux /proc),
+    found as the Ray watchdog finds its driver's processes (`coreset_core.processes`)."""
+    from coreset_core.processes import processes_with_env
+
+    return [(pid, line) for pid in processes_with_env(TAG_VAR, tag) if (line := _command_line(pid)) is not None]
+
+
+def _command_line(pid: int) -> str | None:
+    """The first 120 characters of a process's command line (for failure messages); None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace")[:120]
+    except OSError:
+        return None
 
 
 def wait_until_gone(tag: str, timeout: float) -> list[tuple[int, str]]:

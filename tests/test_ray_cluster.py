@@ -30,6 +30,7 @@ import pytest
 from sweep_helpers import TAG_VAR, linux_only, tagged_processes, wait_until_gone, write_digits_embeddings
 
 from coreset_core.experiments.store import ResultsStore
+from coreset_core.processes import has_env
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600),
@@ -168,7 +169,7 @@ def test_a_killed_worker_nodes_runs_are_retried_on_the_other_node_without_duplic
     a, b = cluster.a, cluster.b
     proc, db = cluster.sweep(tmp_path, "random,el2n", "0.5,0.8", "0,1", 100, "--no-full")
     _wait_for(proc, lambda: db.exists() and b in set(ResultsStore(db).to_frame()["node"]), "a row from node b")
-    node_b = [pid for pid, _ in tagged_processes(cluster.tag) if _has_env(pid, NODE_VAR, cluster.tag)]
+    node_b = [pid for pid, _ in tagged_processes(cluster.tag) if has_env(pid, NODE_VAR, cluster.tag)]
     assert node_b
     for pid in node_b:  # the second node dies: raylet, its agents and its workers with it
         os.kill(pid, signal.SIGKILL)
@@ -193,11 +194,3 @@ def test_a_driver_without_the_token_is_refused_with_the_token_named(cluster, tmp
     assert out.returncode == 2 and time.monotonic() - t0 < 30 + 5  # 15 s of waiting plus start-up
     assert f"the Ray cluster at {cluster.address} did not let this driver in" in out.stderr
     assert "export RAY_AUTH_MODE=token and RAY_AUTH_TOKEN_PATH=<the token file>" in out.stderr
-
-
-def _has_env(pid: int, name: str, value: str) -> bool:
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as fh:
-            return f"{name}={value}".encode() in fh.read().split(b"\0")
-    except OSError:
-        return False

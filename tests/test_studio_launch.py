@@ -18,8 +18,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from studio_process import alive, descendants, free_port, listening, socket_owners, wait_health
+from studio_process import descendants, free_port, listening, socket_owners, wait_health
 
+from coreset_core.processes import alive
 from coreset_studio import launcher as studio
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,6 +20,8 @@ import sys
 import time
 import uuid
 
+from coreset_core.processes import alive, descendants, process_stat, processes_with_env
+
 #: The environment variable holding the token of a driver's private Ray instance.
 TOKEN_VAR = "CORESET_RAY_OWNER"
 #: How long the watchdog keeps killing newly found processes after the driver is gone (Ray agents
@@ -28,23 +30,8 @@ REAP_SECONDS = 5.0
 
 
 def marked_processes(token: str) -> list[int]:
-    """Pids of the live processes (not this one, not zombies) whose environment has TOKEN_VAR=token."""
-    needle = f"{TOKEN_VAR}={token}".encode()
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                if needle not in fh.read().split(b"\0"):
-                    continue
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                if fh.read().rsplit(b")", 1)[1].split()[0] == b"Z":
-                    continue
-        except OSError:
-            continue
-        pids.append(int(entry))
-    return pids
+    """Pids of the live processes (not this one) whose environment has TOKEN_VAR=token."""
+    return processes_with_env(TOKEN_VAR, token)
 
 
 def reap(token: str, seconds: float = REAP_SECONDS) -> int:
@@ -89,38 +76,6 @@ def stop_reaper(reaper: subprocess.Popen | None) -> None:
             pass
 
 
-def _stat(pid: int) -> tuple[str, int, int] | None:
-    """(state, parent pid, start time) of a process, or None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            fields = fh.read().rsplit(b")", 1)[1].split()
-    except OSError:
-        return None
-    return fields[0].decode(), int(fields[1]), int(fields[19])
-
-
-def _alive(pid: int) -> bool:
-    """Whether `pid` runs (a zombie, killed but not yet waited for, counts as gone)."""
-    stat = _stat(pid)
-    return stat is not None and stat[0] != "Z"
-
-
-def _descendants(root: int) -> set[tuple[int, int]]:
-    """(pid, start time) of every live descendant of `root`."""
-    children: dict[int, list[tuple[int, int]]] = {}
-    for entry in os.listdir("/proc"):
-        stat = _stat(int(entry)) if entry.isdigit() else None
-        if stat is not None and stat[0] != "Z":
-            children.setdefault(stat[1], []).append((int(entry), stat[2]))
-    found, todo = set(), [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child[0])
-    return found
-
-
 def _wait_for_driver(driver: int) -> set[tuple[int, int]]:
     """Return, when the driver is gone or closed our stdin, every process it started meanwhile.
 
@@ -131,8 +86,8 @@ def _wait_for_driver(driver: int) -> set[tuple[int, int]]:
     import select
 
     seen: set[tuple[int, int]] = set()
-    while _alive(driver):
-        seen |= _descendants(driver)
+    while alive(driver):
+        seen |= descendants(driver)
         ready, _, _ = select.select([sys.stdin.buffer], [], [], 0.2)
         if ready and not os.read(sys.stdin.buffer.fileno(), 4096):
             break
@@ -142,7 +97,7 @@ def _wait_for_driver(driver: int) -> set[tuple[int, int]]:
 def _kill_recorded(seen: set[tuple[int, int]]) -> None:
     """SIGKILL the recorded processes that still run (same pid and start time: never a reused pid)."""
     for pid, start in seen:
-        stat = _stat(pid)
+        stat = process_stat(pid)
         if stat is not None and stat[2] == start and pid != os.getpid():
             try:
                 os.kill(pid, signal.SIGKILL)
