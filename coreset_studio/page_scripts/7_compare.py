@@ -152,12 +152,13 @@ if len(picked) >= 2:
     sels = W.compare_selections(session, chosen, score=score)
     w1, w2 = st.columns(2)
     with w1:
-        plotly(W.jaccard_heatmap(W.jaccard_matrix(sels)), key="whatif_jaccard")
+        plotly(F.overlap_heatmap(W.jaccard_matrix(sels)), key="whatif_jaccard")
     with w2:
         nway = W.class_counts(sels, labels, session.num_classes)
         plotly(F.bar_chart(names, {n: (nway[n], class_color(j)) for j, n in enumerate(nway)},
                            title="Kept samples per class", ytitle="kept samples"), key="whatif_counts")
-    plotly(W.histogram_lines(W.difficulty_histograms(sels, d, bins=30), score), key="whatif_hist")
+    plotly(F.step_histograms(W.difficulty_histograms(sels, d, bins=30), score=score,
+                              title=f"Difficulty ({score}) of the kept samples (shared bins)"), key="whatif_hist")
 else:
     st.caption("Pick at least two methods.")
 

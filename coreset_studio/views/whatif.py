@@ -4,7 +4,8 @@ On one setting (`compare_selections` -> named index arrays): a Jaccard overlap m
 kept count per class, difficulty histograms on shared bins, and (optionally, it trains)
 linear-probe accuracy. Across settings (`across_settings`): the same method and rate under
 two or more `Session`s (e.g. two imbalance factors or two backbones), per-class kept
-fractions side by side.
+fractions side by side. The charts of these tables are `figures.overlap_heatmap` and
+`figures.step_histograms`.
 """
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from coreset_core.validation import check_indices, check_labels
-from coreset_studio.views.colors import class_color
 from coreset_studio.views.selections import jaccard
 
 
@@ -128,23 +128,5 @@ def across_settings(sessions: Mapping[str, Any], method: str, prune_rate: float,
     return pd.concat(frames, ignore_index=True)
 
 
-def jaccard_heatmap(jac: pd.DataFrame) -> dict[str, Any]:
-    """The plotly spec of a `jaccard_matrix`: one cell per pair, its overlap written in it."""
-    return {"data": [{"type": "heatmap", "z": jac.to_numpy().tolist(), "x": list(jac.columns), "y": list(jac.index),
-                      "zmin": 0, "zmax": 1, "colorscale": "Blues", "text": np.round(jac.to_numpy(), 2).tolist(),
-                      "texttemplate": "%{text}"}],
-            "layout": {"title": {"text": "Jaccard overlap"}, "height": 380, "margin": {"t": 50, "b": 40}}}
-
-
-def histogram_lines(hist: pd.DataFrame, score: str) -> dict[str, Any]:
-    """The plotly spec of `difficulty_histograms`: one step line per selection on the shared bins."""
-    return {"data": [{"type": "scatter", "mode": "lines", "line": {"shape": "hvh", "color": class_color(j)},
-                      "x": list((h["left"] + h["right"]) / 2), "y": list(h["count"]), "name": name}
-                     for j, (name, h) in enumerate(hist.groupby("selection", sort=False))],
-            "layout": {"title": {"text": f"Difficulty ({score}) of the kept samples (shared bins)"}, "height": 340,
-                       "xaxis": {"title": {"text": score}}, "yaxis": {"title": {"text": "samples"}},
-                       "margin": {"t": 50, "b": 40}}}
-
-
-__all__ = ["across_settings", "class_counts", "compare_selections", "difficulty_histograms", "histogram_lines",
-           "jaccard_heatmap", "jaccard_matrix", "selection_accuracy", "selection_name"]
+__all__ = ["across_settings", "class_counts", "compare_selections", "difficulty_histograms", "jaccard_matrix",
+           "selection_accuracy", "selection_name"]

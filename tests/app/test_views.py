@@ -318,6 +318,12 @@ def test_layout_only_figures_carry_the_numbers_they_are_given():
     jac = pd.DataFrame([[1.0, 0.25], [0.25, 1.0]], index=["x", "y"], columns=["x", "y"])
     heat = F.overlap_heatmap(jac)["data"][0]
     assert heat["z"] == [[1.0, 0.25], [0.25, 1.0]] and heat["x"] == ["x", "y"] and heat["text"][0][1] == 0.25
+    hist = pd.DataFrame({"selection": ["x", "x", "y", "y"], "bin": [0, 1, 0, 1], "left": [0.0, 0.5, 0.0, 0.5],
+                         "right": [0.5, 1.0, 0.5, 1.0], "count": [3, 1, 0, 4]})
+    steps = F.step_histograms(hist, score="el2n", title="t")
+    assert [(t["name"], t["x"], t["y"]) for t in steps["data"]] == [("x", [0.25, 0.75], [3, 1]),
+                                                                     ("y", [0.25, 0.75], [0, 4])]
+    assert steps["layout"]["xaxis"]["title"]["text"] == "el2n" and steps["data"][0]["line"]["shape"] == "hvh"
     bars = F.mean_std_bars(["m"], [80.0], [np.nan], title="t", xtitle="x", ytitle="y")["data"][0]
     assert bars["y"] == [80.0] and bars["error_y"]["array"] == [0.0]
     marks = F.line_chart([([0, 1], [2, 3], "l", "#000")], title="t", xtitle="x", ytitle="y",
