@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coreset_core.experiments.longtail import METRIC_LABELS
 
 from .common import add_data_args, method_params, parse_param, positive_int, print_table, spec_from_args
+
+if TYPE_CHECKING:
+    from coreset_core.experiments.run_config import RunConfig
+    from coreset_core.experiments.sweep import SweepPlan
 
 #: `coreset sweep`'s default grid: the paper's methods, pruning rates and seeds.
 SWEEP_METHODS = "random,el2n,moderate,ccs,d2,bws,nucs,nucs-o"
@@ -123,14 +127,20 @@ def _pct(v: Any) -> str:
     return "-" if v is None else f"{100 * float(v):.2f}%"
 
 
-def run_train(args: argparse.Namespace) -> int:
-    from ..session import Session
+def train_config_of(args: argparse.Namespace) -> RunConfig:
+    """The `RunConfig` of `coreset train`'s options (what `RunConfig.command` renders, read back)."""
     from coreset_core.experiments.run_config import RunConfig
-    from coreset_core.experiments.sweep import run_one
 
     params = method_params(args.param, [args.method], option="--method").get(args.method, {})
-    config = RunConfig(spec_from_args(args), args.method, args.prune_rate, args.seed, params,
-                       backbones=args.backbones, **_run_fields(args))
+    return RunConfig(spec_from_args(args), args.method, args.prune_rate, args.seed, params,
+                     backbones=args.backbones, **_run_fields(args))
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from ..session import Session
+    from coreset_core.experiments.sweep import run_one
+
+    config = train_config_of(args)
     store = None if args.no_store else _store(args)
     session = Session(config.spec, data_dir=args.data_dir, cache_dir=args.cache_dir, device=args.device,
                       progress=not args.quiet)
@@ -160,16 +170,23 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def sweep_plan_of(args: argparse.Namespace) -> SweepPlan:
+    """The `SweepPlan` of `coreset sweep`'s options (what `SweepPlan.command` renders, read back)."""
+    from coreset_core.experiments.sweep import SweepPlan
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    return SweepPlan(spec_from_args(args), methods, args.prune_rates, args.seeds, include_full=not args.no_full,
+                     method_params=method_params(args.param, methods), backbones=args.backbones,
+                     run_fields=_run_fields(args))
+
+
 def run_sweep_cmd(args: argparse.Namespace) -> int:
-    from coreset_core.experiments.sweep import plan_sweep, run_sweep
+    from coreset_core.experiments.sweep import run_sweep
 
     from coreset_core.experiments.engines import check_engine_options
 
     check_engine_options(args.engine, workers=args.workers, address=args.address)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    configs = plan_sweep(spec_from_args(args), methods, args.prune_rates, args.seeds, include_full=not args.no_full,
-                         method_params=method_params(args.param, methods), backbones=args.backbones,
-                         **_run_fields(args))
+    configs = sweep_plan_of(args).configs()
     store = _store(args)
     stored = store.run_ids()
     already = sum(c.run_id in stored for c in configs)

@@ -13,9 +13,8 @@ import hashlib
 import inspect
 import json
 import math
-import shlex
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from coreset_core.config import CODE_VERSION
 from coreset_core.experiments.store import FULL_DATA
@@ -30,6 +29,16 @@ TRAIN_BUDGETS = ("epochs", "steps")
 #: Fields of `RunConfig` besides `spec`, `method`, `prune_rate`, `seed`, `params`, `backbones`.
 RUN_FIELDS = ("mode", "epochs", "lr", "batch_size", "device", "train_budget")
 DATA_FIELDS = tuple(f.name for f in dataclasses.fields(DataSpec))
+#: The `coreset train` / `coreset sweep` option of each run field, and the field's default.
+_RUN_FIELD_OPTIONS = (("mode", "--mode", "linear"), ("epochs", "--epochs", 30), ("lr", "--lr", None),
+                      ("batch_size", "--batch-size", None), ("device", "--device", "cpu"),
+                      ("train_budget", "--train-budget", "epochs"))
+
+
+def run_field_args(fields: Mapping[str, Any]) -> list[str]:
+    """The `coreset train` / `coreset sweep` options that set these run fields (defaults left out)."""
+    return [item for name, flag, default in _RUN_FIELD_OPTIONS
+            if (value := fields.get(name, default)) != default for item in (flag, str(value))]
 
 
 def _registered_defaults(method: str) -> dict[str, Any] | None:
@@ -205,9 +214,7 @@ class RunConfig:
         """The `coreset train` line that runs this config alone (to reproduce a failure)."""
         extra = ["--method", self.method, "--prune-rate", f"{self.prune_rate:g}", "--seed", str(self.seed)]
         extra += [item for k, v in self.call_params().items() for item in ("--param", f"{k}={json.dumps(v)}")]
-        pairs = (("--mode", self.mode, "linear"), ("--epochs", self.epochs, 30), ("--lr", self.lr, None),
-                 ("--batch-size", self.batch_size, None), ("--device", self.device, "cpu"),
-                 ("--train-budget", self.train_budget, "epochs"),
-                 ("--backbones", None if self.backbones is None else ",".join(self.backbones), None))
-        extra += [item for flag, value, default in pairs if value != default for item in (flag, str(value))]
-        return shlex.join(["coreset", "train", *self.spec.cli_args(), *extra])
+        extra += run_field_args({name: getattr(self, name) for name in RUN_FIELDS})
+        if self.backbones is not None:
+            extra += ["--backbones", ",".join(self.backbones)]
+        return self.spec.command("train", *extra)

@@ -8,7 +8,8 @@
   trainer interface (linear probe on frozen features or full fine-tuning), time it. It
   reads no global state and writes nothing but caches, so an engine can ship it anywhere.
 - `plan_sweep(...)` builds the grid methods x pruning rates x seeds, plus the full-data
-  baseline (method ``"full"``, prune rate 0) for every seed.
+  baseline (method ``"full"``, prune rate 0) for every seed; `SweepPlan` keeps its arguments
+  as one value that also renders the equivalent `coreset sweep` command line.
 - `run_sweep(configs, store, engine=...)` skips run ids the store already holds (so it
   resumes after a crash, Ctrl-C or SIGKILL), hands the rest to an engine
   (`coreset_core.experiments.engines`: ``local`` processes or ``ray`` tasks) and writes each finished
@@ -25,6 +26,7 @@ choice is recorded with every result.
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
@@ -39,7 +41,9 @@ import numpy as np
 
 from coreset_core.request import MULTI_BACKBONE_METHODS
 from coreset_core.spec import EMBEDDINGS_PREFIX, FILE_SCORE, DataSpec
-from coreset_core.experiments.run_config import DATA_FIELDS, RUN_FIELDS, RunConfig, is_reweighting, train_budget_epochs
+from coreset_core.experiments.run_config import (DATA_FIELDS, RUN_FIELDS, RunConfig, is_reweighting, run_field_args,
+                                                 train_budget_epochs)
+from coreset_core.jsonable import to_jsonable
 from coreset_core.experiments.store import FULL_DATA, ResultRow, build_row
 
 # -- one run -----------------------------------------------------------------------------
@@ -134,12 +138,16 @@ def run_one(config: RunConfig, *, cache_dir: str | os.PathLike | None = None,
 
 
 # -- planning ------------------------------------------------------------------------------
-def _as_list(value: Any, cast: Callable[[Any], Any]) -> list[Any]:
+def _as_list(value: Any, cast: Callable[[Any], Any], what: str = "values") -> list[Any]:
+    """A list or a comma-separated string (as typed in a form) as a list of `cast` values."""
     if isinstance(value, str):
         value = [v for v in value.split(",") if v.strip()]
     elif not isinstance(value, (list, tuple)):
         value = [value]
-    return [cast(v.strip() if isinstance(v, str) else v) for v in value]
+    try:
+        return [cast(v.strip() if isinstance(v, str) else v) for v in value]
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a comma-separated list of {cast.__name__} values, got {value!r}") from None
 
 
 def _split_fields(spec: DataSpec | str, fields: dict[str, Any]) -> tuple[DataSpec, dict[str, Any]]:
@@ -173,7 +181,8 @@ def plan_sweep(spec: DataSpec | str, methods: Sequence[str] | str, prune_rates: 
     seed, full data first, then methods x rates, so early rows already fill a table.
     """
     spec, run_fields = _split_fields(spec, dict(fields))
-    method_list, rates, seed_list = _as_list(methods, str), _as_list(prune_rates, float), _as_list(seeds, int)
+    method_list, rates = _as_list(methods, str, "methods"), _as_list(prune_rates, float, "pruning rates")
+    seed_list = _as_list(seeds, int, "seeds")
     if not method_list and not include_full:
         raise ValueError("nothing to plan: give at least one method (or include_full=True)")
     if not seed_list:
@@ -199,6 +208,57 @@ def plan_sweep(spec: DataSpec | str, methods: Sequence[str] | str, prune_rates: 
     configs = _dedupe(configs)
     check_runs(configs)
     return configs
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """A sweep as one value: `plan_sweep`'s arguments (data setting, grid, parameters, run fields).
+
+    `configs()` plans its runs; `command(db)` renders the `coreset sweep` line that plans the same
+    runs (same run ids), as `SelectionRequest.command` does for one selection, and the CLI reads
+    that line back into a plan (`cli.experiments.sweep_plan_of`). Lists may be comma-separated
+    strings, as typed in a form: they are kept as tuples (a bad number is refused here).
+    """
+
+    spec: DataSpec
+    methods: Any
+    prune_rates: Any
+    seeds: Any = (0,)
+    include_full: bool = True
+    method_params: Any = None
+    backbones: Any = None
+    run_fields: Any = None
+
+    def __post_init__(self) -> None:
+        put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        if not isinstance(self.spec, DataSpec):
+            raise ValueError(f"a SweepPlan needs a DataSpec, got {type(self.spec).__name__}")
+        put("methods", tuple(_as_list(self.methods, str, "methods")))
+        put("prune_rates", tuple(_as_list(self.prune_rates, float, "pruning rates")))
+        put("seeds", tuple(_as_list(self.seeds, int, "seeds")))
+        put("method_params", {str(m): dict(p) for m, p in (self.method_params or {}).items()})
+        put("backbones", None if self.backbones is None else tuple(_as_list(self.backbones, str, "backbones")))
+        put("run_fields", dict(self.run_fields or {}))
+        unknown = sorted(set(self.run_fields) - set(RUN_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown run field(s) {unknown}; run fields: {list(RUN_FIELDS)}")
+
+    def configs(self) -> list[RunConfig]:
+        """The planned runs (`plan_sweep`: validated, full-data baseline first per seed)."""
+        return plan_sweep(self.spec, list(self.methods), list(self.prune_rates), list(self.seeds),
+                          include_full=self.include_full, method_params=self.method_params,
+                          backbones=self.backbones, **self.run_fields)
+
+    def command(self, db: str | os.PathLike | None = None) -> str:
+        """The `coreset sweep ...` line that plans these runs (into the results database `db`)."""
+        extra = ["--methods", ",".join(self.methods), "--prune-rates", ",".join(map(repr, self.prune_rates)),
+                 "--seeds", ",".join(map(str, self.seeds))]
+        extra += [] if self.include_full else ["--no-full"]
+        extra += [item for method, params in self.method_params.items() for key, value in sorted(params.items())
+                  for item in ("--param", f"{method}.{key}={json.dumps(to_jsonable(value))}")]
+        extra += [] if self.backbones is None else ["--backbones", ",".join(self.backbones)]
+        extra += run_field_args(self.run_fields) + ([] if db is None else ["--db", os.fspath(db)])
+        return self.spec.command("sweep", *extra)
 
 
 def check_runs(configs: Sequence[RunConfig]) -> None:
