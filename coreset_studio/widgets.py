@@ -103,10 +103,11 @@ def winsor_sliders() -> tuple[float, float]:
     return settings().winsor
 
 
-def command_line(*lines: str) -> None:
+def command_line(*lines: str, caption: str = "The same selection from a terminal (the JSON download holds its "
+                                            "full config):") -> None:
     """The equivalent `coreset` command line(s) of what the page shows."""
     with st.expander("Command line", expanded=False):
-        st.caption("The same selection from a terminal (the JSON download holds its full config):")
+        st.caption(caption)
         st.code("\n".join(lines), language="bash")
 
 

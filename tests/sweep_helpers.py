@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,6 +70,38 @@ def _command_line(pid: int) -> str | None:
             return fh.read().replace(b"\0", b" ").decode(errors="replace")[:120]
     except OSError:
         return None
+
+
+def stop_mid_sweep(proc: subprocess.Popen, db: Path, *, rows: int, timeout: float, how: str,
+                   exit_timeout: float) -> Any:
+    """Wait until the sweep `proc` has stored `rows` rows in `db`, then stop it and wait for it to exit.
+
+    `how` "Ctrl-C" sends SIGINT to its whole process group, as a terminal does; anything else
+    SIGKILLs the driver alone, whose workers must notice on their own. Returns the results store.
+    """
+    import pytest
+
+    from coreset_core.experiments.store import ResultsStore
+
+    store = None
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if db.exists():
+                store = store or ResultsStore(db)
+                if len(store) >= rows:
+                    break
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.05)
+        else:
+            pytest.fail(f"the sweep stored fewer than {rows} rows within {timeout:g} s")
+    finally:
+        if how == "Ctrl-C":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=exit_timeout)
+    return store
 
 
 def wait_until_gone(tag: str, timeout: float) -> list[tuple[int, str]]:

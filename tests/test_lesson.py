@@ -398,7 +398,7 @@ def test_step_e_markers_never_overlap_and_the_three_sentences():
 def test_step_f_plans_bws_and_names_the_missing_runs(session, tmp_path):
     from coreset_core.experiments.store import ResultsStore
 
-    configs = lesson.outcome_configs(session, seeds=(0,))
+    configs = lesson.outcome_plan(session, seeds=(0,)).configs()
     assert {c.method for c in configs} == {"full", "random", "el2n", "bws", "nucs"}
     assert {c.prune_rate for c in configs if c.method == "bws"} == set(lesson.OUTCOME_RATES)
     store = ResultsStore(tmp_path / "results.sqlite")

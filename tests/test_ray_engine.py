@@ -12,7 +12,8 @@ import uuid
 
 import numpy as np
 import pytest
-from sweep_helpers import TAG_VAR, linux_only, tagged_processes, wait_until_gone, write_digits_embeddings
+from sweep_helpers import (TAG_VAR, linux_only, stop_mid_sweep, tagged_processes, wait_until_gone,
+                           write_digits_embeddings)
 
 from coreset_core.spec import DataSpec
 from coreset_core.experiments.store import ResultsStore
@@ -142,24 +143,7 @@ def test_a_stopped_ray_sweep_leaves_no_process_and_resumes(ray_local, digits_spe
     proc = subprocess.Popen([sys.executable, "-m", "coreset_core.cli", "sweep", "--engine", "ray", *data, *grid,
                              "--db", str(db), "--quiet"], env={**os.environ, TAG_VAR: tag},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    store = None
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline:  # wait until a few rows are in
-            if db.exists():
-                store = store or ResultsStore(db)
-                if len(store) >= 3:
-                    break
-            assert proc.poll() is None, proc.stderr.read().decode()
-            time.sleep(0.1)
-        else:
-            pytest.fail("the Ray sweep wrote no rows within 120 s")
-    finally:
-        if how == "Ctrl-C":
-            os.killpg(proc.pid, signal.SIGINT)
-        else:
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
+    store = stop_mid_sweep(proc, db, rows=3, timeout=120, how=how, exit_timeout=60)
     assert proc.returncode != 0
     left = wait_until_gone(tag, timeout=60)  # the reaper acts within seconds; 60 s leaves room on a loaded machine
     assert not left, f"processes left behind after {how}: {left}"

@@ -4,18 +4,16 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
-from sweep_helpers import (TAG_VAR, broken_config, fake_runner, linux_only, small_grid, wait_until_gone,
-                           write_digits_embeddings)
+from sweep_helpers import (TAG_VAR, broken_config, fake_runner, linux_only, small_grid, stop_mid_sweep,
+                           wait_until_gone, write_digits_embeddings)
 
 from coreset_core.spec import DataSpec
 from coreset_core.experiments.store import FULL_DATA, ResultsStore
@@ -160,24 +158,7 @@ def test_a_stopped_sweep_leaves_no_process_and_resumes_to_exactly_the_plan(tmp_p
     env = {**os.environ, "FAKE_RUN_SLEEP": "0.2", TAG_VAR: tag}
     proc = subprocess.Popen([sys.executable, str(script), str(db), str(TESTS_DIR)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    store = None
-    deadline = time.monotonic() + 60
-    try:
-        while time.monotonic() < deadline:  # wait until a few rows are in
-            if db.exists():
-                store = store or ResultsStore(db)
-                if len(store) >= 5:
-                    break
-            assert proc.poll() is None, proc.stderr.read().decode()
-            time.sleep(0.05)
-        else:
-            pytest.fail("the sweep wrote no rows within 60 s")
-    finally:
-        if how == "Ctrl-C":  # a terminal sends SIGINT to the whole foreground process group
-            os.killpg(proc.pid, signal.SIGINT)
-        else:  # only the driver: its workers must notice on their own
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+    store = stop_mid_sweep(proc, db, rows=5, timeout=60, how=how, exit_timeout=30)
     assert proc.returncode != 0 and b"finished" not in proc.stdout.read()
     left = wait_until_gone(tag, timeout=10)
     assert not left, f"processes left behind after {how}: {left}"

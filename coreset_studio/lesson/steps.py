@@ -12,7 +12,7 @@ c. label noise: plain against winsorized class difficulty and the budget error t
 d. `windows_view`: the KRR accuracy over the window endpoint k and each class's chosen window.
 e. the toy model of Section 3.2 and eq. 6 (`coreset_studio.lesson.toy_model`).
 f. `outcome_curves`: accuracy against pruning rate for Random, EL2N, BWS and NUCS from the store
-   (`outcome_configs` / `missing_outcome_runs` for the button that trains the missing ones).
+   (`outcome_plan` / `missing_outcome_runs` for the button that trains the missing ones).
 
 Pure library code (no streamlit); every function returns plain pandas tables for a chart.
 """
@@ -22,6 +22,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+
+from coreset_core.experiments.sweep import SweepPlan
 
 from coreset_studio.lesson.label_noise import (NoiseComparison, budget_error_curve, inject_label_noise,  # noqa: F401
                                                noise_verdict, noisy_class_difficulty, rescore_name)  # (step c)
@@ -160,26 +162,24 @@ def missing_allocation_runs(frame: pd.DataFrame | None, session, prune_rate: flo
     return [m for m in ALLOCATION_METHODS if m not in have]
 
 
-def allocation_configs(session, prune_rate: float, *, seeds: Sequence[int] = (0,), epochs: int = 30,
-                       winsor: Iterable[float] = (0.0, 0.0)) -> list:
-    """Step b's runs (nucs-uniform and nucs, linear probe) at `prune_rate`, one per seed (`RunConfig`s)."""
-    from coreset_core.experiments.sweep import plan_sweep
-
+def allocation_plan(session, prune_rate: float, *, seeds: Sequence[int] = (0,), epochs: int = 30,
+                    winsor: Iterable[float] = (0.0, 0.0)) -> SweepPlan:
+    """Step b's sweep: nucs-uniform and nucs (linear probe) at `prune_rate`, one run each per seed."""
     winsor = tuple(float(w) for w in winsor)
     params = {m: {"winsor": winsor} for m in ALLOCATION_METHODS} if winsor != (0.0, 0.0) else None
-    return plan_sweep(session.spec, list(ALLOCATION_METHODS), [float(prune_rate)], list(seeds), include_full=False,
-                      method_params=params, mode="linear", epochs=int(epochs))
+    return SweepPlan(session.spec, ALLOCATION_METHODS, [float(prune_rate)], list(seeds), include_full=False,
+                     method_params=params, run_fields={"mode": "linear", "epochs": int(epochs)})
 
 
 def run_allocation_runs(session, store, prune_rate: float, *, seeds: Sequence[int] = (0,), epochs: int = 30,
                         winsor: Iterable[float] = (0.0, 0.0), on_progress: Any = None):
-    """Train and store step b's runs (`allocation_configs`) that `store` lacks; the sweep report.
+    """Train and store step b's runs (`allocation_plan`) that `store` lacks; the sweep report.
 
     The sweep skips every run already stored, so this runs exactly the missing ones.
     """
     from coreset_core.experiments.sweep import run_sweep
 
-    configs = allocation_configs(session, prune_rate, seeds=seeds, epochs=epochs, winsor=winsor)
+    configs = allocation_plan(session, prune_rate, seeds=seeds, epochs=epochs, winsor=winsor).configs()
     return run_sweep(configs, store, workers=1, progress=False, on_progress=on_progress,
                      cache_dir=session.cache_dir, data_dir=session.data_dir)
 
@@ -216,26 +216,24 @@ def outcome_curves(frame: pd.DataFrame | None, session, methods: Sequence[str] =
 OUTCOME_RATES = (0.5, 0.7, 0.9)
 
 
-def outcome_configs(session, *, rates: Sequence[float] = OUTCOME_RATES, seeds: Sequence[int] = (0,),
-                    epochs: int = 30) -> list:
-    """Step f's runs (Random, EL2N, BWS, NUCS at `rates` plus full data, linear probe), one per seed."""
-    from coreset_core.experiments.sweep import plan_sweep
-
-    return plan_sweep(session.spec, list(OUTCOME_METHODS), _check_rates(rates), list(seeds), mode="linear",
-                      epochs=int(epochs))
+def outcome_plan(session, *, rates: Sequence[float] = OUTCOME_RATES, seeds: Sequence[int] = (0,),
+                 epochs: int = 30) -> SweepPlan:
+    """Step f's sweep: Random, EL2N, BWS, NUCS at `rates` plus full data (linear probe), per seed."""
+    return SweepPlan(session.spec, OUTCOME_METHODS, _check_rates(rates), list(seeds),
+                     run_fields={"mode": "linear", "epochs": int(epochs)})
 
 
 def missing_outcome_runs(frame: pd.DataFrame | None, session, *, rates: Sequence[float] = OUTCOME_RATES,
                          seeds: Sequence[int] = (0,)) -> list[str]:
-    """The methods of step f with a run of `outcome_configs` not yet stored (for the "run them" button)."""
+    """The methods of step f with a run of `outcome_plan` not yet stored (for the "run them" button)."""
     have = set() if frame is None or frame.empty else set(frame["run_id"])
-    return list(dict.fromkeys(c.method for c in outcome_configs(session, rates=rates, seeds=seeds)
+    return list(dict.fromkeys(c.method for c in outcome_plan(session, rates=rates, seeds=seeds).configs()
                               if c.run_id not in have))
 
 
 __all__ = ["ALLOCATION_METHODS", "CLASS_METRICS", "OUTCOME_METHODS", "OUTCOME_RATES", "STARVATION_RATES",
-           "allocation_differences", "budget_error_curve", "missing_outcome_runs", "noise_verdict", "outcome_configs",
+           "allocation_differences", "budget_error_curve", "missing_outcome_runs", "noise_verdict", "outcome_plan",
            "rescore_name", "setting_rows", "size_extremes", "starvation_table", "NoiseComparison", "ToyAnalysis", "ToyModel",
-           "allocation_accuracy", "allocation_configs", "budget_comparison", "inject_label_noise", "is_long_tailed",
+           "allocation_accuracy", "allocation_plan", "budget_comparison", "inject_label_noise", "is_long_tailed",
            "missing_allocation_runs", "noisy_class_difficulty", "outcome_curves", "run_allocation_runs", "starvation", "store_summary",
            "toy_analysis", "windows_view"]

@@ -124,20 +124,21 @@ with st.form("sweep_form", enter_to_submit=False):  # Enter in a field must not 
     sweep_budget = st.radio("Training budget", list(BUDGET_LABELS), format_func=BUDGET_LABELS.get, horizontal=True,
                             key="sweep_budget", help=BUDGET_HELP)
     submitted = st.form_submit_button("Run sweep", type="primary")
-extra = ("--train-budget", sweep_budget) if sweep_budget != "epochs" else ()
-command = s.spec.command("sweep", "--methods", ",".join(methods), "--prune-rates", rates_text.replace(" ", ""),
-                         "--seeds", seeds_text.replace(" ", ""), "--epochs", str(epochs), *extra, "--db", db_path)
-if submitted:
+try:
+    plan = V.sweep_form_plan(s.spec, methods, rates_text, seeds_text, epochs=epochs, train_budget=sweep_budget)
+except ValueError as exc:  # a typed value that is no number
+    plan = None
+    st.error(literal(str(exc)))
+if submitted and plan is not None:
     from coreset_studio.jobs import JobBusy
-    from coreset_core.experiments.sweep import plan_sweep
 
     try:
-        configs = plan_sweep(s.spec, methods, rates_text, seeds_text, mode="linear", epochs=epochs,
-                             train_budget=sweep_budget)
+        configs = plan.configs()
         start_sweep(configs, db_path, name=f"sweep of {len(configs)} runs", slot=slot)
     except JobBusy as exc:
         st.warning(literal(f"Not started: {exc}."))
     except ValueError as exc:
         st.error(literal(str(exc)))
 sweep_status(slot)
-command_line(command)
+if plan is not None:
+    command_line(plan.command(db_path), caption="The same sweep from a terminal (it skips the runs already stored):")

@@ -23,12 +23,13 @@ results = read_results(db_path)
 slot = sweep_slot()
 
 
-def run_button(missing: list[str], configs, key: str, what: str) -> None:
-    """A button that trains and stores `configs` in the sweep slot (the sweep skips stored runs)."""
+def run_button(missing: list[str], plan, key: str, what: str) -> None:
+    """A button that trains and stores the runs of `plan` in the sweep slot (the sweep skips stored runs)."""
     if missing and st.button(f"Train and store the missing runs ({', '.join(missing)}, linear probe, "
                              f"{len(DEFAULT_SEEDS)} seeds)", key=key):
         try:
-            start_sweep(configs, db_path, name=what, slot=slot, cache_dir=session.cache_dir, data_dir=session.data_dir)
+            start_sweep(plan.configs(), db_path, name=what, slot=slot, cache_dir=session.cache_dir,
+                        data_dir=session.data_dir)
         except JobBusy as exc:
             st.warning(literal(f"Not started: {exc}."))
 
@@ -91,7 +92,7 @@ if not diffs.empty:
     st.caption("The argument is about classes, so the worst class and the rarest third of the classes (tail) stand "
                "beside the accuracy. Bars above zero: NUCS's budgets did better on that metric.")
 run_button(L.missing_allocation_runs(results, session, rate),
-           L.allocation_configs(session, rate, seeds=DEFAULT_SEEDS, winsor=s.winsor), "lesson_b_run",
+           L.allocation_plan(session, rate, seeds=DEFAULT_SEEDS, winsor=s.winsor), "lesson_b_run",
            "the lesson's step b runs")
 sweep_status(slot)
 
@@ -166,10 +167,9 @@ else:
     absent = [m for m in L.OUTCOME_METHODS if m not in set(stats["method"])]
     if absent:
         st.caption(f"No line yet for {', '.join(absent)}: train the missing runs below.")
-run_button(missing, L.outcome_configs(session, seeds=DEFAULT_SEEDS), "lesson_f_run", "the lesson's step f runs")
-st.code(s.spec.command("sweep", "--methods", ",".join(L.OUTCOME_METHODS), "--prune-rates",
-                       ",".join(f"{r:g}" for r in L.OUTCOME_RATES), "--seeds", ",".join(map(str, DEFAULT_SEEDS))),
-        language="bash")
+outcome = L.outcome_plan(session, seeds=DEFAULT_SEEDS)
+run_button(missing, outcome, "lesson_f_run", "the lesson's step f runs")
+st.code(outcome.command(db_path), language="bash")
 st.markdown("Random keeps every class in proportion; EL2N keeps the hardest, which at high pruning rates are often "
             "noise; BWS slides a window with uniform budgets; NUCS adds difficulty-proportional budgets. The paper "
             "reports NUCS ahead at high pruning rates, most on long-tailed data: check whether your data agrees, on "

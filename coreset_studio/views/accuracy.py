@@ -3,7 +3,8 @@
 `per_class_accuracy_frame` averages each class's accuracy over the seeds of a (method, rate);
 `pruning_cost` subtracts the full-data accuracy per class ("who pays for pruning");
 `size_bins` / `binned_means` summarise per-class points over log-spaced class-size bins so a
-chart stays readable at 1,000 classes.
+chart stays readable at 1,000 classes. `sweep_form_plan` turns the page's sweep form into a
+`SweepPlan` (its runs for the button, its `coreset sweep` line for the terminal).
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
+
+from coreset_core.experiments.sweep import SweepPlan
 
 
 def _equal_or_null(column: pd.Series, value: Any) -> pd.Series:
@@ -115,3 +118,11 @@ def binned_means(sizes: Sequence[int], values: Sequence[float], edges: np.ndarra
         if in_bin.any():
             out.append((float(np.sqrt(edges[b] * edges[b + 1])), float(v[in_bin].mean()), int(in_bin.sum())))
     return pd.DataFrame(out, columns=["size", "mean", "classes"])
+
+
+def sweep_form_plan(spec: Any, methods: Sequence[str], prune_rates: str, seeds: str, *, epochs: int,
+                    train_budget: str) -> SweepPlan:
+    """The sweep form's `SweepPlan`: linear probes of `methods` at the typed, comma-separated pruning
+    rates and seeds, plus the full-data baseline per seed (ValueError names a bad value)."""
+    return SweepPlan(spec, list(methods), prune_rates, seeds,
+                     run_fields={"mode": "linear", "epochs": int(epochs), "train_budget": train_budget})

@@ -8,7 +8,9 @@ against Python sets.
 """
 from __future__ import annotations
 
+import itertools
 import math
+import shlex
 
 import numpy as np
 import pytest
@@ -88,6 +90,18 @@ def test_lesson_outcome_from_the_store(tmp_path, monkeypatch, prepared_small, se
     spec = chart(at, "lesson_outcome")
     for method, acc in accs.items():
         assert values(_trace(spec, method), "y") == pytest.approx([100 * acc.mean()])
+    # the step's command line, read by the real CLI, plans the grid the button trains, into this database
+    from coreset_core.cli import build_parser
+    from coreset_core.cli.experiments import sweep_plan_of
+
+    (command,) = [c.value for c in at.code if c.value.startswith("coreset sweep")]
+    args = build_parser().parse_args(shlex.split(command)[1:])
+    assert args.db == str(tmp_path / "results.sqlite")
+    grid = {("full", 0.0, seed) for seed in (0, 1, 2)} | set(itertools.product(
+        ("random", "el2n", "bws", "nucs"), (0.5, 0.7, 0.9), (0, 1, 2)))
+    configs = sweep_plan_of(args).configs()
+    assert {(c.method, c.prune_rate, c.seed) for c in configs} == grid and len(configs) == len(grid)
+    assert all(c.spec == studio_spec and c.mode == "linear" and c.epochs == 30 for c in configs)
 
 
 def test_gallery_kept_and_dropped_make_the_class(tmp_path, monkeypatch, prepared_small, session_cache_dir):

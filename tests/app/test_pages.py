@@ -6,6 +6,8 @@ the test predicts.
 """
 from __future__ import annotations
 
+import shlex
+
 import numpy as np
 import pytest
 from studio_helpers import assert_clean, chart, chart_keys, goto, shown, values
@@ -231,6 +233,13 @@ def test_accuracy_page_runs_a_small_sweep(app, tmp_path, monkeypatch):
 
     frame = ResultsStore(tmp_path / "results.sqlite").to_frame()
     assert set(frame["method"]) == {"full", "random", "el2n"}
+    from coreset_core.cli import build_parser
+    from coreset_core.cli.experiments import sweep_plan_of
+
+    (command,) = [c.value for c in app.code if c.value.startswith("coreset sweep")]  # the page's command line
+    args = build_parser().parse_args(shlex.split(command)[1:])
+    assert args.db == str(tmp_path / "results.sqlite")
+    assert {c.run_id for c in sweep_plan_of(args).configs()} == set(frame["run_id"])  # plans what the button ran
     spec = chart(app, "accuracy_curves")
     lines = {t["name"]: values(t, "y") for t in spec["data"]}
     for method in ("random", "el2n"):
