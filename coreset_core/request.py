@@ -13,13 +13,12 @@ pruning rate or backbones for a single-backbone method are refused before any da
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .jsonable import freeze, thaw
-from .validation import check_prune_rate
+from .validation import check_prune_rate, check_whole
 
 #: Backbones whose features RAM-APL averages over by default (SPEC 6: "for each of several backbones").
 RAM_APL_BACKBONES: tuple[str, ...] = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
@@ -27,16 +26,6 @@ RAM_APL_BACKBONES: tuple[str, ...] = ("efficientnet_lite0", "efficientnet_lite1"
 MULTI_BACKBONE_METHODS: frozenset[str] = frozenset({"ram-apl"})
 #: The keys of `SelectionRequest.to_dict()`.
 REQUEST_KEYS = ("method", "prune_rate", "score", "seed", "params", "backbones")
-
-
-def _seed(value: Any) -> int:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if isinstance(value, bool) or not math.isfinite(number) or number != int(number) or number < 0:
-        raise ValueError(f"seed must be a whole number >= 0, got {value!r}")
-    return int(number)
 
 
 def _backbones(method: str, value: Any) -> tuple[str, ...] | None:
@@ -84,7 +73,7 @@ class SelectionRequest:
             from .spec import check_score
 
             put("score", check_score(self.score))
-        put("seed", _seed(self.seed))
+        put("seed", check_whole(self.seed, "seed", 0))
         params = dict(self.params) if self.params else {}
         check_params(spec, params)
         put("params", freeze(params))

@@ -135,6 +135,18 @@ def check_scores(scores: Any, n: int, *, name: str = "scores", non_negative: boo
     return arr
 
 
+def check_whole(value: Any, name: str, minimum: int | None = None) -> int:
+    """`value` as an int when it is a whole number (3, 3.0, "3"; not True, 2.5 or nan) of at least `minimum`."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        number = float("nan")
+    if (isinstance(value, bool) or not np.isfinite(number) or number != int(number)
+            or (minimum is not None and number < minimum)):
+        raise ValueError(f"{name} must be a whole number{'' if minimum is None else f' >= {minimum}'}, got {value!r}")
+    return int(number)
+
+
 def check_prune_rate(prune_rate: Any) -> float:
     """The pruning rate (fraction removed) as a float in [0, 1)."""
     try:

@@ -206,3 +206,27 @@ def test_to_jsonable():
     json.dumps(out, allow_nan=False)  # strict JSON
     short = to_jsonable({"x": np.zeros((100, 3), dtype=np.float32), "y": list(range(5))}, max_items=10)
     assert short == {"x": "<array shape=[100, 3] dtype=float32>", "y": [0, 1, 2, 3, 4]}
+
+
+@pytest.mark.parametrize("value, expected", [(3, 3), ("3", 3), (3.0, 3), (np.int64(7), 7), (0, 0)])
+def test_check_whole_reads_whole_numbers(value, expected):
+    from coreset_core.validation import check_whole
+
+    got = check_whole(value, "seed", 0)
+    assert got == expected and type(got) is int
+
+
+@pytest.mark.parametrize("value", [True, 2.5, float("nan"), float("inf"), "a", None, -1, 10**400])
+def test_check_whole_refuses_the_rest_naming_the_field(value):
+    """The run seed, epochs and a selection request's seed share this check."""
+    from coreset_core.experiments.run_config import RunConfig
+    from coreset_core.request import SelectionRequest
+    from coreset_core.spec import DataSpec
+    from coreset_core.validation import check_whole
+
+    with pytest.raises(ValueError, match=r"^seed must be a whole number >= 0, got "):
+        check_whole(value, "seed", 0)
+    with pytest.raises(ValueError, match=r"^seed must be a whole number >= 0"):
+        SelectionRequest("random", 0.5, seed=value)
+    with pytest.raises(ValueError, match=r"^epochs must be"):
+        RunConfig(DataSpec(), "random", 0.5, epochs=value if value != -1 else 0)

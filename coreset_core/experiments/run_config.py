@@ -21,7 +21,7 @@ from coreset_core.experiments.store import FULL_DATA
 from coreset_core.jsonable import freeze, thaw, to_jsonable
 from coreset_core.request import SelectionRequest
 from coreset_core.spec import DataSpec
-from coreset_core.validation import check_device, check_prune_rate
+from coreset_core.validation import check_device, check_prune_rate, check_whole
 
 MODES = ("linear", "finetune")
 #: Training budgets: equal epochs (the default, every earlier result) or equal optimiser steps.
@@ -57,16 +57,6 @@ def is_reweighting(method: str) -> bool:
     return method in list_reweighting_methods()
 
 
-def _whole(name: str, value: Any) -> int:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if isinstance(value, bool) or not math.isfinite(number) or number != int(number):
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
-    return int(number)
-
-
 def _optional_positive(name: str, value: Any, cast: Callable[[Any], Any]) -> Any:
     if value is None:
         return None
@@ -88,7 +78,7 @@ def train_budget_epochs(epochs: int, n_full: int, n_kept: int, batch_size: int, 
     """
     if train_budget not in TRAIN_BUDGETS:
         raise ValueError(f"train_budget must be one of {TRAIN_BUDGETS}, got {train_budget!r}")
-    epochs, n_full, n_kept, batch_size = (_whole(name, v) for name, v in (
+    epochs, n_full, n_kept, batch_size = (check_whole(v, name) for name, v in (
         ("epochs", epochs), ("n_full", n_full), ("n_kept", n_kept), ("batch_size", batch_size)))
     if min(epochs, n_full, n_kept, batch_size) < 1 or n_kept > n_full:
         raise ValueError(f"train_budget_epochs needs epochs, batch_size >= 1 and 1 <= n_kept <= n_full, got "
@@ -148,8 +138,8 @@ class RunConfig:
             raise ValueError(f"train_budget must be one of {TRAIN_BUDGETS} (equal epochs or equal optimiser steps), "
                              f"got {self.train_budget!r}")
         check_device(self.device, here=False)
-        put("seed", _whole("seed", self.seed))
-        put("epochs", _whole("epochs", self.epochs))
+        put("seed", check_whole(self.seed, "seed"))
+        put("epochs", check_whole(self.epochs, "epochs"))
         if self.epochs < 1 or self.seed < 0:
             raise ValueError(f"epochs must be >= 1 and seed >= 0, got {self.epochs} and {self.seed}")
         put("lr", _optional_positive("lr", self.lr, float))

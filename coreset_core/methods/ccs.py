@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from .common import equal_counts, hardest_first
+from .common import equal_counts, hardest_first, sorted_indices
 from .registry import register
 
 
@@ -69,6 +69,6 @@ def ccs(labels, budget, *, scores, features=None, seed=0, beta=0.0, strata=50):
             continue
         members = pool[bins == b]
         kept.append(rng.choice(members, size=int(per_bin[b]), replace=False))
-    indices = np.sort(np.concatenate(kept)).astype(np.int64)
+    indices = sorted_indices(kept)
     info = {"dropped": dropped, "strata_sizes": sizes.tolist(), "strata_budgets": per_bin.tolist()}
     return indices, info

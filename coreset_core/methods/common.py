@@ -8,6 +8,7 @@
 - `equal_counts`: equal counts water-filled from the smallest group (D2 Pruning's class
   counts and CCS's strata budgets; the authors' `bin_allocate`).
 - `hardest_first`: indices by descending score, ties by ascending index.
+- `sorted_indices`: the kept parts (per class, per stratum) as one selection: sorted int64 indices.
 - `distance_ready`: features rescaled by a power of two when their magnitude would overflow
   (or underflow) the squared distances of float32 arithmetic.
 """
@@ -58,6 +59,11 @@ def equal_counts(sizes: np.ndarray, budget: int) -> np.ndarray:
     if remaining != 0:
         raise ValueError(f"the groups hold {int(sizes.sum())} samples, fewer than the budget {budget}")
     return out
+
+
+def sorted_indices(parts: list[np.ndarray]) -> np.ndarray:
+    """The kept indices of every part (a class, a stratum) as one sorted int64 array (empty without parts)."""
+    return np.sort(np.concatenate(parts)).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
 
 
 def hardest_first(scores: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from .common import distance_ready, uniform_class_counts
+from .common import distance_ready, sorted_indices, uniform_class_counts
 from .moderate import moderate_per_class
 from .registry import register_reweighting
 
@@ -54,10 +54,6 @@ def coreset_counts(labels: np.ndarray, coreset_fraction: float, min_per_class: i
     total = min(labels.shape[0], max(1, int(round(coreset_fraction * labels.shape[0]))))
     counts = uniform_class_counts(labels, total)
     return np.maximum(counts, np.minimum(sizes, int(min_per_class)))
-
-
-def _sorted_cat(parts: list[np.ndarray]) -> np.ndarray:
-    return np.sort(np.concatenate(parts)).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
 
 
 def meta_split(labels: np.ndarray, coreset: np.ndarray, meta_fraction: float, seed: int
@@ -77,7 +73,7 @@ def meta_split(labels: np.ndarray, coreset: np.ndarray, meta_fraction: float, se
         perm = rng.permutation(members)
         meta.append(perm[:n_meta])
         train.append(perm[n_meta:])
-    return _sorted_cat(train), _sorted_cat(meta)
+    return sorted_indices(train), sorted_indices(meta)
 
 
 def nearest_coreset(features: np.ndarray, coreset: np.ndarray, block: int = 4096) -> np.ndarray:

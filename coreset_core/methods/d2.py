@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..knn import knn
-from .common import class_members, equal_counts, hardest_first, uniform_counts
+from .common import class_members, equal_counts, hardest_first, sorted_indices, uniform_counts
 from .registry import register
 
 SCORE_FLOOR = 1e-7  #: the authors' epsilon: scores are clamped below at this in symmetric edge weights
@@ -191,4 +191,4 @@ def d2(labels, budget, *, scores, features, seed=0, k=5, gamma=0.1, mode="class"
     kept = [m[d2_select(scores[m], x[m], int(n_c), k=k, gamma=gamma, graph=graph)]
             for m, n_c in zip(members, counts) if n_c]
     info.update(class_budgets=class_budgets, class_counts=counts.tolist())
-    return np.sort(np.concatenate(kept)).astype(np.int64), info
+    return sorted_indices(kept), info

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import class_members, hardest_first, uniform_class_counts
+from .common import class_members, hardest_first, sorted_indices, uniform_class_counts
 from .registry import register
 
 
@@ -39,7 +39,7 @@ def el2n_global(labels, budget, *, scores, features=None, seed=0):
 def el2n_classwise(labels, budget, *, scores, features=None, seed=0):
     counts = uniform_class_counts(labels, budget)
     kept = [hardest_first(scores, members)[:n_c] for members, n_c in zip(class_members(labels), counts)]
-    return np.sort(np.concatenate(kept)).astype(np.int64)
+    return sorted_indices(kept)
 
 
 @register(

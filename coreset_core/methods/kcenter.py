@@ -30,7 +30,7 @@ import heapq
 
 import numpy as np
 
-from .common import class_members, distance_ready, uniform_class_counts
+from .common import class_members, distance_ready, sorted_indices, uniform_class_counts
 from .registry import register
 
 
@@ -122,4 +122,4 @@ def kcenter_classwise(labels, budget, *, scores=None, features, seed=0):
         first = int(rng.integers(members.size))
         if n_c:
             kept.append(members[farthest_point_order(feats[members], int(n_c), first)])
-    return np.sort(np.concatenate(kept)).astype(np.int64)
+    return sorted_indices(kept)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import class_members, uniform_class_counts
+from .common import class_members, sorted_indices, uniform_class_counts
 from .registry import register
 
 
@@ -53,7 +53,7 @@ def moderate_per_class(labels: np.ndarray, features: np.ndarray, counts: np.ndar
     dist = moderate_distances(labels, features)
     kept = [band_around_median(dist, members, int(n_c))
             for members, n_c in zip(class_members(labels, len(counts)), counts)]
-    return np.sort(np.concatenate(kept)).astype(np.int64)
+    return sorted_indices(kept)
 
 
 @register(

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..knn import nearest, pair_distances
-from .common import class_members, uniform_class_counts
+from .common import class_members, sorted_indices, uniform_class_counts
 from .registry import register
 
 #: Below this many classes the nearest class mean is one float64 product per row block plus an
@@ -127,4 +127,4 @@ def ram_apl(labels, budget, *, scores=None, features, seed=0, a=0.2, b=1.0):
     w1, w2 = ram_apl_weights(p, a, b)
     info = {"w1": w1, "w2": w2, "selection_ratio": p,
             "num_backbones": len(features) if isinstance(features, (list, tuple)) else 1}
-    return np.sort(np.concatenate(kept)).astype(np.int64), info
+    return sorted_indices(kept), info

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .common import class_members, uniform_class_counts
+from .common import class_members, sorted_indices, uniform_class_counts
 from .registry import register
 
 
@@ -33,4 +33,4 @@ def random_classwise(labels, budget, *, scores=None, features=None, seed=0):
     rng = np.random.default_rng(seed)
     kept = [rng.choice(members, size=int(n_c), replace=False)
             for members, n_c in zip(class_members(labels), counts)]
-    return np.sort(np.concatenate(kept)).astype(np.int64)
+    return sorted_indices(kept)
