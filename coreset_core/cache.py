@@ -16,7 +16,7 @@ import os
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, BinaryIO, Callable, Mapping
 
 import numpy as np
 
@@ -67,7 +67,7 @@ def load(path: Path, key: Mapping[str, Any], required: tuple[str, ...]) -> dict[
         return None
 
 
-def _atomic_write(path: Path, write) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> Path:
     """Call `write(fileobj)` on a temp file next to `path`, fsync, then rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,12 +100,12 @@ def is_writable(folder: str | os.PathLike) -> bool:
 def save(path: Path, key: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Path:
     """Write `arrays` (and the key) atomically to `path`."""
     payload = {_KEY_FIELD: np.array(_canonical(key)), **{k: np.asarray(v) for k, v in arrays.items()}}
-    return _atomic_write(path, lambda fh: np.savez(fh, **payload))
+    return atomic_write(path, lambda fh: np.savez(fh, **payload))
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> Path:
     """Write raw bytes atomically (JSON results, checkpoints)."""
-    return _atomic_write(path, lambda fh: fh.write(data))
+    return atomic_write(path, lambda fh: fh.write(data))
 
 
 def cached_arrays(kind: str, key: Mapping[str, Any], compute, required: tuple[str, ...],

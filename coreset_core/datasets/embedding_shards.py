@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -33,6 +32,7 @@ from urllib.parse import parse_qsl
 
 import numpy as np
 
+from ..cache import atomic_write
 from .base import SPLIT_ORDER_SEED, Dataset, ImageSplit, decode_path, fixed_shuffle
 from .embeddings import PREFIX, EmbeddingsFileError, file_digest, read_columns, validate_columns
 from .embeddings_files import _to_numpy  # the single-file reader's column conversion (nulls named)
@@ -225,17 +225,12 @@ def _read_rows(src: RowFile, fd: int, rows: np.ndarray) -> np.ndarray:
 
 def _write_npy(dest: Path, blocks: Iterator[np.ndarray], shape: tuple[int, int]) -> None:
     """Write float32 `blocks` (in order) as one `.npy` file, atomically, with plain writes (no mapping)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.lib.format.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False, "shape": shape})
-            for block in blocks:
-                np.ascontiguousarray(block, dtype="<f4").tofile(fh)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    def write(fh) -> None:
+        np.lib.format.write_array_header_1_0(fh, {"descr": "<f4", "fortran_order": False, "shape": shape})
+        for block in blocks:
+            np.ascontiguousarray(block, dtype="<f4").tofile(fh)
+
+    atomic_write(dest, write)
 
 
 def _read_metadata(kind: str, shards: list[Shard], folder: Path, label: str) -> dict[str, np.ndarray]:
