@@ -492,6 +492,12 @@ class WindowSearchResult:
     num_distinct: int = 0  #: distinct coresets actually fitted
     stats: dict[str, int] = field(default_factory=dict)  #: rows through X^T X, re-checked predictions
 
+    def info(self, budgets: np.ndarray, allocation_mode: str) -> dict[str, Any]:
+        """What a window method (NUCS, BWS) records about this search next to its class `budgets`."""
+        return {"budgets": budgets, "endpoints": self.endpoints, "accuracies": self.accuracies,
+                "best_endpoint": float(self.best_endpoint), "allocation_mode": allocation_mode,
+                "krr_form": self.form, "eval_size": self.num_eval}
+
 
 def krr_window_search(features: Any, labels: Any, scores: Any, budgets: Any, *, endpoints: Any = None,
                       ridge: float = 1.0, eval_subsample: Any = None, seed: int = 0, device: str = "cpu",

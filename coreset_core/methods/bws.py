@@ -45,17 +45,7 @@ def bws(labels, budget, *, scores, features, seed=0, endpoints=None, ridge=1.0, 
     budgets = allocate_budgets_for_total(np.ones(sizes.size), sizes, budget, "uniform", min_per_class)
     res = _krr_window_search(features, labels, scores, sizes, budgets, endpoints=endpoints, ridge=ridge,
                              eval_subsample=eval_subsample, seed=seed, device=device)
-    info = {
-        "budgets": budgets,
-        "endpoints": res.endpoints,
-        "accuracies": res.accuracies,
-        "best_endpoint": float(res.best_endpoint),
-        "best_start_offset": 1.0 - float(res.best_endpoint),
-        "allocation_mode": "uniform",
-        "krr_form": res.form,
-        "eval_size": res.num_eval,
-    }
-    return res.indices, info
+    return res.indices, {**res.info(budgets, "uniform"), "best_start_offset": 1.0 - float(res.best_endpoint)}
 
 
 register_alias("nucs-uniform", of="bws", note="the NUCS paper's uniform-allocation ablation is BWS")

@@ -48,17 +48,7 @@ def nucs(labels, budget, *, scores, features, seed, winsor=(0.0, 0.0), endpoints
     difficulty, sizes, budgets = _class_budgets(labels, budget, scores, winsor, "nucs", min_per_class)
     res = _krr_window_search(features, labels, scores, sizes, budgets, endpoints=endpoints, ridge=ridge,
                              eval_subsample=eval_subsample, seed=seed, device=device)
-    info = {
-        "budgets": budgets,
-        "class_difficulty": difficulty,
-        "endpoints": res.endpoints,
-        "accuracies": res.accuracies,
-        "best_endpoint": res.best_endpoint,
-        "allocation_mode": "nucs",
-        "krr_form": res.form,
-        "eval_size": res.num_eval,
-    }
-    return res.indices, info
+    return res.indices, {**res.info(budgets, "nucs"), "class_difficulty": difficulty}
 
 
 # ----------------------------------------------------------------------------- oracle
