@@ -99,18 +99,14 @@ class ToyModel:
 
     def fitted_threshold(self, f0: float, points: int = T_POINTS) -> float:
         """The threshold with the highest accuracy on the kept data (weights `f0`, `2f - f0`)."""
-        grid = self.t_grid(points)
-        a0, a1 = self.class_accuracies(grid)
         f1 = 2 * self.f - f0
-        values = f0 * a0 + f1 * a1
-        i = int(np.argmax(values))
-        lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
-        if hi <= lo:
-            return float(grid[i])
-        res = minimize_scalar(lambda t: -(f0 * ndtr((t - self.mu0) / self.sigma0)
-                                          + f1 * ndtr((self.mu1 - t) / self.sigma1)),
-                              bounds=(lo, hi), method="bounded", options={"xatol": 1e-10})
-        return float(res.x) if -res.fun >= values[i] else float(grid[i])
+
+        def kept_accuracy(t):
+            a0, a1 = self.class_accuracies(t)
+            return f0 * a0 + f1 * a1
+
+        grid = self.t_grid(points)
+        return _refine_max(kept_accuracy, grid, kept_accuracy(grid), xatol=1e-10)
 
 
 @dataclass
@@ -157,13 +153,13 @@ def _hessian(fn, x: float, y: float, h: float = 1e-4) -> np.ndarray:
     return np.array([[fxx, fxy], [fxy, fyy]])
 
 
-def _refine_max(fn, grid: np.ndarray, values: np.ndarray) -> float:
-    """Argmax of `fn` near the best grid point (bounded Brent between the neighbours)."""
+def _refine_max(fn, grid: np.ndarray, values: np.ndarray, xatol: float = 1e-9) -> float:
+    """Argmax of `fn` near the best grid point (bounded Brent between the neighbours; `values` = fn(grid))."""
     i = int(np.argmax(values))
     lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
     if hi <= lo:
         return float(grid[i])
-    res = minimize_scalar(lambda x: -fn(x), bounds=(lo, hi), method="bounded", options={"xatol": 1e-9})
+    res = minimize_scalar(lambda x: -fn(x), bounds=(lo, hi), method="bounded", options={"xatol": xatol})
     return float(res.x) if -res.fun >= values[i] else float(grid[i])
 
 
