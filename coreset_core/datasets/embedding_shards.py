@@ -34,7 +34,8 @@ import numpy as np
 
 from ..cache import atomic_write
 from .base import SPLIT_ORDER_SEED, Dataset, ImageSplit, decode_path, fixed_shuffle
-from .embeddings import PREFIX, EmbeddingsFileError, file_digest, read_columns, validate_columns
+from .embeddings import (PREFIX, EmbeddingsFileError, file_digest, nonfinite_rows, read_columns,
+                         validate_columns)
 from .embeddings_files import _to_numpy  # the single-file reader's column conversion (nulls named)
 from .splits import stratified_test_split
 
@@ -277,7 +278,7 @@ def _gather(sources: list[RowFile], folder: Path, order: np.ndarray, dest: Path)
                     where = np.flatnonzero(shard_of == k)
                     where = where[np.argsort(rows[where], kind="stable")]  # in file order: runs, fewer seeks
                     block[where] = _read_rows(sources[k], fds[k], rows[where] - offsets[k])
-                bad = np.flatnonzero(~np.isfinite(block.sum(axis=1, dtype=np.float64)))
+                bad = nonfinite_rows(block)
                 if bad.size:
                     raise _fail(folder, f"features has NaN or infinite values (first: row {int(rows[bad].min())}); "
                                         "recompute those embeddings or drop the rows")

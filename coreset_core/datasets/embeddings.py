@@ -36,6 +36,12 @@ def file_digest(path: Path) -> str:
 
 # -- validation ------------------------------------------------------------------------------------------------
 
+def nonfinite_rows(features: np.ndarray) -> np.ndarray:
+    """Positions of the rows of a float32 block with a NaN or an infinity (its float64 row sum shows
+    it, without an overflow and without a boolean copy of the whole block)."""
+    return np.flatnonzero(~np.isfinite(features.sum(axis=1, dtype=np.float64)))
+
+
 def _check_features(path: Path, features: np.ndarray) -> np.ndarray:
     if features.ndim != 2:
         raise fail(path, f"features must be a 2-D array (N samples x d dimensions), got shape {features.shape}")
@@ -47,8 +53,7 @@ def _check_features(path: Path, features: np.ndarray) -> np.ndarray:
     if not (np.issubdtype(features.dtype, np.floating) or np.issubdtype(features.dtype, np.integer)):
         raise fail(path, f"features must be numbers, got dtype {features.dtype}")
     features = np.asarray(features, dtype=np.float32)
-    row_sums = features.sum(axis=1, dtype=np.float64)  # NaN/inf anywhere in a row shows up here, no overflow
-    bad = np.flatnonzero(~np.isfinite(row_sums))
+    bad = nonfinite_rows(features)
     if bad.size:
         raise fail(path, f"features has NaN or infinite values in {bad.size} row(s) (first: row {int(bad[0])}); "
                           "recompute those embeddings or drop the rows")
