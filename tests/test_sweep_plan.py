@@ -65,7 +65,8 @@ def test_the_plan_is_the_grid_its_fields_describe():
 
 
 def test_a_bad_form_value_is_refused_with_its_name():
-    with pytest.raises(ValueError, match="pruning rates must be a comma-separated list of float values"):
+    with pytest.raises(ValueError, match="^pruning rates must be a comma-separated list of float values, got "
+                                         "'0.5, half'$"):
         SweepPlan(LT, ["random"], "0.5, half")
     with pytest.raises(ValueError, match="seeds must be"):
         SweepPlan(LT, ["random"], [0.5], "0, one")

@@ -141,11 +141,11 @@ def run_one(config: RunConfig, *, cache_dir: str | os.PathLike | None = None,
 def _as_list(value: Any, cast: Callable[[Any], Any], what: str = "values") -> list[Any]:
     """A list or a comma-separated string (as typed in a form) as a list of `cast` values."""
     if isinstance(value, str):
-        value = [v for v in value.split(",") if v.strip()]
-    elif not isinstance(value, (list, tuple)):
-        value = [value]
+        items = [v for v in value.split(",") if v.strip()]
+    else:
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
     try:
-        return [cast(v.strip() if isinstance(v, str) else v) for v in value]
+        return [cast(v.strip() if isinstance(v, str) else v) for v in items]
     except (TypeError, ValueError):
         raise ValueError(f"{what} must be a comma-separated list of {cast.__name__} values, got {value!r}") from None
 

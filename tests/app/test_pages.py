@@ -221,6 +221,11 @@ def test_accuracy_page_runs_a_small_sweep(app, tmp_path, monkeypatch):
     assert_clean(app)
     assert "accuracy_curves" not in chart_keys(app)
     app.multiselect(key="sweep_methods").set_value(["random", "el2n"])
+    app.text_input(key="sweep_rates").set_value("0.5, half")  # refused before anything starts
+    app.button(key="FormSubmitter:sweep_form-Run sweep").click().run()
+    assert [shown(e.value) for e in app.error] == ["pruning rates must be a comma-separated list of float values, "
+                                                   "got '0.5, half'"]
+    assert not any(c.value.startswith("coreset sweep") for c in app.code)
     app.text_input(key="sweep_rates").set_value("0.5")
     app.number_input(key="sweep_epochs").set_value(2)
     app.button(key="FormSubmitter:sweep_form-Run sweep").click().run(timeout=600)
