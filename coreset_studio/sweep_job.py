@@ -1,6 +1,6 @@
 """The studio's small sweeps: in the background, one at a time per process, cancellable.
 
-Every page that launches training runs (the Accuracy page's sweep form, the Lesson's step b)
+Every page that launches training runs (the Accuracy page's sweep form, the Lesson's steps b and f)
 goes through `start_sweep`, which hands the sweep to `jobs.shared_slot("sweep")`: a second
 launch while one runs raises `JobBusy` (its message says which sweep runs and since when),
 `slot.cancel()` stops the sweep after the run in flight, and every finished run is already
