@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from ..row_blocks import gather_rows, is_mapped, row_blocks
 from ..validation import check_features, check_label_ids, check_sample_weights
 
 #: Default learning rate of the head on standardised EfficientNet-Lite features. Chosen on
@@ -75,6 +76,41 @@ class LinearHead:
         return np.argmax(self.logits(features), axis=1).astype(np.int64)
 
 
+class TrainingInputs:
+    """The standardised training features the head trains on, as torch tensors.
+
+    Held as one tensor (`x`, on the training device), or, for memory-mapped features on the
+    CPU, read from the mapping on demand (`feats`, `mean`, `std`): each mini-batch and each
+    block of the epoch-end logits is gathered with `row_blocks` and standardised with the same
+    float32 operations, so the head is bit-identical while memory holds one batch or block.
+    """
+
+    def __init__(self, x: Any = None, *, feats: np.ndarray | None = None, mean: np.ndarray | None = None,
+                 std: np.ndarray | None = None, device: str = "cpu"):
+        self.x, self.feats, self.mean, self.std = x, feats, mean, std
+        self.device = x.device if x is not None else device
+
+    def _standardized(self, rows: np.ndarray) -> Any:
+        import torch
+
+        return torch.from_numpy(((rows - self.mean) / self.std).astype(np.float32, copy=False))
+
+    def rows(self, idx: Any) -> Any:
+        """The standardised rows `idx` (a torch index tensor), in that order."""
+        if self.x is not None:
+            return self.x[idx]
+        return self._standardized(gather_rows(self.feats, idx.cpu().numpy()))
+
+    def blocks(self, step: int) -> Iterator[tuple[int, Any]]:
+        """`(start, standardised rows start:start+step)` over all rows, in order."""
+        if self.x is not None:
+            for s in range(0, self.x.shape[0], step):
+                yield s, self.x[s:s + step]
+        else:
+            for s, rows in row_blocks(self.feats, step):
+                yield s, self._standardized(rows)
+
+
 @dataclass
 class EpochEnd:
     """What `epoch_callback` receives after each epoch.
@@ -87,19 +123,18 @@ class EpochEnd:
     train_loss: float
     lr: float
     head: LinearHead  #: a snapshot of the head at the end of this epoch
-    inputs: Any = field(default=None, repr=False)  #: the standardised training features (torch)
+    inputs: TrainingInputs | None = field(default=None, repr=False)  #: the standardised training features
 
     def logit_blocks(self, floats: int = 1 << 22) -> Iterator[tuple[int, np.ndarray]]:
         """`(start, float32 logits of rows start:start+k)` over all training rows, in order."""
         import torch
 
-        x = self.inputs
-        w = torch.from_numpy(self.head.weight).to(x.device)
-        b = torch.from_numpy(self.head.bias).to(x.device)
+        w = torch.from_numpy(self.head.weight).to(self.inputs.device)
+        b = torch.from_numpy(self.head.bias).to(self.inputs.device)
         step = max(1, floats // max(1, w.shape[0]))
         with torch.no_grad():
-            for s in range(0, x.shape[0], step):
-                yield s, (x[s:s + step] @ w.T + b).float().cpu().numpy()
+            for s, x in self.inputs.blocks(step):
+                yield s, (x @ w.T + b).float().cpu().numpy()
 
     @property
     def logits(self) -> np.ndarray:
@@ -128,11 +163,31 @@ def cpu_threads(device: str, threads: int = CPU_THREADS) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
+def _column_sums(features: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
+    """float64 column sums of `features` (of `(features - mean)^2` when `mean` is given), read in row blocks.
+
+    Each block is added onto the running total as the first row of its own reduction, so the
+    rows are summed one after another in order, exactly as numpy's axis-0 sum does: the result
+    is bit-identical to `features.sum(axis=0, dtype=float64)` (and numpy's `var`) in memory or not.
+    """
+    total = np.zeros(features.shape[1])
+    for _, block in row_blocks(features):
+        if mean is not None:
+            block = block - mean  # float64, as numpy's `var` computes it
+            block *= block
+        total = np.add.reduce(np.concatenate([total[None], block], dtype=np.float64), axis=0)
+    return total
+
+
 def standardization(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-dimension mean and standard deviation (float32); std below 1e-6 is replaced by 1."""
+    """Per-dimension mean and standard deviation (float32); std below 1e-6 is replaced by 1.
+
+    Equal to numpy's `mean` and `std` (float64), computed in row blocks (`_column_sums`): a
+    memory-mapped array is read, not kept resident."""
     f = np.asarray(features)
-    mean = f.mean(axis=0, dtype=np.float64)
-    std = f.std(axis=0, dtype=np.float64)
+    n = f.shape[0]
+    mean = _column_sums(f) / n
+    std = np.sqrt(_column_sums(f, mean) / n)
     std = np.where(std < 1e-6, 1.0, std)
     return mean.astype(np.float32), std.astype(np.float32)
 
@@ -229,7 +284,10 @@ def _fit_linear_head(feats: np.ndarray, labels: np.ndarray, c: int, weights: np.
     n, d = feats.shape
     mean, std = standardization(feats)
     gen = torch.Generator().manual_seed(seed)
-    x = torch.from_numpy(((feats - mean) / std).astype(np.float32, copy=False)).to(device)
+    if is_mapped(feats) and str(device).startswith("cpu"):
+        inputs = TrainingInputs(feats=feats, mean=mean, std=std, device=device)
+    else:
+        inputs = TrainingInputs(torch.from_numpy(((feats - mean) / std).astype(np.float32, copy=False)).to(device))
     y = torch.tensor(labels).to(device)  # a copy: the caller's labels may be read-only
     w_all = None if weights is None else torch.from_numpy(weights).to(device)
     bound = 1.0 / math.sqrt(d)
@@ -254,7 +312,7 @@ def _fit_linear_head(feats: np.ndarray, labels: np.ndarray, c: int, weights: np.
             for start in range(0, n, batch_size):
                 idx = perm[start:start + batch_size]
                 current_lr = cosine_lr(step, total, lr, min_lr)
-                per_sample = F.cross_entropy(x[idx] @ weight.T + bias, y[idx], reduction="none")
+                per_sample = F.cross_entropy(inputs.rows(idx) @ weight.T + bias, y[idx], reduction="none")
                 loss = (per_sample * w_all[idx]).mean() if w_all is not None else per_sample.mean()
                 grads = torch.autograd.grad(loss, params)
                 _sgd_step(params, grads, buffers, current_lr, momentum, weight_decay)
@@ -262,7 +320,7 @@ def _fit_linear_head(feats: np.ndarray, labels: np.ndarray, c: int, weights: np.
                 step += 1
             history.append({"epoch": epoch, "train_loss": float(loss_sum) / n, "lr": current_lr})
             if epoch_callback is not None:
-                epoch_callback(EpochEnd(epoch, history[-1]["train_loss"], current_lr, snapshot(), x))
+                epoch_callback(EpochEnd(epoch, history[-1]["train_loss"], current_lr, snapshot(), inputs))
     return snapshot()
 
 
