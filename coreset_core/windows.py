@@ -44,7 +44,9 @@ there, exact full-set evaluation is bound by float32 GEMM throughput, and `eval_
 
 `device`: ``"cpu"`` (numpy/scipy, default), ``"torch"`` (the same algorithm in torch on
 the CPU, mainly for testing), ``"cuda"`` / ``"cuda:N"`` (torch on the GPU; TF32 is switched off
-for the duration so that the float32 error bound holds).
+for the duration so that the float32 error bound holds). On the CPU, memory-mapped features
+(`embeddings:<folder>`) are read through `coreset_core.row_blocks` (gathers and blocks with
+`pread`): the search never holds the N x d matrix, and none of its pages stays resident.
 """
 from __future__ import annotations
 

@@ -83,3 +83,31 @@ def test_methods_that_cannot_stream_refuse_with_their_memory_estimate(tmp_path, 
     assert "memory-mapped" in message and "nucs" in message and "--limit" in message
     monkeypatch.setattr(cost, "available_memory", lambda: expected)  # just enough: it runs
     assert run_method(method, prune_rate=0.5, labels=y, scores=scores, features=mm, **params).indices.size == 200
+
+
+def test_select_on_a_sharded_folder_writes_the_same_coreset_as_one_file(tmp_path):
+    """`coreset select --out` on an `embeddings:<folder>` (memory-mapped, streamed) equals the same rows in one
+    file (held in memory), id for id; the folder is no single source file, so none is recorded."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from coreset_core.cli import main
+
+    x, _, y = _data(tmp_path, 900, 16, 5)
+    folder = tmp_path / "clip"
+    for k, (a, b) in enumerate([(0, 400), (400, 900)]):
+        (folder / "img_emb").mkdir(parents=True, exist_ok=True)
+        (folder / "metadata").mkdir(exist_ok=True)
+        np.save(folder / "img_emb" / f"img_emb_{k}.npy", x[a:b])
+        pq.write_table(pa.table({"label": y[a:b]}), folder / "metadata" / f"metadata_{k}.parquet")
+    np.savez(tmp_path / "one.npz", features=x, labels=y)
+    docs = []
+    for name in (f"embeddings:{folder}", f"embeddings:{tmp_path / 'one.npz'}"):
+        out = tmp_path / f"sel{len(docs)}.json"
+        assert main(["select", "--dataset", name, "--score-epochs", "2", "--cache-dir", str(tmp_path / "cache"),
+                     "--quiet", "--method", "nucs", "--prune-rate", "0.6", "--out", str(out)]) == 0
+        docs.append(json.loads(out.read_text()))
+    assert docs[0]["ids"] == docs[1]["ids"] and len(docs[0]["ids"]) == 288  # 40 % of the 720 training rows
+    assert "source_file" not in docs[0] and docs[1]["source_file"]["kind"] == "embeddings"

@@ -10,6 +10,8 @@ the plain loss).
 Features are standardised with the training set's per-dimension mean and standard
 deviation (dimensions with a standard deviation below 1e-6 are only centred); the head
 stores both, so `LinearHead.logits(raw_features)` applies the same transform to new data.
+Memory-mapped features on the CPU are never copied whole: each mini-batch is gathered and
+standardised on its own (`TrainingInputs`), with bit-identical results.
 
 `epoch_callback(EpochEnd)` is called after every epoch with the logits of the head on the
 whole training set (every row of `features`, in order, no shuffling) at that moment; the
