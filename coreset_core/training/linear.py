@@ -70,9 +70,8 @@ class LinearHead:
         """Logits (samples x classes, float32) of raw (unstandardised) features."""
         f = np.asarray(features)
         out = np.empty((f.shape[0], self.num_classes), dtype=np.float32)
-        for start in range(0, f.shape[0], batch_size):
-            x = self.standardize(f[start:start + batch_size])
-            out[start:start + batch_size] = x @ self.weight.T + self.bias
+        for start, block in row_blocks(f, batch_size):  # a memory-mapped array is read, not kept resident
+            out[start:start + block.shape[0]] = self.standardize(block) @ self.weight.T + self.bias
         return out
 
     def predict(self, features: Any) -> np.ndarray:
@@ -97,7 +96,9 @@ class TrainingInputs:
     def _standardized(self, rows: np.ndarray) -> Any:
         import torch
 
-        return torch.from_numpy(((rows - self.mean) / self.std).astype(np.float32, copy=False))
+        x = rows - self.mean  # then divided in place: the same float32 operations as the whole-array path
+        x /= self.std
+        return torch.from_numpy(x.astype(np.float32, copy=False))
 
     def rows(self, idx: Any) -> Any:
         """The standardised rows `idx` (a torch index tensor), in that order."""
