@@ -281,6 +281,14 @@ def test_run_allocation_runs_stores_exactly_the_missing_runs(session, tmp_path):
     assert again.completed == 0 and again.skipped == 2
 
 
+def test_allocation_configs_winsorize_only_the_method_that_takes_it(session):
+    """At a nonzero winsorization step b's runs pass it to nucs only: nucs-uniform (BWS) has no winsor
+    parameter, and planning it with one raised, which broke the whole Lesson page."""
+    configs = lesson.allocation_configs(session, 0.7, winsor=(0.01, 0.0))
+    params = {c.method: dict(c.request.params) for c in configs}
+    assert params == {"nucs-uniform": {}, "nucs": {"winsor": (0.01, 0.0)}}
+
+
 # ----------------------------------------------------------------------------- c: budgets under noise
 
 
