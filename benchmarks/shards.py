@@ -1,22 +1,27 @@
 """Benchmark: a sharded embeddings folder (`embeddings:<folder>`) at scale (issue 24).
 
     python benchmarks/shards.py --rows 2000000 --root /work/tmp/shards          # write, then load
-    python benchmarks/shards.py --rows 100000 --root /tmp/s --select            # + nucs end to end
+    python benchmarks/shards.py --rows 400000 --classes 100 --root /tmp/s --select   # + nucs end to end
 
 Writes a clip-retrieval style folder (`img_emb/img_emb_<k>.npy` + `metadata/metadata_<k>.parquet`,
 d = 512, C classes with a long tail, seeded) with numpy and pyarrow, one shard in memory at a
-time, never into the repository. Every stage runs in its own subprocess with an empty cache
-folder, so its peak memory (VmHWM, "peak GB": resident pages, file-backed ones included) is its own:
+time, never into the repository (in a subprocess: this driver stays small, see below). Every
+stage runs in its own process with an empty cache folder, so its peak memory is its own:
 
 * floor: read every shard byte and write as many bytes to a new file, sequentially (the I/O
   the load cannot avoid), `--repeat` times interleaved with the load;
 * load: `load_dataset` + `Session.train` (discover, validate the metadata, digest the shards,
-  gather each split's rows into one memory-mapped file);
-* select (`--select`): `Session.select("nucs", rate)` end to end: scoring, the exact ridge
-  search, the selection.
+  gather each split's rows into one memory-mapped file); peak = the process's VmHWM;
+* select (`--select`): `coreset select --method nucs` end to end (scoring, the exact ridge
+  search on the whole training set, the selection; `CORESET_MAX_FLOP` raised so the cost
+  model lets it run), on the folder and on a second folder of `--second-rows` rows (default
+  N / 4): the features are streamed in row blocks (`coreset_core.row_blocks`), so the two
+  peaks should match although the feature matrices differ 4x. Peak = the child's
+  `ru_maxrss` from `wait4` (resident pages, file-backed ones included; it starts from this
+  driver's own peak, which is why the driver never imports numpy).
 
-The table gives min and median seconds, the ratio of the load to the floor, and peak GB; the
-machine's load average is printed with it (the development machine is shared).
+The table gives min and median seconds, the ratio to the floor, the peak GB and the size of the
+training features (N x d float32) for comparison; the machine's load average is printed with it.
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,14 +86,6 @@ from coreset_core.spec import DataSpec
 s = Session(DataSpec("embeddings:" + sys.argv[1]))
 print("train", s.train.features.shape)
 """,
-    "select": """
-import sys
-from coreset_core.session import Session
-from coreset_core.spec import DataSpec
-s = Session(DataSpec("embeddings:" + sys.argv[1]))
-sel = s.select("nucs", float(sys.argv[3]))
-print("kept", sel.indices.size)
-""",
 }
 
 #: Peak memory is the process's VmHWM (its own address space's high-water mark: unlike
@@ -114,34 +112,86 @@ def run_stage(stage: str, folder: Path, rate: float) -> tuple[float, float]:
     return float(seconds), float(peak)
 
 
+def select_command(folder: Path, rate: float, cache: str) -> list[str]:
+    """`coreset select --method nucs` on the folder (as `python -m coreset_core.cli`, the same entry point)."""
+    return [sys.executable, "-m", "coreset_core.cli", "select", "--dataset", f"embeddings:{folder}", "--method", "nucs",
+            "--prune-rate", str(rate), "--cache-dir", cache, "--out", str(Path(cache) / "selection.json")]
+
+
+def run_select(folder: Path, rate: float) -> tuple[float, float]:
+    """(seconds, peak GB) of `coreset select --method nucs` in its own process with an empty cache;
+    the peak is its `ru_maxrss` (from `wait4`: this child's alone, not the other stages')."""
+    with tempfile.TemporaryDirectory(dir=folder.parent) as scratch:
+        env = {**os.environ, "PYTHONPATH": str(REPO), "CORESET_MAX_FLOP": "1e18"}
+        log = Path(scratch) / "log.txt"
+        with open(log, "w") as fh:
+            start = time.perf_counter()
+            proc = subprocess.Popen(select_command(folder, rate, scratch), env=env, stdout=fh, stderr=subprocess.STDOUT)
+            _, status, usage = os.wait4(proc.pid, 0)
+            seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode:
+            raise RuntimeError(f"coreset select failed:\n{log.read_text()[-3000:]}")
+    return seconds, usage.ru_maxrss * 1024 / 1e9
+
+
+def folder_in_child(args: argparse.Namespace, rows: int) -> Path:
+    """`write_folder` in a subprocess, so that this driver's peak (which every child's `ru_maxrss`
+    starts from) stays that of a bare interpreter."""
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from shards import write_folder; from pathlib import Path; "
+            "print(write_folder(Path(sys.argv[2]), *map(int, sys.argv[3:])))")
+    out = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent), str(args.root), str(rows),
+                          str(args.dim), str(args.classes), str(args.shards)], capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"writing the folder failed:\n{out.stderr[-3000:]}")
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def _table(a: argparse.Namespace, times: dict[str, list[tuple[float, float]]], rows: dict[str, int]) -> None:
+    floor = min(t for t, _ in times["floor"])
+    print(f"\n{a.rows:,} x {a.dim} x {a.classes} classes in {a.shards} shards; load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs")
+    print("| stage | min s | median s | / floor | peak GB | features GB |\n|---|---:|---:|---:|---:|---:|")
+    for stage, runs in times.items():
+        secs = [t for t, _ in runs]
+        print(f"| {stage} | {min(secs):.1f} | {statistics.median(secs):.1f} | {min(secs) / floor:.2f} | "
+              f"{max(m for _, m in runs):.2f} | {rows[stage] * a.dim * 4 / 1e9:.2f} |")
+    selects = [s for s in times if s.startswith("select")]
+    if len(selects) == 2:
+        big, small = (max(m for _, m in times[s]) for s in selects)
+        print(f"select peak at N = {a.rows:,} / at N = {a.second_rows:,}: {big / small:.2f} "
+              f"(the features grow {a.rows / a.second_rows:.1f}x)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=2_000_000)
+    p.add_argument("--second-rows", type=int, default=None, help="rows of the second select run (default N / 4)")
     p.add_argument("--dim", type=int, default=512)
     p.add_argument("--classes", type=int, default=1000)
     p.add_argument("--shards", type=int, default=20)
     p.add_argument("--root", type=Path, required=True, help="where the folder is written (not the repository)")
     p.add_argument("--repeat", type=int, default=2)
-    p.add_argument("--select", action="store_true", help="also run nucs end to end")
+    p.add_argument("--select", action="store_true", help="also run `coreset select --method nucs` at N and N / 4")
     p.add_argument("--rate", type=float, default=0.9)
     a = p.parse_args()
+    a.second_rows = a.second_rows or a.rows // 4
     a.root.mkdir(parents=True, exist_ok=True)
-    folder = write_folder(a.root, a.rows, a.dim, a.classes, a.shards)
-    stages = ["floor", "load"] + (["select"] if a.select else [])
-    times: dict[str, list[tuple[float, float]]] = {s: [] for s in stages}
-    for _ in range(a.repeat):  # interleaved: floor, load, (select), floor, load, ...
-        for stage in stages:
-            times[stage].append(run_stage(stage, folder, a.rate))
+    folder = folder_in_child(a, a.rows)
+    runs = {"floor": lambda: run_stage("floor", folder, a.rate), "load": lambda: run_stage("load", folder, a.rate)}
+    rows = {"floor": a.rows, "load": a.rows}
+    if a.select:
+        second = folder_in_child(a, a.second_rows)
+        runs[f"select N={a.rows:,}"] = lambda: run_select(folder, a.rate)
+        runs[f"select N={a.second_rows:,}"] = lambda: run_select(second, a.rate)
+        rows.update({f"select N={a.rows:,}": a.rows, f"select N={a.second_rows:,}": a.second_rows})
+    times: dict[str, list[tuple[float, float]]] = {s: [] for s in runs}
+    for _ in range(a.repeat):  # interleaved: floor, load, (selects), floor, load, ...
+        for stage, run in runs.items():
+            times[stage].append(run())
             print(f"  {stage}: {times[stage][-1][0]:.1f} s, {times[stage][-1][1]:.2f} GB", flush=True)
-    floor = min(t for t, _ in times["floor"])
-    print(f"\n{a.rows:,} x {a.dim} x {a.classes} classes in {a.shards} shards; load average "
-          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs")
-    print("| stage | min s | median s | / floor | peak GB |\n|---|---:|---:|---:|---:|")
-    for stage, runs in times.items():
-        secs = [t for t, _ in runs]
-        print(f"| {stage} | {min(secs):.1f} | {statistics.median(secs):.1f} | {min(secs) / floor:.2f} | "
-              f"{max(m for _, m in runs):.2f} |")
-    print(json.dumps({s: runs for s, runs in times.items()}))
+    _table(a, times, rows)
+    print(json.dumps(times))
 
 
 if __name__ == "__main__":

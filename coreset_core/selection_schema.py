@@ -132,6 +132,8 @@ def source_file_of(dataset: Any) -> dict[str, str] | None:
         kind, path = "archive", Path(config["archive"])
     else:
         return None
+    if path.is_dir():  # a sharded embeddings folder is not one file: no fingerprint to record
+        return None
     return {"kind": kind, "path": str(path), "fingerprint": file_fingerprint(path)}
 
 

@@ -5,6 +5,8 @@ from typing import Any
 
 import numpy as np
 
+from .row_blocks import row_blocks
+
 
 def as_int_array(values: Any, name: str, hint: str = "") -> np.ndarray:
     """`values` as int64, accepting floats only when every value is a finite whole number within +-2**53."""
@@ -184,13 +186,16 @@ def check_features(features: Any, n: int, *, name: str = "features") -> np.ndarr
         if not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == np.bool_):
             raise ValueError(f"{name} must be numbers, got dtype {arr.dtype}")
         arr = arr.astype(np.float32)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN/inf values; re-extract the features (delete the cache entry)")
-    if arr.size and float(np.finfo(arr.dtype).max) > MAX_FEATURE_MAGNITUDE:
-        peak = float(np.max(np.abs(arr)))
-        if peak > MAX_FEATURE_MAGNITUDE:
-            raise ValueError(f"{name} reach {peak:.3g} in magnitude; values above {MAX_FEATURE_MAGNITUDE:.0e} "
-                             "overflow distance computations: rescale them (e.g. divide by their maximum)")
+    wide = float(np.finfo(arr.dtype).max) > MAX_FEATURE_MAGNITUDE
+    peak = 0.0
+    for _, block in row_blocks(arr):  # a memory-mapped array is read block by block, not kept resident
+        if not np.all(np.isfinite(block)):
+            raise ValueError(f"{name} contains NaN/inf values; re-extract the features (delete the cache entry)")
+        if wide and block.size:
+            peak = max(peak, float(np.max(np.abs(block))))
+    if peak > MAX_FEATURE_MAGNITUDE:
+        raise ValueError(f"{name} reach {peak:.3g} in magnitude; values above {MAX_FEATURE_MAGNITUDE:.0e} "
+                         "overflow distance computations: rescale them (e.g. divide by their maximum)")
     return arr
 
 

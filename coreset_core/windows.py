@@ -44,7 +44,9 @@ there, exact full-set evaluation is bound by float32 GEMM throughput, and `eval_
 
 `device`: ``"cpu"`` (numpy/scipy, default), ``"torch"`` (the same algorithm in torch on
 the CPU, mainly for testing), ``"cuda"`` / ``"cuda:N"`` (torch on the GPU; TF32 is switched off
-for the duration so that the float32 error bound holds).
+for the duration so that the float32 error bound holds). On the CPU, memory-mapped features
+(`embeddings:<folder>`) are read through `coreset_core.row_blocks` (gathers and blocks with
+`pread`): the search never holds the N x d matrix, and none of its pages stays resident.
 """
 from __future__ import annotations
 
@@ -58,6 +60,7 @@ import scipy.linalg
 import scipy.linalg.blas
 
 from .difficulty import _class_grouped_argsort
+from .row_blocks import gather_rows, read_rows
 from .validation import check_class_budgets, check_features, check_labels, check_scores
 
 #: Default endpoint grid: 0, 0.05, ..., 1.0 (21 points).
@@ -241,7 +244,7 @@ class _NumpyBackend:
     def _gather(self, idx: np.ndarray, buf: np.ndarray | None = None) -> np.ndarray:
         k = idx.shape[0]
         out = np.empty((k, self.d + 1)) if buf is None else buf[:k]
-        out[:, : self.d] = self.x[idx]
+        out[:, : self.d] = gather_rows(self.x, idx)  # a memory-mapped array: read, not kept resident
         out[:, self.d] = 1.0
         return out
 
@@ -318,7 +321,7 @@ class _NumpyBackend:
             scratch.update(rows=k, x1=np.empty((k, d + 1), dtype=np.float32),
                            out=np.empty((k, w32.shape[1]), dtype=np.float32))
         x1, out = scratch["x1"][:k], scratch["out"][:k]
-        x1[:, :d] = self.x[s:e] if rows is None else self.x[rows[s:e]]
+        x1[:, :d] = read_rows(self.x, s, e) if rows is None else gather_rows(self.x, rows[s:e])
         x1[:, d] = 1.0
         o3 = np.matmul(x1, w32, out=out).reshape(k, ge, c)
         ri, ei, yi = np.arange(k)[:, None], np.arange(ge)[None, :], y[:, None]
@@ -329,7 +332,7 @@ class _NumpyBackend:
 
     def predict64(self, src: np.ndarray, w: np.ndarray) -> np.ndarray:
         """float64 argmax predictions of the rows `src`."""
-        return np.argmax(self.x[src].astype(np.float64) @ w[: self.d] + w[self.d], axis=1)
+        return np.argmax(gather_rows(self.x, src).astype(np.float64) @ w[: self.d] + w[self.d], axis=1)
 
 
 class _TorchBackend:

@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl
 import numpy as np
 
 from ..cache import atomic_write
+from ..row_blocks import pread_rows
 from .base import SPLIT_ORDER_SEED, Dataset, ImageSplit, decode_path, fixed_shuffle
 from .embeddings import (PREFIX, EmbeddingsFileError, file_digest, nonfinite_rows, read_columns,
                          validate_columns)
@@ -210,17 +211,14 @@ def _row_sources(kind: str, shards: list[Shard], folder: Path, store: Path) -> l
 
 
 def _read_rows(src: RowFile, fd: int, rows: np.ndarray) -> np.ndarray:
-    """Rows `rows` (sorted) of a shard, read with `pread` (runs of consecutive rows in one call):
-    no mapping, so no page of the shard becomes part of this process."""
+    """Rows `rows` (sorted) of a shard, read with `pread` (`row_blocks.pread_rows`): no mapping, so no
+    page of the shard becomes part of this process."""
     out = np.empty((rows.size, src.dim), dtype=src.dtype)
-    view, size = memoryview(out).cast("B"), src.row_bytes
-    cuts = np.concatenate([[0], np.flatnonzero(np.diff(rows) != 1) + 1, [rows.size]]).tolist()
-    for a, b in zip(cuts, cuts[1:]):
-        want, at = (b - a) * size, src.offset + int(rows[a]) * size
-        got = os.preadv(fd, [view[a * size:b * size]], at)
-        if got != want:
-            raise EmbeddingsFileError(f"embeddings shard {src.path} is shorter than its header says (truncated?); "
-                                      "write it again")
+    try:
+        pread_rows(fd, src.offset, rows, out)
+    except EOFError:
+        raise EmbeddingsFileError(f"embeddings shard {src.path} is shorter than its header says (truncated?); "
+                                  "write it again") from None
     return out
 
 

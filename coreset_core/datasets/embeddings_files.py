@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from ..row_blocks import available_memory, format_bytes
+
 #: Every column an embeddings file may hold; others are ignored.
 COLUMNS = ("features", "labels", "is_test", "class_names", "scores", "paths", "ids")
 #: Per-dimension layout of the features: one numeric column per dimension, feature_0 .. feature_{d-1}.
@@ -46,31 +48,15 @@ def fail(path: Path, problem: str) -> EmbeddingsFileError:
     return EmbeddingsFileError(f"embeddings file {path}: {problem}")
 
 
-def available_memory() -> int:
-    """Bytes of memory this process can still allocate without swapping (MemAvailable; else physical)."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def _gb(nbytes: int) -> str:
-    return f"{nbytes / 1e9:.1f} GB" if nbytes >= 1e8 else f"{nbytes / 1e6:.1f} MB"
-
-
 def check_memory(path: Path, declared: dict[str, int]) -> None:
     """Refuse a file whose declared columns (plus a float32 copy of the features) exceed the free memory."""
     need = sum(declared.values()) + declared.get("features", 0)
     free = available_memory()
     if need > free:
         big = max(declared, key=declared.get)
-        raise fail(path, f"reading it needs about {_gb(need)} (column {big!r} alone declares "
-                         f"{_gb(declared[big])}), more than the {_gb(free)} of memory available; use a machine "
-                         "with more memory, fewer rows, or float16/float32 features")
+        raise fail(path, f"reading it needs about {format_bytes(need)} (column {big!r} alone declares "
+                         f"{format_bytes(declared[big])}), more than the {format_bytes(free)} of memory available; use "
+                         "a machine with more memory, fewer rows, or float16/float32 features")
 
 
 def _check_kind(path: Path, name: str, kind: str, shown: str) -> None:
@@ -111,7 +97,7 @@ def _check_complete(path: Path, name: str, member: _Member) -> None:
     if member.stored < member.nbytes:
         shape = " x ".join(map(str, member.shape)) or "scalar"
         raise fail(path, f"column {name!r} is truncated: it declares a {shape} {member.dtype} array "
-                         f"({_gb(member.nbytes)}) but holds only {_gb(member.stored)}; write the file again")
+                         f"({format_bytes(member.nbytes)}) but holds only {format_bytes(member.stored)}; write the file again")
 
 
 def _npz_members(path: Path, zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:

@@ -19,6 +19,12 @@ Dominant work per method (N samples, d dims, C classes, B kept, N_c / n_c per cl
   with d the `pca_dims` when given;
 * ram-apl: the nearest class mean, `2 N C d` per backbone;
 * the rest (random, el2n*, ccs, moderate*) are O(N d) or O(N log N): never refused.
+
+Memory: kcenter, kcenter-classwise and d2 hold every feature row at once (farthest points and
+k-NN graphs are pairwise work); `memory_estimate` counts what they would allocate (a
+memory-mapped matrix in full: they make every page resident) and `check_affordable` refuses
+above the memory available, naming the estimate. The other methods read memory-mapped
+features in row blocks (`coreset_core.row_blocks`), so their memory does not grow with N x d.
 """
 from __future__ import annotations
 
@@ -29,6 +35,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
+
+from ..row_blocks import available_memory, format_bytes, is_mapped
 
 MAX_FLOP_ENV = "CORESET_MAX_FLOP"
 DEFAULT_MAX_FLOP = 2.5e13
@@ -151,16 +159,73 @@ def refuse_if_over(cost_: Cost, subject: str) -> None:
     )
 
 
+#: Python bytes per sample of k-center's heap entry (a tuple of a float and an int) and its per-sample
+#: arrays, and per graph edge of D2 (int64/float64 arrays while the graph is built, Python lists in the greedy).
+_HEAP_BYTES = 124
+_EDGE_BYTES = 120
+_STREAMING = "a method that reads the features in row blocks (nucs, bws, ram-apl, moderate, el2n, random)"
+
+
+@dataclass(frozen=True)
+class MemoryNeed:
+    """Estimated memory of a selection that holds every feature row at once, and the way out."""
+
+    nbytes: float
+    what: str  #: what the bytes hold, with the sizes filled in
+    alternative: str  #: what to run instead when it is more than the memory available
+
+
+def memory_estimate(method: str, labels: np.ndarray, features: Any, params: Mapping[str, Any]) -> MemoryNeed | None:
+    """The `MemoryNeed` of a method that holds every feature row at once
+    (kcenter, kcenter-classwise, d2) would allocate, or None for the others (they read memory-mapped
+    features in row blocks, `coreset_core.row_blocks`). Memory-mapped features count in full: these
+    methods make every page resident."""
+    if method not in ("kcenter", "kcenter-classwise", "d2"):
+        return None
+    x = np.asarray(features)
+    n, d, item = x.shape[0], x.shape[1], x.dtype.itemsize
+    matrix = n * d * item
+    held = matrix if is_mapped(x) else 0
+    largest = int(np.bincount(labels).max())
+    if method == "d2":
+        k, dims = int(params.get("k", 5)), min(d, int(params.get("pca_dims") or d))
+        group = n if params.get("mode", "class") == "global" else largest
+        pca = 2 * n * d * 8 if dims < d else 0
+        need = held + pca + group * (dims * item + 2 * k * _EDGE_BYTES)
+        what = (f"the {n:,} x {d} features in memory{' (memory-mapped: every page read)' if held else ''}, "
+                f"{'a float64 PCA copy, ' if pca else ''}a {group:,}-sample k-NN graph ({k} neighbours)")
+    else:
+        group = n if method == "kcenter" else largest
+        need = held + matrix + group * _HEAP_BYTES + (0 if method == "kcenter" else largest * d * item)
+        what = (f"the {n:,} x {d} features in memory{' (memory-mapped: every page read)' if held else ''} and "
+                f"their absolute values (the scale check), a heap entry per sample of the largest group ({group:,})")
+    return MemoryNeed(float(need), what, f"{_STREAMING}, or a smaller --limit, or a machine with more memory")
+
+
+def refuse_if_over_memory(need: MemoryNeed, subject: str) -> None:
+    """ValueError naming the estimate, the memory available (`row_blocks.available_memory`) and
+    `need.alternative` when the estimate is above the memory this process can still allocate."""
+    free = available_memory()
+    if need.nbytes > free:
+        raise ValueError(f"{subject} would need about {format_bytes(need.nbytes)} of memory ({need.what}), more than "
+                         f"the {format_bytes(free)} available: it cannot stream the features. Instead: "
+                         f"{need.alternative}.")
+
+
 def check_affordable(method: str, labels: np.ndarray, budget: int, features: Any, params: Mapping[str, Any]) -> None:
-    """ValueError before any work when `method` is estimated above `max_flop()`."""
+    """ValueError before any work when `method` is estimated above `max_flop()` or above the memory available."""
     if features is None:
         return
     feats = list(features) if isinstance(features, (list, tuple)) else [features]
     d = max(int(np.shape(f)[1]) for f in feats)
+    subject = f"{method} on {labels.shape[0]:,} samples"
     cost_ = estimate(method, labels, budget, d, params, num_backbones=len(feats))
     if cost_ is not None:
-        refuse_if_over(cost_, f"{method} on {labels.shape[0]:,} samples")
+        refuse_if_over(cost_, subject)
+    need = memory_estimate(method, labels, feats[0], params)
+    if need is not None:
+        refuse_if_over_memory(need, subject)
 
 
 __all__ = ["Cost", "DEFAULT_MAX_FLOP", "MAX_FLOP_ENV", "check_affordable", "estimate", "gemm_flops", "max_flop",
-           "refuse_if_over", "scoring_cost"]
+           "MemoryNeed", "memory_estimate", "refuse_if_over", "refuse_if_over_memory", "scoring_cost"]

@@ -21,21 +21,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..scores.moderate import moderate_distance
 from .common import class_members, sorted_indices, uniform_class_counts
 from .registry import register
 
 
 def moderate_distances(labels: np.ndarray, features: np.ndarray) -> np.ndarray:
-    """Distance of each sample's feature to its class's coordinate-wise median feature (float64)."""
-    labels = np.asarray(labels)
-    features = np.asarray(features)
-    dist = np.empty(labels.shape[0], dtype=np.float64)
-    for members in class_members(labels):
-        f = features[members]
-        med = np.median(f, axis=0)
-        diff = f.astype(np.float64, copy=False) - med
-        dist[members] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-    return dist
+    """Distance of each sample's feature to its class's coordinate-wise median feature (float64;
+    `scores.moderate.moderate_distance`, which reads memory-mapped features one class at a time)."""
+    return moderate_distance(features, labels)
 
 
 def band_around_median(dist: np.ndarray, idx: np.ndarray, count: int) -> np.ndarray:

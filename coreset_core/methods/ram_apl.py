@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..knn import nearest, pair_distances
+from ..row_blocks import gather_rows, row_blocks
 from .common import class_members, sorted_indices, uniform_class_counts
 from .registry import register
 
@@ -39,52 +40,54 @@ _U64 = 2.0 ** -53
 def _backbone_terms(labels: np.ndarray, members: list[np.ndarray], features: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray]:
     """`(rank, error)` of one backbone: the integer rank of the distance to the class mean
-    (1 = closest, ties: lower index) and 1 where the nearest class mean is another class."""
+    (1 = closest, ties: lower index) and 1 where the nearest class mean is another class.
+
+    The features are read in row blocks and per-class gathers (`row_blocks`): a memory-mapped
+    array is never held whole."""
     f = np.asarray(features)
     n = labels.shape[0]
-    means = np.stack([f[m].mean(axis=0, dtype=np.float64) for m in members])
+    means = np.stack([gather_rows(f, m).mean(axis=0, dtype=np.float64) for m in members])
     d = np.empty(n, dtype=np.float64)
-    step = max(256, (1 << 22) // f.shape[1])
-    for s in range(0, n, step):  # in row blocks: no per-class copies of the features
-        diff = f[s:s + step].astype(np.float64) - means[labels[s:s + step]]
+    pred = np.empty(n, dtype=np.int64)
+    step = max(256, (1 << 22) // max(f.shape[1], means.shape[0]))
+    for s, block in row_blocks(f, step):  # no per-class copies of the features
+        diff = block.astype(np.float64) - means[labels[s:s + step]]
         d[s:s + step] = np.einsum("ij,ij->i", diff, diff)
+        pred[s:s + step] = (_nearest_of_few(block, means) if means.shape[0] < FEW_CLASSES
+                            else nearest(block, means, 1)[0][:, 0])
     order = np.lexsort((np.arange(n), d, labels))  # by class, then distance, then index
     sizes = np.array([m.size for m in members])
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n) - np.repeat(np.cumsum(sizes) - sizes, sizes) + 1
-    pred = _nearest_of_few(f, means) if means.shape[0] < FEW_CLASSES else nearest(f, means, 1)[0][:, 0]
     return rank, (pred != labels).astype(np.int64)
 
 
 def _nearest_of_few(features: np.ndarray, means: np.ndarray) -> np.ndarray:
-    """The nearest row of `means` for every feature row by `knn`'s definition (float64 distance of the
-    float64 difference, ties: lower index), for few means.
+    """The nearest row of `means` for every feature row (a block in memory) by `knn`'s definition
+    (float64 distance of the float64 difference, ties: lower index), for few means.
 
     `g_c = |mu_c|^2 - 2 f.mu_c` (float64 product) orders the classes like the squared distance; its
     rounding and the definition's own are below `tol = 4 (d + 8) u (|f| + |mu_c|)^2` (u = 2^-53).
     A row whose best class beats every other by more than the bounds is decided; the rest
     (near-ties, duplicates) compare their candidates' distances computed as the definition says.
     """
-    n, d = features.shape
+    d = features.shape[1]
     mu_sq = np.einsum("ij,ij->i", means, means)
     mu_norm = np.sqrt(mu_sq)
-    out = np.empty(n, dtype=np.int64)
-    step = max(256, (1 << 22) // max(d, means.shape[0]))
-    for s in range(0, n, step):
-        x = np.asarray(features[s:s + step], dtype=np.float64)
-        g = mu_sq[None, :] - 2.0 * (x @ means.T)
-        tol = 4.0 * (d + 8) * _U64 * (np.sqrt(np.einsum("ij,ij->i", x, x))[:, None] + mu_norm[None, :]) ** 2
-        best = np.argmin(g, axis=1)
-        rows = np.arange(x.shape[0])
-        cand = g - tol <= (g[rows, best] + tol[rows, best])[:, None]
-        out[s:s + step] = best
-        open_rows = np.flatnonzero(cand.sum(axis=1) > 1)
-        if open_rows.size:
-            rr, cc = np.nonzero(cand[open_rows])
-            dist = pair_distances(means, x, open_rows[rr], cc)
-            order = np.lexsort((cc, dist, rr))  # per row: smallest distance, then lower class
-            first = order[np.searchsorted(rr[order], np.arange(open_rows.size))]
-            out[s + open_rows] = cc[first]
+    x = np.asarray(features, dtype=np.float64)
+    g = mu_sq[None, :] - 2.0 * (x @ means.T)
+    tol = 4.0 * (d + 8) * _U64 * (np.sqrt(np.einsum("ij,ij->i", x, x))[:, None] + mu_norm[None, :]) ** 2
+    best = np.argmin(g, axis=1)
+    rows = np.arange(x.shape[0])
+    cand = g - tol <= (g[rows, best] + tol[rows, best])[:, None]
+    out = best.astype(np.int64)
+    open_rows = np.flatnonzero(cand.sum(axis=1) > 1)
+    if open_rows.size:
+        rr, cc = np.nonzero(cand[open_rows])
+        dist = pair_distances(means, x, open_rows[rr], cc)
+        order = np.lexsort((cc, dist, rr))  # per row: smallest distance, then lower class
+        first = order[np.searchsorted(rr[order], np.arange(open_rows.size))]
+        out[open_rows] = cc[first]
     return out
 
 

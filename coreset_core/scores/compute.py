@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from .. import cache
+from ..row_blocks import row_blocks
 from ..validation import check_features, check_label_ids
 from .aum import margins
 from .el2n import el2n
@@ -246,7 +247,7 @@ def compute_scores(features: Any, labels: Any, *, epochs: int = 3, min_steps: in
 
     def compute() -> dict[str, np.ndarray]:
         mean, std = standardization(feats)
-        norms = np.concatenate([augmented_norms((feats[s:s + 8192] - mean) / std) for s in range(0, n, 8192)])
+        norms = np.concatenate([augmented_norms((block - mean) / std) for _, block in row_blocks(feats, 8192)])
 
         def train(seed: int, record: Recorder) -> None:
             fit_linear_head(feats, y, num_classes=c, epochs=config["effective_epochs"], lr=config["lr"],
