@@ -225,6 +225,28 @@ def test_windows_view_matches_the_nucs_selection(session):
         assert set(members[end - kept:end]) == set(selected[labels[selected] == cls])
 
 
+@pytest.mark.parametrize("mode", ["nucs", "uniform"])
+def test_windows_view_without_the_search_is_the_window_at_the_slider(session, mode):
+    """No search: no curve, no chosen k, and per class exactly the samples of the method's own window
+    at the slider's k (its one-endpoint selection, which fits nothing)."""
+    rate, k = 0.6, 0.35
+    curve, windows, chosen = lesson.windows_view(session, rate, mode=mode, endpoint=k, search=False)
+    assert curve is None and chosen is None
+    method = {"nucs": "nucs", "uniform": "nucs-uniform"}[mode]
+    selected = session.select(method, rate, endpoints=[k]).indices
+    d, labels = session.difficulty(), session.labels
+    for _, row in windows.iterrows():
+        cls, kept = int(row["class"]), int(row["kept"])
+        members = np.flatnonzero(labels == cls)
+        members = members[np.argsort(d[members], kind="stable")]
+        end = min(max(int(np.rint(k * members.size)), kept), members.size)
+        assert (row["start"], row["end"]) == (end - kept, end)
+        assert set(members[end - kept:end]) == set(selected[labels[selected] == cls])
+    assert int(windows["kept"].sum()) == selected.size
+    _, at_one, _ = lesson.windows_view(session, rate, mode=mode, search=False)
+    assert (at_one["end"] == at_one["class_size"]).all()  # default k = 1: the hardest n_c of every class
+
+
 # ----------------------------------------------------------------------------- b, f: results store
 
 
@@ -235,6 +257,15 @@ def _row(store_cls, **fields):
     base.update(fields)
     base["run_id"] = "|".join(f"{k}={base[k]}" for k in ("method", "prune_rate", "seed", "backbone"))
     return base
+
+
+def test_step_b_runs_winsorize_only_the_method_that_takes_limits(session):
+    """nucs-uniform (BWS) has no winsorization: a non-zero winsor goes to nucs alone (it raised before)."""
+    configs = lesson.allocation_configs(session, 0.6, winsor=(0.05, 0.0))
+    params = {c.method: c.params for c in configs}
+    assert set(params) == set(lesson.ALLOCATION_METHODS)
+    assert dict(params["nucs"])["winsor"] in ((0.05, 0.0), [0.05, 0.0])
+    assert "winsor" not in dict(params["nucs-uniform"])
 
 
 def test_outcome_curves_from_the_store(session, tmp_path):

@@ -54,6 +54,7 @@ def bws(labels, budget, *, scores, features, seed=0, endpoints=None, ridge=1.0, 
         "allocation_mode": "uniform",
         "krr_form": res.form,
         "eval_size": res.num_eval,
+        "krr_evaluated": res.evaluated,
     }
     return res.indices, info
 

@@ -57,6 +57,7 @@ def nucs(labels, budget, *, scores, features, seed, winsor=(0.0, 0.0), endpoints
         "allocation_mode": "nucs",
         "krr_form": res.form,
         "eval_size": res.num_eval,
+        "krr_evaluated": res.evaluated,
     }
     return res.indices, info
 
