@@ -143,6 +143,7 @@ def extract(split: ImageSplit, backbone: Backbone, *, resolution: int, count: in
     out = np.empty((max(count - start, 0), backbone.num_features), dtype=np.float32)
     done = 0
     use_amp = device.startswith("cuda")
+
     def make(first: int):  # in the background thread: decode, resize, normalise
         with torch.inference_mode():
             return to_model_input(_batch_images(split, first, min(first + batch_size, count), backbone, resolution),
