@@ -258,15 +258,6 @@ def _row(store_cls, **fields):
     return base
 
 
-def test_step_b_runs_winsorize_only_the_method_that_takes_limits(session):
-    """nucs-uniform (BWS) has no winsorization: a non-zero winsor goes to nucs alone (it raised before)."""
-    configs = lesson.allocation_configs(session, 0.6, winsor=(0.05, 0.0))
-    params = {c.method: c.params for c in configs}
-    assert set(params) == set(lesson.ALLOCATION_METHODS)
-    assert dict(params["nucs"])["winsor"] in ((0.05, 0.0), [0.05, 0.0])
-    assert "winsor" not in dict(params["nucs-uniform"])
-
-
 def test_outcome_curves_from_the_store(session, tmp_path):
     from coreset_core.experiments.store import ResultsStore
 
@@ -309,6 +300,14 @@ def test_run_allocation_runs_stores_exactly_the_missing_runs(session, tmp_path):
     assert lesson.missing_allocation_runs(rows, session, 0.7) == []
     again = lesson.run_allocation_runs(session, store, 0.7, epochs=3)
     assert again.completed == 0 and again.skipped == 2
+
+
+def test_allocation_configs_winsorize_only_the_method_that_takes_it(session):
+    """At a nonzero winsorization step b's runs pass it to nucs only: nucs-uniform (BWS) has no winsor
+    parameter, and planning it with one raised, which broke the whole Lesson page."""
+    configs = lesson.allocation_configs(session, 0.7, winsor=(0.01, 0.0))
+    params = {c.method: dict(c.request.params) for c in configs}
+    assert params == {"nucs-uniform": {}, "nucs": {"winsor": (0.01, 0.0)}}
 
 
 # ----------------------------------------------------------------------------- c: budgets under noise

@@ -402,3 +402,17 @@ def test_scores_accumulated_in_row_blocks_match_the_definitions():
     np.testing.assert_allclose(acc.margin, z[np.arange(50), labels] - other, rtol=1e-6)
     with pytest.raises(ValueError, match="covered"):
         EpochAccumulator(labels).add_blocks([(0, logits[:13])], norms)
+
+
+def test_standardization_in_blocks_equals_numpy_whole_array_statistics():
+    """The blockwise mean / std against numpy's whole-array float64 ones (over several blocks, a
+    constant column whose std is replaced by 1, and a row count not a multiple of the block)."""
+    from coreset_core.training.linear import _STAT_BLOCK_ROWS, standardization
+
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((2 * _STAT_BLOCK_ROWS + 37, 6)) * [1, 10, 1e-3, 5, 0, 2] + 100).astype(np.float32)
+    mean, std = standardization(x)
+    ref_std = x.std(axis=0, dtype=np.float64)
+    np.testing.assert_allclose(mean, x.mean(axis=0, dtype=np.float64), rtol=1e-6)
+    np.testing.assert_allclose(std, np.where(ref_std < 1e-6, 1.0, ref_std), rtol=1e-5)
+    assert std[4] == 1.0 and mean.dtype == std.dtype == np.float32

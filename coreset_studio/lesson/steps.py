@@ -25,6 +25,7 @@ import pandas as pd
 
 from coreset_studio.lesson.label_noise import (NoiseComparison, budget_error_curve, inject_label_noise,  # noqa: F401
                                                noise_verdict, noisy_class_difficulty, rescore_name)  # (step c)
+from coreset_studio.settings import winsor_params
 from coreset_studio.lesson.toy_model import ToyAnalysis, ToyModel, analyse as toy_analysis  # noqa: F401 (step e)
 
 #: The pruning rates of step a's chart (the paper's Figure 2 spans 0-90 %).
@@ -164,10 +165,8 @@ def allocation_configs(session, prune_rate: float, *, seeds: Sequence[int] = (0,
                        winsor: Iterable[float] = (0.0, 0.0)) -> list:
     """Step b's runs (nucs-uniform and nucs, linear probe) at `prune_rate`, one per seed (`RunConfig`s)."""
     from coreset_core.experiments.sweep import plan_sweep
-    from coreset_studio.settings import winsor_params
 
-    winsor = (float(tuple(winsor)[0]), float(tuple(winsor)[1]))
-    params = {m: p for m in ALLOCATION_METHODS if (p := winsor_params(m, winsor))} or None  # nucs-uniform has none
+    params = {m: winsor_params(m, tuple(winsor)) for m in ALLOCATION_METHODS}  # nucs-uniform takes none
     return plan_sweep(session.spec, list(ALLOCATION_METHODS), [float(prune_rate)], list(seeds), include_full=False,
                       method_params=params, mode="linear", epochs=int(epochs))
 
