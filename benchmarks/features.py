@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from coreset_core.backbones import load_backbone  # noqa: E402
 from coreset_core.datasets import load_dataset  # noqa: E402
-from coreset_core.features import _prepared_batches, embed, extract, get_features, to_model_input  # noqa: E402
+from coreset_core.features import _batch_images, embed, extract, get_features, to_model_input  # noqa: E402
 
 
 def main() -> None:
@@ -46,8 +46,8 @@ def main() -> None:
             batch_size=args.batch_size, progress=False)
 
     # 1. bare forward on tensors prepared beforehand
-    batches = [to_model_input(b, backbone, args.device)
-               for b in _prepared_batches(split, n, backbone, args.resolution, args.batch_size)]
+    batches = [to_model_input(_batch_images(split, a, min(a + args.batch_size, n), backbone, args.resolution),
+                              backbone, args.device) for a in range(0, n, args.batch_size)]
     sync = torch.cuda.synchronize if use_amp else (lambda: None)
     sync()
     t0 = time.perf_counter()

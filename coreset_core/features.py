@@ -1,13 +1,14 @@
 """Batched feature extraction from a frozen backbone, cached on disk.
 
-Images are decoded and resized by a background thread while the model runs on the
-previous batch, so decoding does not stall the forward pass. Features are the backbone's
+Images are decoded, resized and normalised by one background thread while the model runs on
+the previous batch, so preparing a batch does not stall the forward pass. Features are the backbone's
 pooled pre-logits (1280-d for EfficientNet-Lite). Results are cached under
 `<cache>/features/` keyed by dataset identity, split, backbone, resolution, limit and the
 code version; a long-tailed dataset reuses (slices) its base dataset's features.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -78,23 +79,33 @@ def prepare_image(img: Image.Image, resolution: int, interpolation: str = "bicub
     return np.asarray(img, dtype=np.uint8)
 
 
-def _prepared_batches(split: ImageSplit, count: int, backbone: Backbone, resolution: int,
-                      batch_size: int, start: int = 0) -> Iterator[np.ndarray]:
-    """uint8 NHWC batches of positions `start..count-1`, the next one prepared in a background thread."""
+def _batch_images(split: ImageSplit, first: int, stop: int, backbone: Backbone, resolution: int) -> np.ndarray:
+    """uint8 NHWC batch of positions `first..stop-1`: decoded and resized."""
     prep = backbone.preprocessing
+    return np.stack([prepare_image(split.image(i), resolution, prep.interpolation, prep.crop_pct)
+                     for i in range(first, stop)])
 
-    def make(first: int) -> np.ndarray:
-        stop = min(first + batch_size, count)
-        return np.stack([prepare_image(split.image(i), resolution, prep.interpolation, prep.crop_pct)
-                         for i in range(first, stop)])
 
-    starts = list(range(start, count, batch_size))
-    with ThreadPoolExecutor(max_workers=1) as pool:
+#: The name of the one background thread that prepares the next batch (tests look for leftovers by it).
+PREPARE_THREAD = "coreset-prepare"
+
+
+def _ahead(make: Callable[[int], Any], starts: list[int]) -> Iterator[Any]:
+    """`make(s)` for each `s` of `starts` in order, the next one computed in one background thread while
+    the caller works on this one (decode, resize and normalise overlap the forward pass).
+
+    Closing the iterator early (an error, Ctrl-C in the caller) cancels the queued batch and waits for
+    the one in progress: no thread outlives it."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=PREPARE_THREAD) as pool:
         pending = pool.submit(make, starts[0]) if starts else None
-        for nxt in starts[1:] + [None]:
-            batch = pending.result()
-            pending = pool.submit(make, nxt) if nxt is not None else None
-            yield batch
+        try:
+            for nxt in starts[1:] + [None]:
+                item = pending.result()
+                pending = pool.submit(make, nxt) if nxt is not None else None
+                yield item
+        finally:
+            if pending is not None:
+                pending.cancel()
 
 
 def to_model_input(batch: np.ndarray, backbone: Backbone, device: str):
@@ -132,15 +143,21 @@ def extract(split: ImageSplit, backbone: Backbone, *, resolution: int, count: in
     out = np.empty((max(count - start, 0), backbone.num_features), dtype=np.float32)
     done = 0
     use_amp = device.startswith("cuda")
-    with torch.inference_mode(), tqdm(total=out.shape[0], unit="img", desc=f"features {backbone.name}",
-                                      disable=not progress) as bar:
-        for batch in _prepared_batches(split, count, backbone, resolution, batch_size, start):
-            x = to_model_input(batch, backbone, device)
+
+    def make(first: int):  # in the background thread: decode, resize, normalise
+        with torch.inference_mode():
+            return to_model_input(_batch_images(split, first, min(first + batch_size, count), backbone, resolution),
+                                  backbone, device)
+
+    batches = _ahead(make, list(range(start, count, batch_size)))
+    with contextlib.closing(batches), torch.inference_mode(), \
+            tqdm(total=out.shape[0], unit="img", desc=f"features {backbone.name}", disable=not progress) as bar:
+        for x in batches:
             with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
                 feats = embed(backbone, x)
-            out[done:done + len(batch)] = feats.float().cpu().numpy()
-            done += len(batch)
-            bar.update(len(batch))
+            out[done:done + len(x)] = feats.float().cpu().numpy()
+            done += len(x)
+            bar.update(len(x))
             if on_progress is not None:
                 on_progress(done, out.shape[0])
     return out

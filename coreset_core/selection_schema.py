@@ -19,7 +19,8 @@ Fields (N training samples, K kept, C classes):
   `score_name` (str or null), `scores` (N numbers/null, or null);
 - `source_file` (optional): `{"kind": "archive"|"embeddings", "path", "fingerprint"}`, the file
   the images or features come from when the source is one file;
-- `info` (object), `config` (object; `method` str, `prune_rate` in [0, 1), `data.spec` when present),
+- `info` (object: the method's extras; a value not measured is null, e.g. the KRR accuracies of a
+  NUCS/BWS search with a single candidate, marked `krr_evaluated: false`), `config` (object; `method` str, `prune_rate` in [0, 1), `data.spec` when present),
   `command` (optional str).
 """
 from __future__ import annotations

@@ -386,6 +386,10 @@ class Session:
             return selection
         return self.memoised(("select", request), compute)
 
+    def has_selection(self, request: SelectionRequest | str, prune_rate: float = 0.0, **keywords: Any) -> bool:
+        """Whether `select` with these arguments is held now (a look-up: nothing is computed)."""
+        return self.has(("select", self.request(request, prune_rate, **keywords)))
+
     def reweight(self, request: SelectionRequest | str = "cw-erm", **keywords: Any):
         """Run the reweighting method `request` describes on the training features: its `Reweighting`
         (one loss weight per sample, memoised). `reweight("cw-erm", seed=1)` builds the request."""

@@ -17,7 +17,8 @@ stratified subsample); the best endpoint wins, ties going to the larger `k`.
 How it is made fast, exactly (no approximation anywhere):
 
 * Identical coresets (neighbouring endpoints whose windows clamp to the same positions in
-  every class) are evaluated once.
+  every class) are evaluated once; when all endpoints give one coreset (an endpoint set by
+  hand) nothing is fitted or evaluated at all: the coreset is the answer, its accuracy NaN.
 * Normal equations without refitting: windows move monotonically with `k`, so every sample
   belongs to the windows of a contiguous run `[a, b)` of the (distinct) endpoints. Samples
   are grouped by their run; each group's `X^T X` and `X^T Y` are computed exactly once
@@ -175,6 +176,17 @@ def _window_candidates(scores: np.ndarray, labels: np.ndarray, sizes: np.ndarray
     return WindowCandidates(ks, starts, np.flatnonzero(new), np.cumsum(new) - 1, order, offsets, budgets, sizes)
 
 
+def _subsample_size(size: Any, n: int) -> int:
+    """The number of evaluation samples `eval_subsample` asks for (int, or a fraction of `n`); checked."""
+    if isinstance(size, (int, np.integer)) and not isinstance(size, (bool, np.bool_)):
+        if int(size) < 1:
+            raise ValueError(f"eval_subsample must be >= 1 samples or a fraction in (0, 1], got {size!r}")
+        return int(size)
+    if isinstance(size, (float, np.floating)) and np.isfinite(size) and 0.0 < size <= 1.0:
+        return max(1, int(round(float(size) * n)))
+    raise ValueError(f"eval_subsample must be a number of samples (int >= 1) or a fraction in (0, 1], got {size!r}")
+
+
 def stratified_subsample(labels: np.ndarray, size: Any, seed: int) -> np.ndarray:
     """Seeded stratified subsample (sorted indices): `size` samples (int) or fraction (float in (0, 1]),
     split over the classes like a uniform allocation (at least one per class when possible)."""
@@ -182,17 +194,7 @@ def stratified_subsample(labels: np.ndarray, size: Any, seed: int) -> np.ndarray
 
     n = labels.shape[0]
     c = int(labels.max()) + 1
-    if isinstance(size, (bool, np.bool_)):
-        size = None
-    if isinstance(size, (int, np.integer)):
-        total = int(size)
-        if total < 1:
-            raise ValueError(f"eval_subsample must be >= 1 samples or a fraction in (0, 1], got {size!r}")
-    elif isinstance(size, (float, np.floating)) and np.isfinite(size) and 0.0 < size <= 1.0:
-        total = max(1, int(round(float(size) * n)))
-    else:
-        raise ValueError(f"eval_subsample must be a number of samples (int >= 1) or a fraction in (0, 1], "
-                         f"got {size!r}")
+    total = _subsample_size(size, n)
     if total >= n:
         return np.arange(n, dtype=np.int64)
     sizes = np.bincount(labels, minlength=c)
@@ -462,10 +464,11 @@ def _bar(progress: bool, total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="sample", unit_scale=True, leave=False)
 
 
-def _make_backend(device: str, features: np.ndarray, num_classes: int, lam: float):
+def _check_device(device: Any) -> str:
+    """`device` as text if this machine can run the search there; a ValueError naming the fix otherwise."""
     dev = str(device)
     if dev == "cpu":
-        return _NumpyBackend(features, num_classes, lam)
+        return dev
     if dev in ("torch", "torch:cpu") or dev.startswith("cuda"):
         try:
             import torch
@@ -473,8 +476,15 @@ def _make_backend(device: str, features: np.ndarray, num_classes: int, lam: floa
             raise ValueError(f"device={device!r} needs torch, which is not installed; use device='cpu'") from None
         if dev.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"device={device!r} but no CUDA GPU is available; use device='cpu'")
-        return _TorchBackend(features, num_classes, lam, "cpu" if dev.startswith("torch") else dev)
+        return dev
     raise ValueError(f"unknown device {device!r}; use 'cpu', 'torch' (torch on the CPU), 'cuda' or 'cuda:N'")
+
+
+def _make_backend(dev: str, features: np.ndarray, num_classes: int, lam: float):
+    """The backend of a checked device (`_check_device`)."""
+    if dev == "cpu":
+        return _NumpyBackend(features, num_classes, lam)
+    return _TorchBackend(features, num_classes, lam, "cpu" if dev.startswith("torch") else dev)
 
 
 # ----------------------------------------------------------------------------- search
@@ -490,16 +500,19 @@ class WindowSearchResult:
     indices: np.ndarray  #: the chosen coreset (sorted sample indices)
     timings: dict[str, float] = field(default_factory=dict)  #: seconds per phase
     correct: np.ndarray | None = None  #: number of correctly predicted evaluation samples per endpoint
-    num_eval: int = 0  #: size of the evaluation set (N, or the subsample)
-    form: str = "primal"  #: "primal" ((d+1) x (d+1) system) or "dual" (m x m)
-    num_distinct: int = 0  #: distinct coresets actually fitted
+    num_eval: int = 0  #: size of the evaluation set (N, or the subsample; 0 when not evaluated)
+    form: str = "primal"  #: "primal" ((d+1) x (d+1) system), "dual" (m x m) or "none" (not fitted)
+    num_distinct: int = 0  #: distinct coresets (fitted when there are two or more)
     stats: dict[str, int] = field(default_factory=dict)  #: rows through X^T X, re-checked predictions
+    #: False when every endpoint gives the same coreset: nothing to choose, so no ridge model was fitted
+    #: or evaluated and `accuracies` are NaN (not measured); `correct` is then None.
+    evaluated: bool = True
 
     def info(self, budgets: np.ndarray, allocation_mode: str) -> dict[str, Any]:
         """What a window method (NUCS, BWS) records about this search next to its class `budgets`."""
         return {"budgets": budgets, "endpoints": self.endpoints, "accuracies": self.accuracies,
                 "best_endpoint": float(self.best_endpoint), "allocation_mode": allocation_mode,
-                "krr_form": self.form, "eval_size": self.num_eval}
+                "krr_form": self.form, "eval_size": self.num_eval, "krr_evaluated": self.evaluated}
 
 
 def krr_window_search(features: Any, labels: Any, scores: Any, budgets: Any, *, endpoints: Any = None,
@@ -533,7 +546,9 @@ def krr_window_search(features: Any, labels: Any, scores: Any, budgets: Any, *, 
 
     Returns
     -------
-    :class:`WindowSearchResult`.
+    :class:`WindowSearchResult`. When every endpoint gives the same coreset (one endpoint, or a
+    budget that clamps every window alike) there is nothing to choose: no ridge model is fitted
+    or evaluated, `evaluated` is False and the accuracies are NaN (not measured).
     """
     scores, labels, sizes, budgets = _prepare(scores, labels, budgets)
     features = check_features(features, labels.shape[0])
@@ -550,11 +565,16 @@ def _krr_window_search(features: np.ndarray, labels: np.ndarray, scores: np.ndar
     ks = _check_endpoints(endpoints)
     if int(budgets.sum()) == 0:
         raise ValueError("budgets are all zero: the coreset would be empty")
+    if eval_subsample is not None:
+        _subsample_size(eval_subsample, labels.shape[0])
+    dev = _check_device(device)
+    cand = _window_candidates(scores, labels, sizes, budgets, ks)
+    if cand.distinct.shape[0] == 1:
+        return _only_candidate(cand, t_start)
     rows = None if eval_subsample is None else stratified_subsample(labels, eval_subsample, seed)
     if rows is not None and rows.shape[0] == labels.shape[0]:
         rows = None
-    backend = _make_backend(device, features, sizes.shape[0], lam)
-    cand = _window_candidates(scores, labels, sizes, budgets, ks)
+    backend = _make_backend(dev, features, sizes.shape[0], lam)
     form = "dual" if int(budgets.sum()) < features.shape[1] + 1 else "primal"
     timings: dict[str, float] = {"plan": time.perf_counter() - t_start}
     stats: dict[str, int] = {}
@@ -570,6 +590,19 @@ def _krr_window_search(features: np.ndarray, labels: np.ndarray, scores: np.ndar
                               indices=cand.indices(best), timings=timings, correct=correct,
                               num_eval=int(y_eval.shape[0]), form=form, num_distinct=int(cand.distinct.shape[0]),
                               stats=stats)
+
+
+def _only_candidate(cand: WindowCandidates, t_start: float) -> WindowSearchResult:
+    """The search when every endpoint gives the same coreset: that coreset, with no fit and no evaluation.
+
+    The full search would pick the same coreset at the same endpoint (equal accuracies, ties to the
+    larger `k`: the last of the grid); its accuracies are not measured, so they are NaN."""
+    ks = cand.endpoints
+    seconds = time.perf_counter() - t_start
+    return WindowSearchResult(best_endpoint=float(ks[-1]), endpoints=ks, accuracies=np.full(ks.shape[0], np.nan),
+                              indices=cand.indices(ks.shape[0] - 1), timings={"plan": seconds, "total": seconds},
+                              correct=None, num_eval=0, form="none", num_distinct=1, stats={"gram_rows": 0},
+                              evaluated=False)
 
 
 def _fit_dual(backend, cand: WindowCandidates, labels: np.ndarray, timings: dict[str, float],

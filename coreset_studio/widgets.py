@@ -9,7 +9,7 @@ and a page switch cannot reset it.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import streamlit as st
 
@@ -17,6 +17,7 @@ from coreset_studio.settings import (PRUNE_MAX_PCT, PRUNE_STEP_PCT, WINSOR_MAX_P
                                           StudioSettings, defaults_from_env, from_query, to_query)
 from coreset_studio.text import inert_plot, literal
 from coreset_studio.views import downloads as D
+from coreset_studio.views import windows as W
 from coreset_studio.views.figures import as_figure
 
 SETTINGS, NOTES = "_studio_settings", "_studio_notes"
@@ -101,6 +102,39 @@ def winsor_sliders() -> tuple[float, float]:
               help="Scores above the (1 - limit) per-class quantile are lowered to it "
                    "(e.g. mislabelled samples with huge scores).", **kw)
     return settings().winsor
+
+
+T = TypeVar("T")
+
+
+def selection_header(third: Callable[[], T]) -> tuple[tuple[float, float], float, T]:
+    """The top row of the selection pages: the winsorization sliders, the pruning rate, and the page's
+    own control(s) drawn by `third` in a narrow third column; `(winsor, prune rate, third())`."""
+    top = st.columns([2, 2, 1])
+    with top[0]:
+        winsor = winsor_sliders()
+    with top[1]:
+        rate = prune_slider()
+    with top[2]:
+        extra = third()
+    return winsor, rate, extra
+
+
+#: The KRR searches asked for by a click, per browser session (shared by the pages that gate the search).
+KRR_REQUESTED = "_krr_requested"
+
+
+def krr_search_gate(session: Any, prune_rate: float, *, mode: str, score: str, winsor: tuple[float, float],
+                    key: str) -> bool:
+    """Whether the KRR endpoint search runs now (`views.windows.search_gate`): by itself when small or held
+    already, else after a click on the button drawn here (remembered for the session, on every page)."""
+    requested = st.session_state.setdefault(KRR_REQUESTED, set())
+    gate = W.search_gate(session, prune_rate, data_key=settings().spec.prepare_key, mode=mode, score=score,
+                         winsor=winsor, requested=requested)
+    if not gate.runs and st.button(gate.button_label, key=key, type="primary"):
+        requested.add(gate.key)
+        return True
+    return gate.runs
 
 
 def command_line(*lines: str, caption: str = "The same selection from a terminal (the JSON download holds its "

@@ -165,3 +165,49 @@ def test_bad_extraction_arguments_fail_before_work(digits, tmp_path, kwargs, wor
     with pytest.raises(ValueError, match=words):
         get_features(digits, "train", cache_dir=tmp_path, progress=False, **kwargs)
     assert not (tmp_path / "features").exists()
+
+
+# -- decoding overlapped with the forward pass (issue 23 item 4) ----------------------------------------------------
+
+def test_overlapped_extraction_equals_a_plain_loop(digits, direct):
+    """The background thread changes when a batch is prepared, not what: the same numbers as a plain
+    loop that decodes, resizes, normalises and runs each batch in turn in this thread (23 images: a
+    short last batch)."""
+    from coreset_core.backbones import load_backbone
+    from coreset_core.features import embed, extract, prepare_image, to_model_input
+
+    model = load_backbone("efficientnet_lite0")
+    model.model.to(memory_format=torch.channels_last)
+    prep, split, rows = model.preprocessing, digits.train, []
+    with torch.inference_mode():
+        for first in range(0, 23, 4):
+            batch = np.stack([prepare_image(split.image(i), 32, prep.interpolation, prep.crop_pct)
+                              for i in range(first, min(first + 4, 23))])
+            rows.append(embed(model, to_model_input(batch, model, "cpu")).float().numpy())
+    plain = np.concatenate(rows)
+    assert plain.shape == (23, 1280)
+    overlapped = extract(split, model, resolution=32, count=23, batch_size=4, progress=False)
+    assert np.array_equal(overlapped, plain)
+    assert np.array_equal(overlapped[:20], direct[:20])
+
+
+def test_an_interrupted_extraction_leaves_no_thread(digits):
+    """Ctrl-C between batches (KeyboardInterrupt from the progress callback) ends the background thread
+    before extract returns, and the progress counts every finished batch once."""
+    import threading
+
+    from coreset_core.backbones import load_backbone
+    from coreset_core.features import PREPARE_THREAD, extract
+
+    seen = []
+
+    def interrupt(done, total):
+        seen.append((done, total))
+        if done == 8:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        extract(digits.train, load_backbone("efficientnet_lite0"), resolution=32, count=24, batch_size=4,
+                progress=False, on_progress=interrupt)
+    assert seen == [(4, 24), (8, 24)]
+    assert [t.name for t in threading.enumerate() if t.name.startswith(PREPARE_THREAD)] == []

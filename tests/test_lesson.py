@@ -208,13 +208,9 @@ def test_budget_comparison_uniform_and_proportional(session):
     assert np.all(np.abs(t["nucs"] - proportional) <= 1)
 
 
-def test_windows_view_matches_the_nucs_selection(session):
-    rate = 0.7
-    curve, windows, k = lesson.windows_view(session, rate)
-    best = curve["accuracy"].max()
-    assert curve.loc[curve["endpoint"] == k, "accuracy"].iloc[0] == best
-    assert k == curve.loc[curve["accuracy"] == best, "endpoint"].max()  # ties: the larger k
-    selected = session.select("nucs", rate).indices
+def _assert_windows_hold(session, windows, k: float, selected: np.ndarray) -> None:
+    """Each class's window row is `[end - n_c, end)` of the class sorted by difficulty (SPEC 3, by hand)
+    and holds exactly the selection's samples of that class."""
     d, labels = session.difficulty(), session.labels
     for _, row in windows.iterrows():
         cls, kept = int(row["class"]), int(row["kept"])
@@ -223,6 +219,31 @@ def test_windows_view_matches_the_nucs_selection(session):
         end = min(max(int(np.rint(k * members.size)), kept), members.size)
         assert (row["start"], row["end"]) == (end - kept, end)
         assert set(members[end - kept:end]) == set(selected[labels[selected] == cls])
+
+
+def test_windows_view_matches_the_nucs_selection(session):
+    rate = 0.7
+    curve, windows, k = lesson.windows_view(session, rate)
+    best = curve["accuracy"].max()
+    assert curve.loc[curve["endpoint"] == k, "accuracy"].iloc[0] == best
+    assert k == curve.loc[curve["accuracy"] == best, "endpoint"].max()  # ties: the larger k
+    selected = session.select("nucs", rate).indices
+    _assert_windows_hold(session, windows, k, selected)
+
+
+@pytest.mark.parametrize("mode", ["nucs", "uniform"])
+def test_windows_view_without_the_search_is_the_window_at_the_slider(session, mode):
+    """No search: no curve, no chosen k, and per class exactly the samples of the method's own window
+    at the slider's k (its one-endpoint selection, which fits nothing)."""
+    rate, k = 0.6, 0.35
+    curve, windows, chosen = lesson.windows_view(session, rate, mode=mode, endpoint=k, search=False)
+    assert curve is None and chosen is None
+    method = {"nucs": "nucs", "uniform": "nucs-uniform"}[mode]
+    selected = session.select(method, rate, endpoints=[k]).indices
+    _assert_windows_hold(session, windows, k, selected)
+    assert int(windows["kept"].sum()) == selected.size
+    _, at_one, _ = lesson.windows_view(session, rate, mode=mode, search=False)
+    assert (at_one["end"] == at_one["class_size"]).all()  # default k = 1: the hardest n_c of every class
 
 
 # ----------------------------------------------------------------------------- b, f: results store

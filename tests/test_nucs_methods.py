@@ -173,3 +173,27 @@ def test_one_nucs_selection_validates_labels_and_scores_once():
     finally:
         sys.setprofile(None)
     assert calls == {"check_labels": 1, "check_scores": 1, "check_features": 1, "_prepare": 0}
+
+
+@pytest.mark.parametrize("method", ["nucs", "bws"])
+def test_an_endpoint_set_by_hand_is_recorded_as_not_measured(method, monkeypatch):
+    """One endpoint: the window itself, no ridge fit; its accuracy is recorded as not measured (NaN in
+    info, null in the JSON document), the cost check never refuses it, and a document still reads back."""
+    from coreset_core.selection_schema import check_document, selection_document
+    from coreset_studio.views.windows import krr_accuracy_at, krr_measured
+
+    features, labels, scores = data(3)
+    monkeypatch.setenv("CORESET_MAX_FLOP", "1")  # any fitted search is refused
+    sel = run_method(method, prune_rate=0.6, labels=labels, scores=scores, features=features, endpoints=[0.4])
+    info = sel.info
+    assert info["krr_evaluated"] is False and np.isnan(info["accuracies"]).all() and info["eval_size"] == 0
+    assert info["best_endpoint"] == 0.4 and info["krr_form"] == "none"
+    np.testing.assert_array_equal(sel.indices, window_select(scores, labels, info["budgets"], 0.4))
+    assert not krr_measured(sel) and krr_accuracy_at(sel, 0.4) is None
+    with pytest.raises(ValueError, match="CORESET_MAX_FLOP"):
+        run_method(method, prune_rate=0.6, labels=labels, scores=scores, features=features, endpoints=[0.4, 1.0])
+    doc = selection_document(sel, labels=labels, class_names=[str(c) for c in range(5)], ids=np.arange(500))
+    text = json.dumps(doc, allow_nan=False)
+    back = check_document(json.loads(text))
+    assert back["info"]["accuracies"] == [None] and back["info"]["krr_evaluated"] is False
+    assert back["indices"] == sel.indices.tolist()

@@ -201,13 +201,67 @@ def test_torch_backend_matches():
         (dict(eval_subsample=0), "eval_subsample"),
         (dict(eval_subsample=1.5), "eval_subsample"),
         (dict(eval_subsample="all"), "eval_subsample"),
+        (dict(eval_subsample=True), "eval_subsample"),
         (dict(device="tpu"), "unknown device"),
     ],
 )
-def test_search_argument_errors(kwargs, match):
+@pytest.mark.parametrize("one_endpoint", [False, True])
+def test_search_argument_errors(kwargs, match, one_endpoint):
+    """Refused alike whether or not the search has anything to choose (one endpoint fits nothing)."""
     features, labels, scores = make_data(15, 100, 4, 2)
+    if one_endpoint and "endpoints" in kwargs:
+        pytest.skip("the endpoints are the argument under test")
+    extra = {"endpoints": [0.5]} if one_endpoint else {}
     with pytest.raises(ValueError, match=match):
-        krr_window_search(features, labels, scores, [10, 10], **kwargs)
+        krr_window_search(features, labels, scores, [10, 10], **{**extra, **kwargs})
+
+
+def _count_ridge_work(monkeypatch) -> dict[str, int]:
+    """Counts the calls of the search's fitting and evaluation functions."""
+    calls = {name: 0 for name in ("_make_backend", "_fit_primal", "_fit_dual", "_count_correct")}
+    for name in calls:
+        original = getattr(windows, name)
+
+        def counted(*args, _name=name, _original=original, **kwargs):
+            calls[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(windows, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("small", [False, True])  # primal and dual form
+def test_one_candidate_is_the_full_search_at_that_endpoint_without_a_fit(monkeypatch, small):
+    features, labels, scores = make_data(18, 300, 8, 3)
+    sizes = np.bincount(labels)
+    budgets = np.round((0.02 if small else 0.4) * sizes).astype(int)
+    calls = _count_ridge_work(monkeypatch)
+    full = krr_window_search(features, labels, scores, budgets)  # fits every distinct endpoint
+    assert full.evaluated and calls["_count_correct"] == 1
+    assert calls["_fit_dual" if small else "_fit_primal"] == 1
+    for k in (0.0, 0.35, 0.5, 0.8, 1.0):
+        before = dict(calls)
+        one = krr_window_search(features, labels, scores, budgets, endpoints=[k])
+        assert calls == before  # no backend, no fit, no evaluation
+        np.testing.assert_array_equal(one.indices, window_positions(scores, labels, budgets, k))
+        assert one.best_endpoint == k and one.endpoints.tolist() == [k]
+        assert not one.evaluated and np.isnan(one.accuracies).all() and one.correct is None
+        assert one.num_eval == 0 and one.form == "none" and one.num_distinct == 1
+    # the full search restricted to its chosen endpoint is that endpoint's one-candidate search
+    np.testing.assert_array_equal(
+        krr_window_search(features, labels, scores, budgets, endpoints=[full.best_endpoint]).indices, full.indices)
+
+
+def test_endpoints_that_all_clamp_alike_are_one_candidate(monkeypatch):
+    features, labels, scores = make_data(19, 300, 6, 3)
+    budgets = np.bincount(labels) // 2
+    calls = _count_ridge_work(monkeypatch)
+    res = krr_window_search(features, labels, scores, budgets, endpoints=[0.0, 0.1, 0.2])  # all the easiest window
+    assert sum(calls.values()) == 0
+    assert res.best_endpoint == 0.2 and res.num_distinct == 1 and np.isnan(res.accuracies).all()  # ties: larger k
+    np.testing.assert_array_equal(res.indices, window_positions(scores, labels, budgets, 0.0))
+    full = krr_window_search(features, labels, scores, budgets, endpoints=[0.0, 0.1, 0.2, 1.0])
+    assert full.evaluated and calls["_count_correct"] == 1 and full.num_distinct == 2
 
 
 def test_search_input_errors():

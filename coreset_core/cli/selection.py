@@ -80,6 +80,10 @@ def _print_curve(info: dict[str, Any]) -> None:
         return
     best = info.get("best_endpoint")
     print(f"chosen endpoint k = {best:.2f}" if best is not None else "chosen endpoint: n/a")
+    if info.get("krr_evaluated") is False:
+        print("every endpoint gives the same coreset: nothing to choose, so the ridge model was not fitted "
+              "(KRR accuracy not measured)")
+        return
     kind = "held-out probe accuracy" if "oracle" in info else "KRR accuracy on the training set"
     print(f"endpoint curve ({kind}):")
     for k, a in zip(np.asarray(endpoints, dtype=float), np.asarray(accuracies, dtype=float)):

@@ -12,7 +12,7 @@ Dominant work per method (N samples, d dims, C classes, B kept, N_c / n_c per cl
 
 * nucs, bws: prediction of the evaluation set by every endpoint's ridge solution,
   `2 E N_eval d C` (E endpoints, N_eval = N or the `eval_subsample`), plus one `X^T X`
-  `N d^2` (float64, counted twice);
+  `N d^2` (float64, counted twice); with a single endpoint nothing is fitted: never refused;
 * nucs-o: a logistic-regression probe per endpoint, `2 x 2 x probe_epochs x B d C` each;
 * kcenter: `2 N B d`; kcenter-classwise: `2 sum_c N_c n_c d`;
 * d2: the exact k-NN graph, `2 sum_c N_c^2 d` (mode class) or `2 N^2 d` (mode global),
@@ -89,8 +89,10 @@ def _fmt(x: float) -> str:
     return f"{x:,.0f}"
 
 
-def _search(n: int, d: int, c: int, params: Mapping[str, Any], method: str) -> Cost:
+def _search(n: int, d: int, c: int, params: Mapping[str, Any], method: str) -> Cost | None:
     e = 21 if params.get("endpoints") is None else int(np.unique(np.asarray(params["endpoints"])).size)
+    if e == 1:  # one endpoint: its window is the answer, no ridge model is fitted (windows.py)
+        return None
     rows = _eval_rows(n, params.get("eval_subsample"))
     flop = 2.0 * e * rows * d * c + 2.0 * n * d * d
     fast = 2.0 * e * _eval_rows(n, 0.1) * d * c + 2.0 * n * d * d

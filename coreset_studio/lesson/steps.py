@@ -185,25 +185,33 @@ def run_allocation_runs(session, store, prune_rate: float, *, seeds: Sequence[in
 
 
 def windows_view(session, prune_rate: float, *, winsor: Iterable[float] = (0.0, 0.0), score: str | None = None,
-                 mode: str = "nucs", endpoint: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+                 mode: str = "nucs", endpoint: float | None = None,
+                 search: bool = True) -> tuple[pd.DataFrame | None, pd.DataFrame, float | None]:
     """Step d: (KRR accuracy per endpoint k, per-class window at the chosen k, the chosen k).
 
     The window of class c at endpoint k covers sorted positions `[end - n_c, end)` with
     `end = clamp(round(k N_c), n_c, N_c)` (ascending difficulty); `start_q` / `end_q` are
     these positions as fractions of the class. `endpoint` overrides the search's choice.
+    `search=False` runs no search (large sets run it on request): the curve and the chosen k
+    are then None and the windows are those at `endpoint` (default 1.0) with the same budgets.
+    The curve's accuracies are NaN when the search had nothing to choose (one candidate coreset).
     """
     from coreset_core.windows import window_starts
 
-    search = session.window_search(prune_rate, score=score, winsor=winsor, mode=mode).info
-    curve = pd.DataFrame({"endpoint": search["endpoints"], "accuracy": search["accuracies"]})
-    k = float(search["best_endpoint"] if endpoint is None else endpoint)
+    if search:
+        info = session.window_search(prune_rate, score=score, winsor=winsor, mode=mode).info
+        curve = pd.DataFrame({"endpoint": info["endpoints"], "accuracy": info["accuracies"]})
+        chosen, budgets = float(info["best_endpoint"]), np.asarray(info["budgets"], dtype=np.int64)
+    else:
+        curve, chosen = None, None
+        budgets = session.budgets(prune_rate, score=score, winsor=winsor, mode=mode)
+    k = float((chosen if chosen is not None else 1.0) if endpoint is None else endpoint)
     sizes = session.class_sizes
-    budgets = np.asarray(search["budgets"], dtype=np.int64)
     starts = window_starts(sizes, budgets, np.array([k]))[0]
     windows = pd.DataFrame({"class": np.arange(session.num_classes), "class_name": session.class_names,
                             "class_size": sizes, "kept": budgets, "start": starts, "end": starts + budgets,
                             "start_q": starts / sizes, "end_q": (starts + budgets) / sizes})
-    return curve, windows, k
+    return curve, windows, chosen
 
 
 def outcome_curves(frame: pd.DataFrame | None, session, methods: Sequence[str] = OUTCOME_METHODS, *,

@@ -9,7 +9,7 @@ from coreset_studio import choices as C
 from coreset_studio.views import budgets as V
 from coreset_studio.views import figures as F
 from coreset_studio.text import literal
-from coreset_studio.widgets import bound, command_line, downloads, plotly, prune_slider, winsor_sliders
+from coreset_studio.widgets import bound, command_line, downloads, plotly, selection_header
 from coreset_studio.sidebar import page_session
 
 s, session = page_session()
@@ -21,14 +21,9 @@ st.caption("How many samples of each class survive pruning. **NUCS** gives class
            "/ sum_j S_j N_j (harder classes keep more); **uniform** keeps the same fraction of every class; a "
            "**global** method ranks all samples together, so its class fractions are whatever the ranking implies "
            "(hard-first EL2N starves easy classes, and on long-tailed data the rare classes).")
-top = st.columns([2, 2, 1])
-with top[0]:
-    winsor = winsor_sliders()
-with top[1]:
-    rate = prune_slider()
-with top[2]:
-    gm = bound(st.selectbox, "Global method", "global_method", key="budget_global", options=C.global_methods())
-    view = st.radio("View", ["lines", "heatmap"], horizontal=True, key="budget_view")
+winsor, rate, (gm, view) = selection_header(lambda: (
+    bound(st.selectbox, "Global method", "global_method", key="budget_global", options=C.global_methods()),
+    st.radio("View", ["lines", "heatmap"], horizontal=True, key="budget_view")))
 
 counts = {"NUCS": V.allocation_counts(session, rates, mode="nucs", score=score, winsor=winsor),
           "uniform": V.allocation_counts(session, rates, mode="uniform")}

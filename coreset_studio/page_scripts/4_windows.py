@@ -9,11 +9,10 @@ from coreset_studio.views import windows as V
 from coreset_studio.views.class_stats import sorted_strips
 from coreset_studio.views import figures as F
 from coreset_studio.views.selections import jaccard
-from coreset_studio.widgets import bound, command_line, downloads, plotly, prune_slider, winsor_sliders
+from coreset_studio.widgets import (bound, command_line, downloads, krr_search_gate, plotly,
+                                    selection_header)
 from coreset_studio.sidebar import page_session
 
-AUTO_MAX_SAMPLES = 20_000  # above this the KRR search waits for a click (it takes tens of seconds)
-AUTO_MAX_FLOP = 2e11  # and above this much prediction work (many classes)
 MAX_STRIPS = 40  # classes drawn as strips at once
 
 s, session = page_session()
@@ -24,25 +23,12 @@ st.caption("Each class is sorted from easiest to hardest; the coreset keeps a wi
            "ending at the same relative position k in every class (k = 1: the hardest n_c, small k: the easiest). "
            "NUCS picks k by fitting ridge regression on the frozen features of each candidate coreset and "
            "scoring it on the whole training set.")
-top = st.columns([2, 2, 1])
-with top[0]:
-    winsor = winsor_sliders()
-with top[1]:
-    rate = prune_slider()
-with top[2]:
-    mode = bound(st.radio, "Budgets", "budget_mode", key="win_mode", options=["nucs", "uniform"], horizontal=True,
-                 help="nucs: per-class widths proportional to difficulty x size; uniform: the same fraction in every "
-                      "class (Best Window Selection)")
+winsor, rate, mode = selection_header(lambda: bound(
+    st.radio, "Budgets", "budget_mode", key="win_mode", options=["nucs", "uniform"], horizontal=True,
+    help="nucs: per-class widths proportional to difficulty x size; uniform: the same fraction in every class "
+         "(Best Window Selection)"))
 
-wanted = (s.spec.prepare_key, mode, rate, score, winsor)
-requested = st.session_state.setdefault("_krr_requested", set())
-work = V.search_cost(session, rate, mode)  # it runs by itself only when that is small
-cheap = N <= AUTO_MAX_SAMPLES and work <= AUTO_MAX_FLOP
-if not cheap and wanted not in requested:
-    if st.button(f"Run the KRR endpoint search ({N:,} samples x {C:,} classes, ~{work:.0e} flop: this takes a while)",
-                 key="win_run_krr", type="primary"):
-        requested.add(wanted)
-search = cheap or wanted in requested
+search = krr_search_gate(session, rate, mode=mode, score=score, winsor=winsor, key="win_run_krr")
 with st.spinner("KRR endpoint search: fitting ridge regression for every candidate window..."):
     krr = V.krr_selection(session, rate, score=score, winsor=winsor, mode=mode) if search else None
 krr_k = None if krr is None else float(krr.info["best_endpoint"])
@@ -75,8 +61,11 @@ if C > MAX_STRIPS:
 sub = lambda b: None if b is None else b.iloc[shown].reset_index(drop=True)  # noqa: E731
 plotly(F.window_strips(strips[shown], [names[i] for i in shown], sub(bounds), k, score, sub(krr_bounds)),
        key="window_strips")
-if krr is not None:
+if krr is not None and V.krr_measured(krr):
     plotly(F.krr_curve(krr.info["endpoints"], krr.info["accuracies"], krr_k, k), key="window_krr")
+elif krr is not None:
+    st.info(f"At {100 * rate:g} % pruning every endpoint gives the same coreset: there is nothing to choose, "
+            "so no ridge model was fitted and the KRR accuracy is not measured.")
 else:
     st.info("The KRR endpoint search has not run for these settings yet; the window above uses the endpoint "
             "from the slider.")
@@ -89,7 +78,9 @@ if krr is not None:
         m2.caption(f"set by hand: {abs(k - krr_k):.2f} {'above' if k > krr_k else 'below'} the KRR choice "
                    f"k = {krr_k:.2f}")
     m3.metric("Overlap with the KRR choice", f"{100 * jaccard(kept, krr.indices):.1f} %", help="Jaccard index")
-    m4.metric("KRR accuracy (interpolated)", f"{100 * V.krr_accuracy_at(krr, k):.2f} %")
+    acc = V.krr_accuracy_at(krr, k)
+    m4.metric("KRR accuracy (interpolated)", "not measured" if acc is None else f"{100 * acc:.2f} %",
+              help=None if acc is not None else "one candidate coreset: no ridge model was fitted")
 fmt = {c: st.column_config.NumberColumn(format=f) for c, f in (
     ("start_frac", "%.3f"), ("end_frac", "%.3f"), ("difficulty", "%.4f"), ("mean score kept", "%.4f"),
     ("mean score class", "%.4f"))}

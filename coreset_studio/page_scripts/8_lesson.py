@@ -12,7 +12,7 @@ from coreset_studio.text import literal
 from coreset_studio.views import figures as F
 from coreset_studio.views import many_classes as M
 from coreset_studio.views.colors import class_color
-from coreset_studio.widgets import plotly, prune_slider, sweep_status
+from coreset_studio.widgets import krr_search_gate, plotly, prune_slider, sweep_status
 from coreset_studio.sidebar import page_session
 
 s, session = page_session()
@@ -131,10 +131,20 @@ if not many:
                              f"{names[noisy_cls]} flipped", ytitle=rescored), key="lesson_noise")
 
 st.header("d. Windows and the ridge endpoint")
-curve, windows, chosen = L.windows_view(session, rate, winsor=s.winsor, score=score)
-k = st.slider("Try this: move the window endpoint k", 0.0, 1.0, float(chosen), 0.05, key="lesson_d_k")
-_, windows, _ = L.windows_view(session, rate, winsor=s.winsor, score=score, endpoint=k)
-plotly(F.krr_curve(curve["endpoint"], curve["accuracy"], chosen, k), key="lesson_krr")
+search = krr_search_gate(session, rate, mode="nucs", score=score, winsor=s.winsor, key="lesson_d_run")
+with st.spinner("KRR endpoint search: fitting ridge regression for every candidate window..."):
+    curve, _, chosen = L.windows_view(session, rate, winsor=s.winsor, score=score, search=search)
+k = st.slider("Try this: move the window endpoint k", 0.0, 1.0, 1.0 if chosen is None else float(chosen), 0.05,
+              key="lesson_d_k")
+_, windows, _ = L.windows_view(session, rate, winsor=s.winsor, score=score, endpoint=k, search=False)
+if curve is None:
+    st.info("The ridge search has not run at this pruning rate yet (it takes a while on this many samples and "
+            "classes): the windows below follow the slider.")
+elif curve["accuracy"].isna().all():
+    st.info(f"At {100 * rate:g} % pruning every endpoint gives the same coreset: nothing to choose, so no ridge "
+            "model was fitted.")
+else:
+    plotly(F.krr_curve(curve["endpoint"], curve["accuracy"], chosen, k), key="lesson_krr")
 plotly(F.class_windows(names, windows["start_q"], windows["end_q"], k), key="lesson_windows")
 st.markdown("Inside each class NUCS keeps a contiguous window of the difficulty ranking ending at the same relative "
             "position k. Which k? A ridge regression fitted on each candidate coreset's frozen features and "

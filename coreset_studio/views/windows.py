@@ -8,7 +8,7 @@ reproduces it (`coreset select ... --param 'endpoints=[k]'`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Collection, Hashable
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,12 @@ import pandas as pd
 from coreset_core.session import SEARCH_METHODS as METHOD_OF_MODE
 from coreset_core.windows import window_starts
 from coreset_studio.settings import winsor_params
+
+
+#: The KRR search runs by itself up to this many training samples and this much estimated work (flop);
+#: above either it waits for a click (at 500,000 x 1,000 classes it takes minutes).
+AUTO_MAX_SAMPLES = 20_000
+AUTO_MAX_FLOP = 2e11
 
 
 @dataclass
@@ -63,6 +69,41 @@ def window_view(session: Any, prune_rate: float, *, score: str, winsor: tuple[fl
     return WindowView(method, params, shown, krr, k, np.asarray(shown.info["budgets"]))
 
 
+@dataclass(frozen=True)
+class SearchGate:
+    """Whether a page runs the KRR endpoint search on this rerun, and what its button says otherwise."""
+
+    key: tuple  #: the search's settings: what a click asks for (kept in the page's set of requests)
+    flop: float  #: the estimated work (`search_cost`)
+    num_samples: int
+    num_classes: int
+    auto: bool  #: small enough to run by itself, or held already
+    requested: bool  #: asked for by a click
+
+    @property
+    def runs(self) -> bool:
+        return self.auto or self.requested
+
+    @property
+    def button_label(self) -> str:
+        return (f"Run the KRR endpoint search ({self.num_samples:,} samples x {self.num_classes:,} classes, "
+                f"~{self.flop:.0e} flop: this takes a while)")
+
+
+def search_gate(session: Any, prune_rate: float, *, data_key: Hashable, mode: str, score: str,
+                winsor: tuple[float, float], requested: Collection[tuple]) -> SearchGate:
+    """The gate of the KRR search of `mode` at `prune_rate` on `session` (the data `data_key` names):
+    it runs by itself when held already or small (`AUTO_MAX_SAMPLES`, `AUTO_MAX_FLOP`), else once
+    its key is in `requested` (the keys of the clicked buttons)."""
+    method = METHOD_OF_MODE[mode]
+    key = (data_key, mode, float(prune_rate), score, tuple(winsor))
+    n = int(session.labels.shape[0])
+    flop = search_cost(session, prune_rate, mode)
+    held = session.has_selection(method, prune_rate, score=score, **winsor_params(method, winsor))
+    auto = held or (n <= AUTO_MAX_SAMPLES and flop <= AUTO_MAX_FLOP)
+    return SearchGate(key, flop, n, int(session.num_classes), auto, key in requested)
+
+
 def search_cost(session: Any, prune_rate: float, mode: str = "nucs") -> float:
     """The estimated work (flop) of the KRR endpoint search of `mode` at `prune_rate`: the same estimate
     (`coreset_core.methods.cost.estimate`) that refuses a search too large to run."""
@@ -74,7 +115,7 @@ def search_cost(session: Any, prune_rate: float, mode: str = "nucs") -> float:
     labels = session.labels
     cost = estimate(spec.alias_of or spec.name, labels, budget_for(prune_rate, labels.shape[0]),
                     int(session.train.features.shape[1]), spec.params)
-    return float(cost.flop)
+    return 0.0 if cost is None else float(cost.flop)
 
 
 def window_bounds(class_sizes: np.ndarray, budgets: np.ndarray, endpoint: float) -> pd.DataFrame:
@@ -104,6 +145,14 @@ def window_table(session: Any, view: WindowView, score: str, winsor: tuple[float
     return table
 
 
-def krr_accuracy_at(search: Any, endpoint: float) -> float:
-    """The KRR proxy accuracy at `endpoint`, interpolated on the search's grid."""
+def krr_measured(search: Any) -> bool:
+    """Whether the search measured its accuracies: not when every endpoint gave the same coreset
+    (nothing to choose, no ridge model fitted: `info["krr_evaluated"]` False, accuracies NaN)."""
+    return search.info.get("krr_evaluated", True) is not False
+
+
+def krr_accuracy_at(search: Any, endpoint: float) -> float | None:
+    """The KRR proxy accuracy at `endpoint`, interpolated on the search's grid; None when not measured."""
+    if not krr_measured(search):
+        return None
     return float(np.interp(endpoint, search.info["endpoints"], search.info["accuracies"]))

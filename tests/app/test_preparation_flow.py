@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from studio_helpers import ENTRY, PAGE_FILES, assert_clean, chart_keys, goto
+from studio_helpers import ENTRY, PAGE_FILES, assert_clean, chart, chart_keys, goto
 from test_render_budget import _Counter
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -112,3 +112,58 @@ def test_a_click_starts_the_preparation_once(monkeypatch, session_cache_dir):
     assert counter.calls["Session.prepare"] == 1
     assert counter.calls["coreset_core.features.get_features"] == 2  # train and test, once each
     assert counter.calls["coreset_core.scores.compute_scores"] == 1
+
+
+def _ridge_work(monkeypatch) -> _Counter:
+    """Counts the KRR search's ridge fits and its evaluations of the training set."""
+    from coreset_core import windows
+
+    counter = _Counter(monkeypatch)
+    for name in ("_fit_primal", "_fit_dual", "_count_correct"):
+        counter.wrap(windows, name)
+    return counter
+
+
+def _fits(counter: _Counter) -> int:
+    return sum(counter.calls.values())
+
+
+def test_a_large_krr_search_waits_for_one_click_on_the_windows_and_lesson_pages(app, monkeypatch):
+    """Above the size limit the Windows page and the Lesson's step d show the window at the slider's k
+    (one candidate: no ridge fit) until one click runs the search, which both pages then share."""
+    from coreset_studio.views import windows as W
+
+    goto(app, "windows")
+    app.slider(key="prune_pct").set_value(0).run()  # every window is the whole class: nothing to choose
+    assert_clean(app)
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["KRR accuracy (interpolated)"] == "not measured"
+    assert any("every endpoint gives the same coreset" in i.value for i in app.info)
+    assert "window_krr" not in chart_keys(app)
+
+    monkeypatch.setattr(W, "AUTO_MAX_SAMPLES", 0)  # this small set now counts as large
+    counter = _ridge_work(monkeypatch)
+    app.slider(key="winsor_hi").set_value(3.5).run()  # a setting no other test selects
+    app.slider(key="prune_pct").set_value(35).run()
+    assert_clean(app)
+    assert app.button(key="win_run_krr").label.startswith("Run the KRR endpoint search")
+    assert "window_strips" in chart_keys(app) and "window_krr" not in chart_keys(app)
+    assert {m.label: m.value for m in app.metric}["Endpoint k"] == "1.00"
+    assert _fits(counter) == 0
+
+    goto(app, "lesson")
+    assert "lesson_windows" in chart_keys(app) and "lesson_krr" not in chart_keys(app)
+    app.slider(key="lesson_d_k").set_value(0.3).run()
+    assert_clean(app)
+    assert "k = 0.30" in chart(app, "lesson_windows")["layout"]["title"]["text"]
+    assert _fits(counter) == 0
+    app.button(key="lesson_d_run").click().run()
+    assert_clean(app)
+    assert "lesson_krr" in chart_keys(app) and counter.calls["coreset_core.windows._count_correct"] == 1
+    app.run()
+    assert not [b for b in app.button if b.key == "lesson_d_run"]  # remembered: no button, no second search
+    assert counter.calls["coreset_core.windows._count_correct"] == 1
+
+    goto(app, "windows")  # the search is held: drawn without a click, not run again
+    assert "window_krr" in chart_keys(app) and not [b for b in app.button if b.key == "win_run_krr"]
+    assert counter.calls["coreset_core.windows._count_correct"] == 1

@@ -308,6 +308,41 @@ def test_the_windows_page_search_cost_is_the_refusal_estimate(prepared_small):
     assert W.search_cost(session, 0.8, "uniform") == W.search_cost(session, 0.5)
 
 
+def test_the_krr_search_gate(prepared_small, monkeypatch):
+    """Runs by itself when small or held already, else once its key was requested (a click)."""
+    session, winsor = prepared_small, (0.0, 0.035)  # a setting no other test selects
+    n, c = session.labels.shape[0], session.num_classes
+    gate = W.search_gate(session, 0.35, data_key="d", mode="nucs", score="el2n", winsor=winsor, requested=set())
+    assert gate.auto and gate.runs and n <= W.AUTO_MAX_SAMPLES and gate.flop == W.search_cost(session, 0.35)
+    monkeypatch.setattr(W, "AUTO_MAX_SAMPLES", n - 1)
+    gate = W.search_gate(session, 0.35, data_key="d", mode="nucs", score="el2n", winsor=winsor, requested=set())
+    assert not gate.runs and gate.key == ("d", "nucs", 0.35, "el2n", winsor)
+    assert f"{n:,} samples x {c:,} classes" in gate.button_label
+    assert W.search_gate(session, 0.35, data_key="d", mode="nucs", score="el2n", winsor=winsor,
+                         requested={gate.key}).runs
+    assert not W.search_gate(session, 0.35, data_key="other data", mode="nucs", score="el2n", winsor=winsor,
+                             requested={gate.key}).runs
+    monkeypatch.setattr(W, "AUTO_MAX_SAMPLES", n)
+    monkeypatch.setattr(W, "AUTO_MAX_FLOP", gate.flop / 2)
+    assert not W.search_gate(session, 0.35, data_key="d", mode="nucs", score="el2n", winsor=winsor,
+                             requested=set()).runs
+    W.krr_selection(session, 0.35, score="el2n", winsor=winsor)  # held now: shown without a click
+    assert W.search_gate(session, 0.35, data_key="d", mode="nucs", score="el2n", winsor=winsor,
+                         requested=set()).auto
+
+
+def test_a_search_with_nothing_to_choose_shows_no_accuracy(prepared_small):
+    """At 0 % pruning every window is the whole class: one candidate, no fit, no accuracy."""
+    session = prepared_small
+    view = W.window_view(session, 0.0, score="el2n", winsor=(0.0, 0.0))
+    assert view.selection.indices.size == session.labels.size and view.endpoint == 1.0
+    assert not W.krr_measured(view.search) and W.krr_accuracy_at(view.search, 0.5) is None
+    krr = W.window_view(session, 0.7, score="el2n", winsor=(0.0, 0.0))
+    info = krr.search.info
+    assert W.krr_measured(krr.search)
+    assert W.krr_accuracy_at(krr.search, info["endpoints"][3]) == pytest.approx(info["accuracies"][3])
+
+
 def test_layout_only_figures_carry_the_numbers_they_are_given():
     from coreset_studio.views import figures as F
 
