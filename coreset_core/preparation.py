@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .methods.cost import Cost, scoring_cost
+from .methods.cost import Cost
 
 #: backbone -> (forward flop per image at 224 px, feature dimension)
 FORWARD_FLOP_224: dict[str, tuple[float, int]] = {
@@ -47,8 +47,7 @@ def _features_on_disk(session: Any, split: str, count: int) -> bool:
 
 def preparation_cost(session: Any) -> Cost:
     """The `Cost` of `session.prepare()`: uncached feature extraction plus the scoring run."""
-    from .scores.compute import DEFAULT_MIN_STEPS, run_length
-    from .training.linear import DEFAULT_BATCH_SIZE
+    from .scores.compute import scoring_work
 
     spec, dataset = session.spec, session.dataset
     n_train, n_test = _count(dataset.train, spec.limit), _count(dataset.test, spec.test_limit)
@@ -65,9 +64,7 @@ def preparation_cost(session: Any) -> Cost:
             flop += images * per_image
             parts.append(f"{spec.backbone} at {session.resolution} px over {images:,} images "
                          f"({' + '.join(name for name, _ in todo)})")
-    plan = run_length(n_train, DEFAULT_BATCH_SIZE, spec.score_epochs, DEFAULT_MIN_STEPS)
-    scoring = scoring_cost(n_train, d, session.num_classes, plan["steps"], plan["effective_epochs"],
-                           len(spec.score_seeds), DEFAULT_BATCH_SIZE)
+    scoring = scoring_work(n_train, d, session.num_classes, spec.score_epochs, len(spec.score_seeds))
     flop += scoring.flop
     parts.append(f"scoring: {scoring.what}")
     return Cost(flop, "; ".join(parts), "fewer training images (limit), a lower input resolution or a smaller "

@@ -206,15 +206,13 @@ class Session:
         from .scores import compute_scores
 
         def compute():
-            from .methods.cost import refuse_if_over, scoring_cost
-            from .scores.compute import DEFAULT_MIN_STEPS, run_length
-            from .training.linear import DEFAULT_BATCH_SIZE
+            from .methods.cost import refuse_if_over
+            from .scores.compute import scoring_work
 
             train = self.train
             n, d = train.features.shape
-            plan = run_length(n, DEFAULT_BATCH_SIZE, self.spec.score_epochs, DEFAULT_MIN_STEPS)
-            refuse_if_over(scoring_cost(n, d, self.num_classes, plan["steps"], plan["effective_epochs"],
-                                        len(self.spec.score_seeds), DEFAULT_BATCH_SIZE), "scoring")
+            refuse_if_over(scoring_work(n, d, self.num_classes, self.spec.score_epochs, len(self.spec.score_seeds)),
+                           "scoring")
             return compute_scores(train.features, train.labels, epochs=self.spec.score_epochs,
                                   seeds=self.spec.score_seeds, device=self.device, cache_key=train.key,
                                   cache_dir=self.cache_dir, progress=self.progress,

@@ -310,6 +310,21 @@ def test_allocation_plan_winsorizes_only_the_method_that_takes_it(session):
     assert params == {"nucs-uniform": {}, "nucs": {"winsor": (0.01, 0.0)}}
 
 
+def test_noise_curve_work_is_one_head_run_per_flipped_level(session):
+    """Step c's estimate against the linear head's work written out: per noisy level one run of
+    `max(epochs, ceil(200 / steps_per_epoch))` epochs of 256-row steps (forward + weight gradient,
+    4 b d C) plus a logit pass over all N rows per epoch (2 N d C)."""
+    import math
+
+    n, d = session.train.features.shape
+    c, epochs = session.num_classes, session.spec.score_epochs
+    per_epoch = math.ceil(n / 256)
+    effective = max(epochs, math.ceil(200 / per_epoch))
+    one_run = 4.0 * effective * per_epoch * 256 * d * c + 2.0 * effective * n * d * c
+    assert lesson.noise_curve_work(session) == pytest.approx(4 * one_run)  # levels 0.1-0.4 flip labels
+    assert lesson.noise_curve_work(session, levels=(0.0, 0.25)) == pytest.approx(one_run)
+
+
 # ----------------------------------------------------------------------------- c: budgets under noise
 
 

@@ -162,6 +162,16 @@ def run_length(n: int, batch_size: int, epochs: int, min_steps: int) -> dict[str
             "steps_per_epoch": per_epoch, "steps": effective * per_epoch}
 
 
+def scoring_work(n: int, d: int, c: int, epochs: int, seeds: int):
+    """The estimated work (`methods.cost.Cost`) of `compute_scores` on `n` x `d` features and `c`
+    classes at the default batch size and step floor: what the cost checks and the studio's gates use."""
+    from ..methods.cost import scoring_cost
+    from ..training.linear import DEFAULT_BATCH_SIZE
+
+    plan = run_length(n, DEFAULT_BATCH_SIZE, epochs, DEFAULT_MIN_STEPS)
+    return scoring_cost(n, d, c, plan["steps"], plan["effective_epochs"], seeds, DEFAULT_BATCH_SIZE)
+
+
 def _seed_runs(labels: np.ndarray, seeds: tuple[int, ...], epochs: int, train: Callable[[int, Recorder], None],
                on_progress: Callable[[float], None] | None) -> dict[str, np.ndarray]:
     """Run `train(seed, record)` per seed; the per-seed scores averaged plus `train_accuracy` (seeds x epochs)."""

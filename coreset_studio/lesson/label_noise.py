@@ -119,6 +119,18 @@ def noisy_scores(session, noise: NoisyLabels):
                           num_classes=session.num_classes)
 
 
+def noise_curve_work(session, levels: Iterable[float] = NOISE_LEVELS) -> float:
+    """The estimated work (flop) of `budget_error_curve`: one scoring run of the session's linear head
+    (`scores.compute.scoring_work`) per noise level with flipped labels, plus the clean run when the
+    session's score is an embeddings file's own column (it is rescored as well)."""
+    from coreset_core.scores.compute import scoring_work
+
+    n, d = session.train.features.shape
+    spec = session.spec
+    runs = sum(1 for level in levels if float(level) > 0) + (spec.score == FILE_SCORE)
+    return runs * scoring_work(n, d, session.num_classes, spec.score_epochs, len(spec.score_seeds)).flop
+
+
 def noisy_class_difficulty(session, cls: int, fraction: float, *, seed: int = 0, target: int | None = None,
                            winsor: Iterable[float] = (0.1, 0.1), score: str | None = None) -> NoiseComparison:
     """Flip labels of `cls`, rescore, and compare plain vs winsorized class difficulty before and after
@@ -248,4 +260,4 @@ def noise_verdict(curve, class_name: str) -> list[str]:
 
 
 __all__ = ["NOISE_LEVELS", "RESCORE", "NoiseComparison", "NoisyLabels", "budget_error_curve", "inject_label_noise",
-           "noise_verdict", "noisy_class_difficulty", "noisy_scores", "rescore_name"]
+           "noise_curve_work", "noise_verdict", "noisy_class_difficulty", "noisy_scores", "rescore_name"]

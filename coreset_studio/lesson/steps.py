@@ -26,7 +26,8 @@ import pandas as pd
 from coreset_core.experiments.sweep import SweepPlan
 
 from coreset_studio.lesson.label_noise import (NoiseComparison, budget_error_curve, inject_label_noise,  # noqa: F401
-                                               noise_verdict, noisy_class_difficulty, rescore_name)  # (step c)
+                                               noise_curve_work, noise_verdict, noisy_class_difficulty,
+                                               rescore_name)  # (step c)
 from coreset_studio.settings import winsor_params
 from coreset_studio.lesson.toy_model import ToyAnalysis, ToyModel, analyse as toy_analysis  # noqa: F401 (step e)
 
@@ -240,7 +241,7 @@ def missing_outcome_runs(frame: pd.DataFrame | None, session, *, rates: Sequence
 
 
 __all__ = ["ALLOCATION_METHODS", "CLASS_METRICS", "OUTCOME_METHODS", "OUTCOME_RATES", "STARVATION_RATES",
-           "allocation_differences", "budget_error_curve", "missing_outcome_runs", "noise_verdict", "outcome_plan",
+           "allocation_differences", "budget_error_curve", "missing_outcome_runs", "noise_curve_work", "noise_verdict", "outcome_plan",
            "rescore_name", "setting_rows", "size_extremes", "starvation_table", "NoiseComparison", "ToyAnalysis", "ToyModel",
            "allocation_accuracy", "allocation_plan", "budget_comparison", "inject_label_noise", "is_long_tailed",
            "missing_allocation_runs", "noisy_class_difficulty", "outcome_curves", "run_allocation_runs", "starvation", "store_summary",

@@ -10,6 +10,7 @@ from coreset_core.experiments.longtail import metric_label
 from coreset_studio.sweep_job import DEFAULT_SEEDS, read_results, results_db_path, start_sweep, sweep_slot
 from coreset_studio.text import literal
 from coreset_studio.views import figures as F
+from coreset_studio.views.windows import AUTO_MAX_FLOP
 from coreset_studio.views import many_classes as M
 from coreset_studio.views.colors import class_color
 from coreset_studio.widgets import krr_search_gate, plotly, prune_slider, sweep_status
@@ -102,33 +103,45 @@ c1, c2 = st.columns(2)
 noisy_cls = c1.selectbox("Class whose labels are flipped", range(session.num_classes), key="lesson_c_class",
                          index=int(sizes.argmax()), format_func=names.__getitem__)
 winsor = s.winsor if s.winsor != (0.0, 0.0) else (0.1, 0.1)
-bar = st.progress(0.0, text=f"Rescoring ({rescored}) on labels with 0 to 40 % of {names[noisy_cls]}'s flipped")
-curve = L.budget_error_curve(session, noisy_cls, rate, winsor=winsor, score=score,
-                             on_progress=lambda done, total: bar.progress(done / total, text=f"Rescoring ({rescored}): "
-                                                                         f"noise level {done} of {total}"))
-bar.empty()
-plotly(LF.noise_curve(curve, names[noisy_cls]), key="lesson_noise_curve")
-st.markdown(f"Flipped samples sit in other classes with the wrong label, so their {rescored} scores are high and "
-            "pull those classes' difficulty up; NUCS then hands them budget. The winsorized mean clips each class's "
-            f"scores at its {100 * winsor[0]:g} % and {100 * (1 - winsor[1]):g} % quantiles first (the newer NUCS "
-            f"abstract uses it for this reason). The curve measures what that does to the budgets at "
-            f"{100 * rate:g} % pruning (one noise draw, seed 0):")
-st.markdown("\n".join(f"- {line}" for line in L.noise_verdict(curve, literal(names[noisy_cls]))))
-if rescored != score:
-    st.caption(f"The session's score is the embeddings file's own column, which cannot be recomputed on other "
-               f"labels: this step rescores with {rescored} on clean and on noisy labels alike.")
-if not many:
-    fraction = c2.slider("Try this: share of its labels flipped, for the per-class view below", 0.0, 0.5, 0.2, 0.05,
-                         key="lesson_c_fraction")
-    with st.spinner("Rescoring on the noisy labels..."):
-        noise = L.noisy_class_difficulty(session, noisy_cls, fraction, winsor=winsor, score=score)
-    t = noise.table
-    plotly(F.bar_chart(names, {"mean, clean": (t["clean_mean"], "#bdbdbd"),
-                               "mean, noisy": (t["noisy_mean"], "#e6550d"),
-                               "winsorized, clean": (t["clean_winsorized"], "#9ecae1"),
-                               "winsorized, noisy": (t["noisy_winsorized"], "#08519c")},
-                       title=f"Class difficulty ({rescored}) with {noise.noise.flipped.size} labels of "
-                             f"{names[noisy_cls]} flipped", ytitle=rescored), key="lesson_noise")
+work = L.noise_curve_work(session)  # one scoring run per noise level: minutes at 500,000 x 1,000 classes
+noise_key = (s.spec.prepare_key, int(noisy_cls), rescored)
+asked = st.session_state.setdefault("_noise_requested", set())
+if work > AUTO_MAX_FLOP and noise_key not in asked and st.button(
+        f"Run the label-noise experiment ({session.labels.shape[0]:,} samples x {session.num_classes:,} classes, "
+        f"~{work:.0e} flop of rescoring: this takes a while)", key="lesson_c_run", type="primary"):
+    asked.add(noise_key)
+if work > AUTO_MAX_FLOP and noise_key not in asked:
+    st.info("This step rescores the training set once per noise level (0 to 40 % of a class's labels flipped); "
+            "on this many samples and classes it waits for the button above.")
+else:
+    bar = st.progress(0.0, text=f"Rescoring ({rescored}) on labels with 0 to 40 % of {names[noisy_cls]}'s flipped")
+    curve = L.budget_error_curve(session, noisy_cls, rate, winsor=winsor, score=score,
+                                 on_progress=lambda done, total: bar.progress(
+                                     done / total, text=f"Rescoring ({rescored}): noise level {done} of {total}"))
+    bar.empty()
+    plotly(LF.noise_curve(curve, names[noisy_cls]), key="lesson_noise_curve")
+    st.markdown(f"Flipped samples sit in other classes with the wrong label, so their {rescored} scores are high "
+                "and pull those classes' difficulty up; NUCS then hands them budget. The winsorized mean clips each "
+                "class's "
+                f"scores at its {100 * winsor[0]:g} % and {100 * (1 - winsor[1]):g} % quantiles first (the newer NUCS "
+                f"abstract uses it for this reason). The curve measures what that does to the budgets at "
+                f"{100 * rate:g} % pruning (one noise draw, seed 0):")
+    st.markdown("\n".join(f"- {line}" for line in L.noise_verdict(curve, literal(names[noisy_cls]))))
+    if rescored != score:
+        st.caption(f"The session's score is the embeddings file's own column, which cannot be recomputed on other "
+                   f"labels: this step rescores with {rescored} on clean and on noisy labels alike.")
+    if not many:
+        fraction = c2.slider("Try this: share of its labels flipped, for the per-class view below", 0.0, 0.5, 0.2, 0.05,
+                             key="lesson_c_fraction")
+        with st.spinner("Rescoring on the noisy labels..."):
+            noise = L.noisy_class_difficulty(session, noisy_cls, fraction, winsor=winsor, score=score)
+        t = noise.table
+        plotly(F.bar_chart(names, {"mean, clean": (t["clean_mean"], "#bdbdbd"),
+                                   "mean, noisy": (t["noisy_mean"], "#e6550d"),
+                                   "winsorized, clean": (t["clean_winsorized"], "#9ecae1"),
+                                   "winsorized, noisy": (t["noisy_winsorized"], "#08519c")},
+                           title=f"Class difficulty ({rescored}) with {noise.noise.flipped.size} labels of "
+                                 f"{names[noisy_cls]} flipped", ytitle=rescored), key="lesson_noise")
 
 st.header("d. Windows and the ridge endpoint")
 search = krr_search_gate(session, rate, mode="nucs", score=score, winsor=s.winsor, key="lesson_d_run")
