@@ -187,19 +187,30 @@ def budget_error_curve(session, cls: int, prune_rate: float, *, levels: Iterable
     moved: half the L1 distance over the total budget), `class_budget` / `clean_class_budget`
     (the flipped class's own budget, noisy and clean). Budgets use the noisy labels' class sizes,
     as NUCS would on that data; the total is the clean `round((1 - rate) N)`. `on_progress(done, total)`
-    is called after each noise level (each one rescoring run, cached on disk).
+    is called after each noise level (each one rescoring run, cached on disk). Memoised in the
+    session: a rerun of the page recomputes no budgets (0.9 s at 500,000 x 1,000 classes).
     """
-    import pandas as pd
-
-    from coreset_core.validation import budget_for, check_prune_rate
+    from coreset_core.validation import check_prune_rate
 
     winsor, score = check_winsor(winsor), rescore_name(score or session.spec.score)
+    rate, levels = check_prune_rate(prune_rate), tuple(float(f) for f in levels)
+    key = ("lesson budget error curve", int(cls), rate, levels, winsor, score, int(seed))
+    return session.memoised(key, lambda: _budget_error_curve(session, int(cls), rate, levels, winsor, score,
+                                                             int(seed), on_progress))
+
+
+def _budget_error_curve(session, cls: int, prune_rate: float, levels: tuple[float, ...], winsor: tuple[float, float],
+                        score: str, seed: int, on_progress: Any):
+    import pandas as pd
+
+    from coreset_core.validation import budget_for
+
     c, labels = session.num_classes, session.labels
-    total = budget_for(check_prune_rate(prune_rate), labels.shape[0])
+    total = budget_for(prune_rate, labels.shape[0])
     clean_d = np.asarray(session.difficulty(score), dtype=np.float64)
     estimators = {"mean": (0.0, 0.0), "winsorized": winsor}
     clean = {k: _budgets(clean_d, labels, c, total, w) for k, w in estimators.items()}
-    out, levels = [], list(levels)
+    out = []
     for done, fraction in enumerate(levels, 1):
         noise = inject_label_noise(labels, cls, float(fraction), seed=seed, num_classes=c)
         d = clean_d if not noise.flipped.size else np.asarray(noisy_scores(session, noise).difficulty(score), float)

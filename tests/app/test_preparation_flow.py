@@ -172,12 +172,13 @@ def test_a_large_krr_search_waits_for_one_click_on_the_windows_and_lesson_pages(
 def test_a_large_label_noise_experiment_waits_for_one_click(app, monkeypatch):
     """Step c rescores the training set once per noise level: above the work limit it shows a button and
     rescores nothing until one click, after which a rerun neither asks again nor rescores again."""
-    from coreset_studio.lesson import steps
+    from coreset_studio.lesson import label_noise, steps
     from coreset_studio.views import windows as W
 
     monkeypatch.setattr(W, "AUTO_MAX_FLOP", 0.0)  # this small set's experiment now counts as large
     counter = _Counter(monkeypatch)
     counter.wrap(steps, "budget_error_curve")  # what the page calls
+    counter.wrap(label_noise, "_budget_error_curve")  # the work behind it (memoised per setting)
     goto(app, "lesson")
     assert_clean(app)
     assert app.button(key="lesson_c_run").label.startswith("Run the label-noise experiment")
@@ -187,6 +188,8 @@ def test_a_large_label_noise_experiment_waits_for_one_click(app, monkeypatch):
     assert_clean(app)
     assert "lesson_noise_curve" in chart_keys(app)
     assert counter.calls["coreset_studio.lesson.steps.budget_error_curve"] == 1
+    computed = counter.calls["coreset_studio.lesson.label_noise._budget_error_curve"]
     app.run()
     assert not [b for b in app.button if b.key == "lesson_c_run"]  # remembered for this browser session
     assert "lesson_noise_curve" in chart_keys(app)
+    assert counter.calls["coreset_studio.lesson.label_noise._budget_error_curve"] == computed  # rerun: nothing new
