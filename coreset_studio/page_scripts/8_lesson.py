@@ -114,7 +114,8 @@ if work > AUTO_MAX_FLOP and noise_key not in asked:
     st.info("This step rescores the training set once per noise level (0 to 40 % of a class's labels flipped); "
             "on this many samples and classes it waits for the button above.")
 else:
-    bar = st.progress(0.0, text=f"Rescoring ({rescored}) on labels with 0 to 40 % of {names[noisy_cls]}'s flipped")
+    bar = st.progress(0.0, text=f"Rescoring ({rescored}) on labels with 0 to 40 % of "
+                                f"{literal(names[noisy_cls])}'s flipped")
     curve = L.budget_error_curve(session, noisy_cls, rate, winsor=winsor, score=score,
                                  on_progress=lambda done, total: bar.progress(
                                      done / total, text=f"Rescoring ({rescored}): noise level {done} of {total}"))
