@@ -72,6 +72,13 @@ def _command_line(pid: int) -> str | None:
         return None
 
 
+def as_from_a_terminal() -> None:
+    """`preexec_fn` of a child that a test interrupts as a terminal's Ctrl-C would: SIGINT back to its
+    default, so that the child installs its own handler even when this test run was started as a
+    background job (which ignores SIGINT, and children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def stop_mid_sweep(proc: subprocess.Popen, db: Path, *, rows: int, timeout: float, how: str,
                    exit_timeout: float) -> Any:
     """Wait until the sweep `proc` has stored `rows` rows in `db`, then stop it and wait for it to exit.

@@ -14,6 +14,7 @@ import threading
 import time
 
 import pytest
+from sweep_helpers import as_from_a_terminal
 
 pytest.importorskip("ray")
 
@@ -88,7 +89,8 @@ def test_a_driver_that_is_connecting_stops_within_5_s(sig, silent_server, tmp_pa
     proc = subprocess.Popen([sys.executable, "-m", "coreset_core.cli", *SWEEP, "--address",
                              f"127.0.0.1:{silent_server.port}", "--db", str(tmp_path / "r.sqlite"),
                              "--cache-dir", str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=as_from_a_terminal)
     try:
         assert silent_server.accepted.wait(120), "the driver never tried to connect"
         time.sleep(1.0)  # the TCP check passed; ray.init is now retrying against a server that never answers

@@ -12,8 +12,8 @@ import uuid
 
 import numpy as np
 import pytest
-from sweep_helpers import (TAG_VAR, linux_only, stop_mid_sweep, tagged_processes, wait_until_gone,
-                           write_digits_embeddings)
+from sweep_helpers import (TAG_VAR, as_from_a_terminal, linux_only, stop_mid_sweep, tagged_processes,
+                           wait_until_gone, write_digits_embeddings)
 
 from coreset_core.spec import DataSpec
 from coreset_core.experiments.store import ResultsStore
@@ -142,7 +142,8 @@ def test_a_stopped_ray_sweep_leaves_no_process_and_resumes(ray_local, digits_spe
     tag = uuid.uuid4().hex
     proc = subprocess.Popen([sys.executable, "-m", "coreset_core.cli", "sweep", "--engine", "ray", *data, *grid,
                              "--db", str(db), "--quiet"], env={**os.environ, TAG_VAR: tag},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=as_from_a_terminal)
     store = stop_mid_sweep(proc, db, rows=3, timeout=120, how=how, exit_timeout=60)
     assert proc.returncode != 0
     left = wait_until_gone(tag, timeout=60)  # the reaper acts within seconds; 60 s leaves room on a loaded machine

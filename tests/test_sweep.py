@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sweep_helpers import (TAG_VAR, broken_config, fake_runner, linux_only, small_grid, stop_mid_sweep,
-                           wait_until_gone, write_digits_embeddings)
+from sweep_helpers import (TAG_VAR, as_from_a_terminal, broken_config, fake_runner, linux_only, small_grid,
+                           stop_mid_sweep, wait_until_gone, write_digits_embeddings)
 
 from coreset_core.spec import DataSpec
 from coreset_core.experiments.store import FULL_DATA, ResultsStore
@@ -157,7 +157,8 @@ def test_a_stopped_sweep_leaves_no_process_and_resumes_to_exactly_the_plan(tmp_p
     tag = uuid.uuid4().hex
     env = {**os.environ, "FAKE_RUN_SLEEP": "0.2", TAG_VAR: tag}
     proc = subprocess.Popen([sys.executable, str(script), str(db), str(TESTS_DIR)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            preexec_fn=as_from_a_terminal)
     store = stop_mid_sweep(proc, db, rows=5, timeout=60, how=how, exit_timeout=30)
     assert proc.returncode != 0 and b"finished" not in proc.stdout.read()
     left = wait_until_gone(tag, timeout=10)
