@@ -240,16 +240,17 @@ def compute_scores(features: Any, labels: Any, *, epochs: int = 3, min_steps: in
     under `cache_dir` (default cache). `on_progress(fraction)` is called after every epoch.
     """
     from ..training.linear import (DEFAULT_BATCH_SIZE, DEFAULT_LR, MIN_LR, MOMENTUM, WEIGHT_DECAY,
-                                   fit_linear_head, standardization)
+                                   _fit_linear_head, check_schedule, standardization)
 
-    y = check_label_ids(labels)
+    y = check_label_ids(labels, num_classes=num_classes)
     n = y.shape[0]
-    feats = check_features(features, n)
+    feats = check_features(features, n)  # once: the head below trusts it (a full pass over N x d)
     c = int(y.max()) + 1 if num_classes is None else int(num_classes)
     seeds = check_seeds(seeds)
-    batch_size = int(DEFAULT_BATCH_SIZE if batch_size is None else batch_size)
+    _, lr, batch_size = check_schedule(epochs, DEFAULT_LR if lr is None else lr,
+                                       DEFAULT_BATCH_SIZE if batch_size is None else batch_size)
     config = {"source": "linear-head", **run_length(n, batch_size, epochs, min_steps), "seeds": list(seeds),
-              "lr": float(DEFAULT_LR if lr is None else lr), "batch_size": batch_size, "momentum": MOMENTUM,
+              "lr": lr, "batch_size": batch_size, "momentum": MOMENTUM,
               "weight_decay": WEIGHT_DECAY, "min_lr": MIN_LR, "num_samples": n, "num_classes": c,
               "scores_version": SCORES_VERSION}
     key = None if cache_key is None else {"kind": "scores", **_readable(cache_key), "features": cache_key,
@@ -260,10 +261,10 @@ def compute_scores(features: Any, labels: Any, *, epochs: int = 3, min_steps: in
         norms = np.concatenate([augmented_norms((block - mean) / std) for _, block in row_blocks(feats, 8192)])
 
         def train(seed: int, record: Recorder) -> None:
-            fit_linear_head(feats, y, num_classes=c, epochs=config["effective_epochs"], lr=config["lr"],
-                            batch_size=batch_size, seed=seed, device=device, progress=progress,
-                            epoch_callback=lambda end: record(end.epoch, end.logit_blocks(), norms),
-                            threads=head_threads(batch_size, feats.shape[1], c))
+            _fit_linear_head(feats, y, c, None, epochs=config["effective_epochs"], lr=lr, batch_size=batch_size,
+                             momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, min_lr=MIN_LR, seed=seed, device=device,
+                             epoch_callback=lambda end: record(end.epoch, end.logit_blocks(), norms),
+                             progress=progress, threads=head_threads(batch_size, feats.shape[1], c))
 
         arrays = _seed_runs(y, seeds, config["effective_epochs"], train, on_progress)
         arrays["moderate"] = moderate_distance(feats, y)
